@@ -1,0 +1,1 @@
+"""Signoff's runtime: persistence, the dispatcher, jobs, the worker."""

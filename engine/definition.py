@@ -1,0 +1,119 @@
+"""What a business chart declares to the runtime: state meanings, events, jobs, input."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from statemachine import StateChart
+
+
+class StateKind(enum.Enum):
+    """What a business state means to the run lifecycle."""
+
+    WORK = "work"  # a job runs while the run is here -> lifecycle `running`
+    WAIT = "wait"  # a person must act -> lifecycle `waiting`
+    SUCCESS = "success"  # a final, successful state -> lifecycle `completed`
+    FAILURE = "failure"  # processing failed -> lifecycle `errored`
+
+
+class JobRequest(msgspec.Struct, frozen=True):
+    """A job (or, with a delay and an event, a timer) that a state asked for on entry."""
+
+    kind: str
+    state: str
+    payload: dict[str, Any] = {}
+    delay_s: float = 0.0
+
+
+class RunModel:
+    """The domain model a chart runs on: its configuration, context, input and job intents.
+
+    Charts record intent here and never perform I/O; the dispatcher writes the intents as
+    job rows in the same transaction as the transition.
+    """
+
+    def __init__(self, state: Any, context: dict[str, Any], input: Mapping[str, Any]) -> None:
+        self.state = state
+        self.context = context
+        self.input = input
+        self.requests: list[JobRequest] = []
+
+    def request_job(self, kind: str, state: str, **payload: Any) -> None:
+        self.requests.append(JobRequest(kind=kind, state=state, payload=payload))
+
+    def request_timer(self, event: str, state: str, delay_s: float) -> None:
+        self.requests.append(
+            JobRequest(kind=TIMER_KIND, state=state, payload={"event": event}, delay_s=delay_s)
+        )
+
+
+TIMER_KIND = "timer"
+
+# The lifecycle chart's contract with the engine: events the engine derives from the business
+# chart, and the control events operators send.
+RUN, WAIT, COMPLETE, FAIL = "run", "wait", "complete", "fail"
+CONTROL_EVENTS = ("pause", "resume", "cancel")
+PAUSED, CANCELLED = "paused", "cancelled"
+
+
+class JobOutcome(msgspec.Struct, frozen=True):
+    """The event a finished job sends to its run."""
+
+    event: str
+    data: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job handler sees: the run it works for and its attempt number (1-based)."""
+
+    run_id: str
+    input: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    attempt: int
+
+
+JobHandler = Callable[[JobContext], Awaitable[JobOutcome]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A job handler and the event it sends when its attempts are exhausted."""
+
+    name: str
+    handler: JobHandler
+    failure_event: str
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: a cache key
+class Definition:
+    """A registered business chart and what its states and events mean to the runtime."""
+
+    name: str
+    version: int
+    chart: type[StateChart[Any]]
+    kinds: Mapping[str, StateKind]
+    internal_events: frozenset[str] = frozenset()
+    input_type: type[msgspec.Struct] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every definition by name, and the run-lifecycle chart they all share."""
+
+    definitions: Mapping[str, Definition]
+    lifecycle: type[StateChart[Any]]
+    jobs: Mapping[str, JobKind] = field(default_factory=dict)
+
+    def get(self, name: str) -> Definition:
+        from engine.errors import DefinitionNotFoundError
+
+        try:
+            return self.definitions[name]
+        except KeyError:
+            raise DefinitionNotFoundError(name) from None

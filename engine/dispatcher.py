@@ -1,0 +1,310 @@
+"""One event = one transaction: the only code path that changes a run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+from statemachine.exceptions import TransitionNotAllowed
+
+from engine import idempotency, jobs, snapshots
+from engine.charts import RunCharts
+from engine.database import Database
+from engine.definition import CANCELLED, CONTROL_EVENTS, PAUSED, Definition, Registry
+from engine.errors import (
+    EventNotAllowedError,
+    InternalEventError,
+    InvalidInputError,
+    PreconditionFailedError,
+    RunCancelledError,
+    RunNotFoundError,
+    RunPausedError,
+    StaleVersionError,
+    UnknownEventError,
+)
+from engine.idempotency import IdempotencyKey, Response
+from engine.ids import uuid7
+from engine.tables import HISTORY, RUNS
+from engine.views import run_view
+
+# Held from the history insert to commit on PostgreSQL, so seq order is commit order and a
+# feed reader that has seen seq N can never later find a smaller seq appear (see DESIGN.md).
+_FEED_LOCK = 0x5160FF
+_ENCODER = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a committed transition tells the rest of the process (feed, worker)."""
+
+    run_id: str
+    seq: int
+    enqueued_jobs: bool
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Creates runs and applies events, each in one transaction with its history and jobs."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        *,
+        max_attempts: int = 5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self.clock = clock
+        self.listeners: list[Callable[[Committed], None]] = []
+
+    async def create(
+        self,
+        definition: str,
+        *,
+        actor: str,
+        input: Mapping[str, Any] | None = None,
+        ref_id: str | None = None,
+        ref_type: str | None = None,
+        idem: IdempotencyKey | None = None,
+    ) -> Response:
+        """Start a run of `definition` in its initial state (version 1, one history entry)."""
+        spec = self.registry.get(definition)
+        data = dict(input or {})
+        _validate_input(spec, data)
+        return await self._transact(
+            idem, lambda conn, now: self._create(conn, now, spec, actor, data, ref_id, ref_type)
+        )
+
+    async def dispatch(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        if_match: int | None = None,
+        idem: IdempotencyKey | None = None,
+        lease: jobs.Lease | None = None,
+        internal: bool = False,
+    ) -> Response:
+        """Apply `event` to a run. `internal` lets workers and timers send internal events."""
+        return await self._transact(
+            idem,
+            lambda conn, now: self._apply(
+                conn, now, run_id, event, actor, dict(data or {}), reason, if_match, lease, internal
+            ),
+        )
+
+    async def _transact(self, idem: IdempotencyKey | None, body: Any) -> Response:
+        for attempt in (1, 2):
+            try:
+                return await self._once(idem, body)
+            except IntegrityError:
+                # Two requests with one Idempotency-Key raced on PostgreSQL: the loser's
+                # transaction rolled back; the second pass finds and replays the winner's.
+                if idem is None or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _once(self, idem: IdempotencyKey | None, body: Any) -> Response:
+        now = self.clock()
+        async with self.db.write() as conn:
+            if idem is not None:
+                stored = await idempotency.lookup(conn, idem)
+                if stored is not None:
+                    return stored
+            response, committed = await body(conn, now)
+            if idem is not None:
+                await idempotency.record(conn, idem, response, now)
+        for listener in self.listeners:
+            listener(committed)
+        return response
+
+    async def _create(
+        self,
+        conn: AsyncConnection,
+        now: datetime,
+        spec: Definition,
+        actor: str,
+        data: dict[str, Any],
+        ref_id: str | None,
+        ref_type: str | None,
+    ) -> tuple[Response, Committed]:
+        run_id = uuid7()
+        charts = RunCharts.restore(spec, self.registry.lifecycle, None, data)
+        row = {
+            "id": run_id,
+            "definition": spec.name,
+            "definition_version": spec.version,
+            "ref_id": ref_id,
+            "ref_type": ref_type,
+            "input": data,
+            "created_by": actor,
+            "created_at": now,
+            "version": 0,
+        }
+        return await self._write(conn, now, charts, row, "create", actor, {}, None, new=True)
+
+    async def _apply(
+        self,
+        conn: AsyncConnection,
+        now: datetime,
+        run_id: str,
+        event: str,
+        actor: str,
+        data: dict[str, Any],
+        reason: str | None,
+        if_match: int | None,
+        lease: jobs.Lease | None,
+        internal: bool,
+    ) -> tuple[Response, Committed]:
+        if lease is not None:
+            await jobs.settle(conn, lease, now)
+        # FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
+        query = select(RUNS).where(RUNS.c.id == run_id).with_for_update()
+        row = (await conn.execute(query)).one_or_none()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if if_match is not None and if_match != row.version:
+            raise PreconditionFailedError(if_match, row.version)
+        spec = self.registry.get(row.definition)
+        charts = RunCharts.restore(spec, self.registry.lifecycle, row, row.input)
+        at = now.isoformat().replace("+00:00", "Z")
+        if event in CONTROL_EVENTS:
+            self._send(charts.lifecycle, charts, run_id, event)
+        else:
+            if event not in snapshots.event_names(spec.chart):
+                raise UnknownEventError(event, _public_events(spec))
+            if event in spec.internal_events and not internal:
+                raise InternalEventError(event)
+            if row.lifecycle == PAUSED:
+                raise RunPausedError(charts.allowed_events())
+            if row.lifecycle == CANCELLED:
+                raise RunCancelledError()
+            self._send(
+                charts.business, charts, run_id, event, data=data, reason=reason, actor=actor, at=at
+            )
+            derived = charts.derived_lifecycle_event()
+            if derived is not None:
+                charts.lifecycle.send(derived)
+        return await self._write(
+            conn,
+            now,
+            charts,
+            dict(row._mapping),
+            event,
+            actor,
+            data,
+            reason,
+            keep_job=lease.job_id if lease else None,
+        )
+
+    def _send(
+        self, machine: Any, charts: RunCharts, run_id: str, event: str, **kwargs: Any
+    ) -> None:
+        try:
+            machine.send(event, **kwargs)
+        except TransitionNotAllowed as exc:
+            state = snapshots.configuration(machine)
+            raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
+
+    async def _write(
+        self,
+        conn: AsyncConnection,
+        now: datetime,
+        charts: RunCharts,
+        before: dict[str, Any],
+        event: str,
+        actor: str,
+        data: dict[str, Any],
+        reason: str | None,
+        *,
+        new: bool = False,
+        keep_job: int | None = None,
+    ) -> tuple[Response, Committed]:
+        business_to = snapshots.configuration(charts.business)
+        lifecycle_to = snapshots.configuration(charts.lifecycle)
+        version = before["version"] + 1
+        after = {
+            **before,
+            "version": version,
+            "state": snapshots.top_state(charts.business),
+            "configuration": business_to,
+            "business_history": snapshots.history_values(charts.business),
+            "lifecycle": charts.lifecycle_state,
+            "lifecycle_configuration": lifecycle_to,
+            "lifecycle_history": snapshots.history_values(charts.lifecycle),
+            "context": charts.model.context,
+            "updated_at": now,
+        }
+        run_id = after["id"]
+        if new:
+            await conn.execute(RUNS.insert().values(**after))
+        else:
+            changed = await conn.execute(
+                update(RUNS)
+                .where(RUNS.c.id == run_id, RUNS.c.version == before["version"])
+                .values({k: v for k, v in after.items() if k != "id"})
+            )
+            if changed.rowcount != 1:
+                raise StaleVersionError()
+        business_from = [] if new else list(before["configuration"])
+        lifecycle_from = [] if new else list(before["lifecycle_configuration"])
+        if snapshots.is_final(charts.lifecycle):
+            await jobs.cancel(conn, run_id, now, keep=keep_job)
+        else:
+            exited = sorted(set(business_from) - set(business_to))
+            await jobs.cancel(conn, run_id, now, states=exited, keep=keep_job)
+            await jobs.enqueue(conn, run_id, version, charts.model.requests, now, self.max_attempts)
+        view = run_view(after, charts.allowed_events())
+        if not self.db.is_sqlite:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
+        seq = (
+            await conn.execute(
+                HISTORY.insert()
+                .values(
+                    run_id=run_id,
+                    version=version,
+                    at=now,
+                    actor=actor,
+                    event=event,
+                    data=data,
+                    reason=reason,
+                    business_from=business_from,
+                    business_to=business_to,
+                    lifecycle_from=lifecycle_from,
+                    lifecycle_to=lifecycle_to,
+                    run=msgspec.to_builtins(view),
+                )
+                .returning(HISTORY.c.seq)
+            )
+        ).scalar_one()
+        response = Response(201 if new else 200, _ENCODER.encode(view))
+        return response, Committed(run_id, seq, bool(charts.model.requests))
+
+
+def _public_events(spec: Definition) -> list[str]:
+    events = snapshots.event_names(spec.chart)
+    return [e for e in events if e not in spec.internal_events] + list(CONTROL_EVENTS)
+
+
+def _validate_input(spec: Definition, data: dict[str, Any]) -> None:
+    if spec.input_type is None:
+        return
+    try:
+        msgspec.convert(data, spec.input_type)
+    except msgspec.ValidationError as exc:
+        raise InvalidInputError(f"Invalid input for {spec.name!r}: {exc}") from exc

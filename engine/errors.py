@@ -1,0 +1,139 @@
+"""The engine's one error tree; each docstring is the default message.
+
+EngineError
+├── NotFoundError
+│   ├── RunNotFoundError
+│   └── DefinitionNotFoundError
+├── InvalidRequestError
+│   ├── UnknownEventError
+│   ├── InternalEventError
+│   ├── InvalidEventDataError
+│   ├── InvalidInputError
+│   └── IdempotencyMismatchError
+├── ConflictError
+│   ├── EventNotAllowedError
+│   ├── RunPausedError
+│   ├── RunCancelledError
+│   └── StaleVersionError
+│       └── PreconditionFailedError
+├── LeaseLostError
+└── SnapshotError
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class EngineError(Exception):
+    """Signoff engine error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class NotFoundError(EngineError):
+    """Not found."""
+
+
+class RunNotFoundError(NotFoundError):
+    """No run has this id."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"No run has id {run_id!r}.")
+        self.run_id = run_id
+
+
+class DefinitionNotFoundError(NotFoundError):
+    """No definition has this name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No definition is registered as {name!r}.")
+        self.name = name
+
+
+class InvalidRequestError(EngineError):
+    """The request is not valid."""
+
+
+class UnknownEventError(InvalidRequestError):
+    """The definition has no event of this name."""
+
+    def __init__(self, event: str, known: Sequence[str]) -> None:
+        super().__init__(f"Unknown event {event!r}; known events: {', '.join(known)}.")
+        self.event = event
+
+
+class InternalEventError(InvalidRequestError):
+    """This event is sent by workers and timers only."""
+
+    def __init__(self, event: str) -> None:
+        super().__init__(f"Event {event!r} is internal: only workers and timers send it.")
+        self.event = event
+
+
+class InvalidEventDataError(InvalidRequestError):
+    """The event's data or reason is not valid."""
+
+
+class InvalidInputError(InvalidRequestError):
+    """The run's input is not valid for this definition."""
+
+
+class IdempotencyMismatchError(InvalidRequestError):
+    """This Idempotency-Key was already used for a different request."""
+
+
+class ConflictError(EngineError):
+    """The run's current state refuses this request."""
+
+
+class EventNotAllowedError(ConflictError):
+    """The event is not allowed in the run's current state."""
+
+    def __init__(self, run_id: str, event: str, state: Sequence[str], allowed: Sequence[str]):
+        super().__init__(
+            f"Event {event!r} is not allowed now (run {run_id} is in {', '.join(state)})."
+        )
+        self.allowed_events = list(allowed)
+
+
+class RunPausedError(ConflictError):
+    """The run is paused: resume it before sending business events."""
+
+    def __init__(self, allowed: Sequence[str]) -> None:
+        super().__init__()
+        self.allowed_events = list(allowed)
+
+
+class RunCancelledError(ConflictError):
+    """The run is cancelled and accepts no more events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.allowed_events: list[str] = []
+
+
+class StaleVersionError(ConflictError):
+    """Another event changed this run first; reload and retry."""
+
+
+class PreconditionFailedError(StaleVersionError):
+    """If-Match does not match the run's current version."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"If-Match expected version {expected}, the run is at version {actual}.")
+        self.expected = expected
+        self.actual = actual
+
+
+class LeaseLostError(EngineError):
+    """This worker no longer holds the job's lease; its outcome is discarded."""
+
+
+class SnapshotError(EngineError):
+    """A stored snapshot does not match the registered chart."""

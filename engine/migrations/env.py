@@ -1,0 +1,21 @@
+"""Alembic environment: migrations run on the connection `engine.migrate` hands over."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlmodel import SQLModel
+
+import engine.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("Run migrations with `signoff migrate` (engine.migrate.upgrade).")
+
+context.configure(
+    connection=connection,
+    target_metadata=SQLModel.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,98 @@
+"""Reads: one run, a filtered page of runs, a run's history."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from engine.charts import allowed_events
+from engine.database import Database
+from engine.definition import Registry
+from engine.errors import InvalidRequestError, RunNotFoundError
+from engine.tables import HISTORY, RUNS
+from engine.views import HistoryEntry, HistoryPage, RunPage, RunView, history_entry, run_view
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    definition: str | None = None
+    state: str | None = None
+    lifecycle: str | None = None
+    ref_id: str | None = None
+    ref_type: str | None = None
+
+
+class RunQueries:
+    def __init__(self, db: Database, registry: Registry) -> None:
+        self.db = db
+        self.registry = registry
+
+    async def get(self, run_id: str) -> RunView:
+        async with self.db.read() as conn:
+            row = (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).one_or_none()
+        if row is None:
+            raise RunNotFoundError(run_id)
+        return self.view(row)
+
+    async def list(self, where: RunFilter, limit: int, cursor: str | None) -> RunPage:
+        """Runs newest first (ids are time-ordered); `cursor` continues after a page."""
+        query = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit + 1)
+        for column in ("definition", "state", "lifecycle", "ref_id", "ref_type"):
+            value = getattr(where, column)
+            if value is not None:
+                query = query.where(RUNS.c[column] == value)
+        if cursor is not None:
+            query = query.where(RUNS.c.id < decode_cursor(cursor))
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return RunPage(
+            items=[self.view(r) for r in rows],
+            next_cursor=encode_cursor(rows[-1].id) if more else None,
+        )
+
+    async def history(self, run_id: str) -> HistoryPage:
+        async with self.db.read() as conn:
+            exists = (await conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id))).first()
+            if exists is None:
+                raise RunNotFoundError(run_id)
+            query = select(HISTORY).where(HISTORY.c.run_id == run_id).order_by(HISTORY.c.seq)
+            rows = (await conn.execute(query)).all()
+        return HistoryPage(items=[history_entry(r) for r in rows])
+
+    async def entries_after(self, seq: int, limit: int = 1000) -> list[HistoryEntry]:
+        """History entries of every run after `seq`, in order (the feed's replay source)."""
+        query = select(HISTORY).where(HISTORY.c.seq > seq).order_by(HISTORY.c.seq).limit(limit)
+        async with self.db.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [history_entry(r) for r in rows]
+
+    def view(self, row: Any) -> RunView:
+        """The run view of a `runs` row read outside a transition."""
+        spec = self.registry.get(row.definition)
+        allowed = allowed_events(
+            spec,
+            self.registry.lifecycle,
+            tuple(row.configuration),
+            tuple(row.lifecycle_configuration),
+        )
+        return run_view(row._mapping, allowed)
+
+
+def encode_cursor(run_id: str) -> str:
+    return base64.urlsafe_b64encode(run_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequestError(f"Invalid cursor {cursor!r}.") from None
+    if len(value) != 36:
+        raise InvalidRequestError(f"Invalid cursor {cursor!r}.")
+    return value

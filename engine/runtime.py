@@ -1,0 +1,61 @@
+"""Wires the engine together: database, dispatcher, queries, job queue and workers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from engine.database import Database
+from engine.definition import Registry
+from engine.dispatcher import Committed, Dispatcher
+from engine.jobs import JobQueue
+from engine.migrate import upgrade
+from engine.queries import RunQueries
+from engine.retry import RetryPolicy
+from engine.settings import Settings
+from engine.worker import Worker
+
+log = logging.getLogger("signoff")
+
+
+class Runtime:
+    """Everything one Signoff process runs; `start()` migrates and starts `workers` workers."""
+
+    def __init__(self, settings: Settings, registry: Registry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.db = Database(settings.database_url)
+        self.dispatcher = Dispatcher(self.db, registry, max_attempts=settings.max_attempts)
+        self.queries = RunQueries(self.db, registry)
+        self.queue = JobQueue(self.db)
+        retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_cap_s)
+        self.workers = [
+            Worker(
+                self.dispatcher,
+                self.queue,
+                registry,
+                concurrency=settings.concurrency,
+                poll_interval_s=settings.poll_interval_s,
+                lease_s=settings.lease_s,
+                retry=retry,
+            )
+            for _ in range(settings.workers)
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+        self.dispatcher.listeners.append(self._wake_workers)
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.db)
+        self._tasks = [asyncio.create_task(w.run(), name="signoff-worker") for w in self.workers]
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(w.stop() for w in self.workers))
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self.db.dispose()
+
+    def _wake_workers(self, committed: Committed) -> None:
+        if committed.enqueued_jobs:
+            for worker in self.workers:
+                worker.wake()

@@ -1,0 +1,47 @@
+"""Configuration, read once from SIGNOFF_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///signoff.db"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8000
+    failure_rate: float = 0.25
+    tokens: str = ""
+    separation_of_duties: bool = False
+    # Worker tuning: embedded workers in `serve`, job slots, claim polling, leases, retries.
+    workers: int = 1
+    concurrency: int = 8
+    poll_interval_s: float = 0.5
+    lease_s: float = 30.0
+    max_attempts: int = 5
+    retry_base_s: float = 0.5
+    retry_cap_s: float = 60.0
+    max_body_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from SIGNOFF_<FIELD> variables; explicit overrides win."""
+        env = os.environ if env is None else env
+        raw: dict[str, object] = {}
+        for name in cls.__struct_fields__:
+            value = env.get(f"SIGNOFF_{name.upper()}")
+            if value is not None and value != "":
+                raw[name] = value
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise ValueError(f"Invalid SIGNOFF_* setting: {exc}") from exc
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

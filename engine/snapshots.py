@@ -1,0 +1,86 @@
+"""Capture a chart's configuration and history values as JSON, and restore a chart from them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from statemachine import StateChart
+from statemachine.orderedset import OrderedSet
+
+from engine.definition import RunModel
+from engine.errors import SnapshotError
+
+Chart = StateChart[Any]
+
+
+def restore(
+    chart: type[Chart],
+    model: RunModel,
+    configuration: Sequence[str],
+    history: Mapping[str, Sequence[str]],
+) -> Chart:
+    """A chart instance at a stored configuration; an empty one enters the initial state."""
+    states = chart.states_map
+    unknown = [
+        s for s in [*configuration, *(v for vs in history.values() for v in vs)] if s not in states
+    ]
+    if unknown:
+        raise SnapshotError(f"{chart.__name__} has no state(s) {', '.join(unknown)}.")
+    if not configuration:
+        model.state = None
+    elif len(configuration) == 1:
+        model.state = configuration[0]
+    else:
+        model.state = OrderedSet(configuration)
+    machine = chart(model=model)
+    if history:
+        machine.history_values = {k: [states[v] for v in vs] for k, vs in history.items()}
+    return machine
+
+
+def configuration(machine: Chart) -> list[str]:
+    """Every active state id, parents included, sorted (the stored and reported form)."""
+    return sorted(str(s.id) for s in machine.configuration)
+
+
+def history_values(machine: Chart) -> dict[str, list[str]]:
+    return {k: [str(s.id) for s in v] for k, v in machine.history_values.items()}
+
+
+def top_state(machine: Chart) -> str:
+    """The active top-level state id."""
+    for state in machine.configuration:
+        if state.parent is None:
+            return str(state.id)
+    raise SnapshotError(f"{type(machine).__name__} has no active state.")
+
+
+def leaf_state(machine: Chart) -> str:
+    """The single active atomic state of a chart without parallel regions."""
+    leaves = [str(s.id) for s in machine.configuration if s.is_atomic]
+    if len(leaves) != 1:
+        raise SnapshotError(f"{type(machine).__name__} is in {leaves}, not one atomic state.")
+    return leaves[0]
+
+
+def allowed_events(machine: Chart) -> list[str]:
+    """Events with a transition from the current configuration (guards not evaluated)."""
+    seen: dict[str, None] = {}
+    for event in machine.allowed_events:
+        seen.setdefault(str(event.id), None)
+    return list(seen)
+
+
+def is_final(machine: Chart) -> bool:
+    # A restored chart in a final state reports is_terminated == False; ask the states.
+    return any(s.final and s.parent is None for s in machine.configuration)
+
+
+def event_names(chart: type[Chart]) -> list[str]:
+    """Every event the chart declares, in declaration order of their source states."""
+    seen: dict[str, None] = {}
+    for state in chart.states_map.values():
+        for event in state.transitions.unique_events:
+            seen.setdefault(str(event.id), None)
+    return list(seen)

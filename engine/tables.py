@@ -1,0 +1,131 @@
+"""The schema: runs, their history, jobs and idempotency records (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+JSONValue = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both dialects (SQLite stores naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json(**kw: Any) -> Any:
+    return Field(sa_column=Column(JSONValue, nullable=kw.pop("nullable", False)), **kw)
+
+
+def _time(nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_definition_id", "definition", "id"),
+        Index("ix_runs_state_id", "state", "id"),
+        Index("ix_runs_lifecycle_id", "lifecycle", "id"),
+        Index("ix_runs_ref", "ref_type", "ref_id"),
+    )
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    definition: str = Field(sa_column=Column(String(100), nullable=False))
+    definition_version: int
+    version: int
+    ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
+    ref_type: str | None = Field(default=None, sa_column=Column(String(100)))
+    input: dict[str, Any] = _json()
+    state: str = Field(sa_column=Column(String(100), nullable=False))
+    configuration: list[str] = _json()
+    business_history: dict[str, list[str]] = _json()
+    lifecycle: str = Field(sa_column=Column(String(32), nullable=False))
+    lifecycle_configuration: list[str] = _json()
+    lifecycle_history: dict[str, list[str]] = _json()
+    context: dict[str, Any] = _json()
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class History(SQLModel, table=True):
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_run_seq", "run_id", "seq"),)
+
+    seq: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
+    run_id: str = Field(sa_column=Column(String(36), nullable=False))
+    version: int
+    at: datetime = _time()
+    actor: str = Field(sa_column=Column(String(200), nullable=False))
+    event: str = Field(sa_column=Column(String(100), nullable=False))
+    data: dict[str, Any] = _json()
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    business_from: list[str] = _json()
+    business_to: list[str] = _json()
+    lifecycle_from: list[str] = _json()
+    lifecycle_to: list[str] = _json()
+    run: dict[str, Any] = _json()
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_status_due", "status", "due_at"),
+        Index("ix_jobs_run_status", "run_id", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
+    run_id: str = Field(sa_column=Column(String(36), nullable=False))
+    kind: str = Field(sa_column=Column(String(100), nullable=False))
+    state: str = Field(sa_column=Column(String(100), nullable=False))
+    payload: dict[str, Any] = _json()
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    attempts: int = 0
+    max_attempts: int = 5
+    due_at: datetime = _time()
+    lease_owner: str | None = Field(default=None, sa_column=Column(String(100)))
+    lease_until: datetime | None = _time(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    outcome: dict[str, Any] | None = _json(nullable=True)
+    created_for_version: int
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class Idempotency(SQLModel, table=True):
+    __tablename__ = "idempotency"
+
+    key: str = Field(sa_column=Column(String(255), primary_key=True))
+    actor: str = Field(sa_column=Column(String(200), primary_key=True))
+    route: str = Field(sa_column=Column(String(300), primary_key=True))
+    request_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    status_code: int
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _time()
+
+
+RUNS = Run.__table__  # type: ignore[attr-defined]
+HISTORY = History.__table__  # type: ignore[attr-defined]
+JOBS = Job.__table__  # type: ignore[attr-defined]
+IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,1 @@
+"""Signoff's declarative charts and the job handlers that hold their effects."""
