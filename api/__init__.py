@@ -1,0 +1,1 @@
+"""Signoff's HTTP API (Litestar), its command line, and later the live monitor."""

@@ -1,0 +1,115 @@
+"""The `signoff` command: serve, worker, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from api.app import create_app
+from engine.database import Database
+from engine.migrate import upgrade
+from engine.runtime import Runtime
+from engine.settings import Settings
+from machines.registry import build_registry
+
+log = logging.getLogger("signoff")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signoff", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="HTTP API with an embedded worker")
+    serve.add_argument("--host", help="bind address (SIGNOFF_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (SIGNOFF_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="embedded workers; 0 serves the API only")
+
+    worker = commands.add_parser("worker", help="run jobs and timers only (scale-out)")
+    worker.add_argument("--concurrency", type=int, help="jobs run at once (default 8)")
+
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            settings = Settings.from_env(host=args.host, port=args.port, workers=args.workers)
+            return _serve(settings)
+        if args.command == "worker":
+            settings = Settings.from_env(concurrency=args.concurrency)
+            return asyncio.run(_worker(settings))
+        return asyncio.run(_migrate(Settings.from_env()))
+    except ValueError as exc:
+        print(f"signoff: {exc}", file=sys.stderr)
+        return 2
+
+
+def _runtime(settings: Settings) -> Runtime:
+    return Runtime(settings, build_registry(settings.failure_rate))
+
+
+def _serve(settings: Settings) -> int:
+    runtime = _runtime(settings)
+    if not settings.tokens:
+        log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+async def _worker(settings: Settings) -> int:
+    runtime = _runtime(Settings.from_env(workers=1, concurrency=settings.concurrency))
+    await runtime.start()
+    log.info(
+        "worker %s running (concurrency %d) on %s",
+        runtime.workers[0].owner,
+        settings.concurrency,
+        _redact(settings.database_url),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight jobs")
+    await runtime.stop()
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    log.info("schema is up to date on %s", _redact(settings.database_url))
+    return 0
+
+
+def _redact(url: str) -> str:
+    with contextlib.suppress(Exception):
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Definition endpoints: the registered charts and the shared lifecycle machine."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+
+from engine.describe import ChartInfo, describe, describe_lifecycle
+from engine.errors import DefinitionNotFoundError
+from engine.runtime import Runtime
+
+
+class DefinitionList(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[ChartInfo]
+    lifecycle: ChartInfo
+
+
+class DefinitionController(Controller):
+    path = "/api/definitions"
+    tags = ["definitions"]
+
+    @get("/")
+    async def list_definitions(self, runtime: NamedDependency[Runtime]) -> DefinitionList:
+        """Every registered definition, and the lifecycle machine every run shares."""
+        registry = runtime.registry
+        return DefinitionList(
+            items=[describe(d) for d in registry.definitions.values()],
+            lifecycle=describe_lifecycle(registry.lifecycle),
+        )
+
+    @get("/{name:str}")
+    async def get_definition(
+        self, name: FromPath[str], runtime: NamedDependency[Runtime]
+    ) -> ChartInfo:
+        """One definition: its states (with what each means to the runtime), events, transitions."""
+        try:
+            return describe(runtime.registry.get(name))
+        except DefinitionNotFoundError as exc:  # in a path, an unknown name is a missing resource
+            raise NotFoundException(exc.message) from exc

@@ -1,0 +1,96 @@
+"""The only file that knows HTTP status codes: engine errors → RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from engine import errors
+
+log = logging.getLogger("signoff.api")
+
+PROBLEM = "application/problem+json"
+
+# Most specific first: the first matching class decides the status.
+STATUS: list[tuple[type[errors.EngineError], int]] = [
+    (errors.RunNotFoundError, 404),
+    (errors.DefinitionNotFoundError, 422),
+    (errors.InvalidRequestError, 422),
+    (errors.PreconditionFailedError, 412),
+    (errors.ConflictError, 409),
+    (errors.LeaseLostError, 409),
+    (errors.SnapshotError, 500),
+]
+
+TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Request body too large",
+    422: "Unprocessable request",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body: dict[str, Any] = {
+        "type": f"urn:signoff:problem:{kind or status}",
+        "title": TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _slug(exc: Exception) -> str:
+    name = type(exc).__name__.removesuffix("Error")
+    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
+
+
+def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Response[Any]:
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    extra: dict[str, Any] = {}
+    allowed = getattr(exc, "allowed_events", None)
+    if allowed is not None:
+        extra["allowed_events"] = allowed
+    if status >= 500:
+        log.error("engine error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(status, exc.message, kind=_slug(exc), **extra)
+
+
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ValidationException) and exc.extra:
+        extra["errors"] = exc.extra
+    detail = str(exc.detail)
+    if exc.status_code == 413:
+        detail = "The request body is larger than this server accepts."
+    return problem(exc.status_code, detail, headers=exc.headers, **extra)
+
+
+def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "The server failed to handle this request; it was logged.")
+
+
+HANDLERS: dict[type[Exception], Any] = {
+    errors.EngineError: engine_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,210 @@
+"""Run endpoints: create, read, list, send events, lifecycle controls, history."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+
+from api.schemas import CreateRun, Decision, SendEvent
+from engine import errors
+from engine.idempotency import IdempotencyKey
+from engine.idempotency import Response as EngineResponse
+from engine.queries import RunFilter
+from engine.runtime import Runtime
+from engine.views import HistoryPage, RunPage, RunView
+
+IdempotencyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        max_length=255,
+        description="Repeat a POST safely: a repeat returns the first response.",
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        max_length=64,
+        description='Apply only if the run is at this version (its ETag, "<version>").',
+    ),
+]
+Query = Annotated[str | None, Parameter(max_length=200)]
+RUN_RESPONSES = {200: ResponseSpec(RunView, description="The run after the event")}
+
+
+class _Head(msgspec.Struct):
+    id: str
+    version: int
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise errors.InvalidRequestError(
+            f'If-Match must be a run version ETag like "3", not {value!r}.'
+        )
+    return int(tag)
+
+
+async def idempotency_key(
+    request: Request[Any, Any, Any], key: str | None, actor: str
+) -> IdempotencyKey | None:
+    if key is None:
+        return None
+    body = await request.body()
+    digest = hashlib.sha256(
+        request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
+    ).hexdigest()
+    return IdempotencyKey(
+        key=key, actor=actor, route=f"{request.method} {request.url.path}", request_hash=digest
+    )
+
+
+def respond(result: EngineResponse, *, created: bool = False) -> Response[bytes]:
+    head = _HEAD.decode(result.body)
+    headers = {"ETag": etag(head.version)}
+    if created:
+        headers["Location"] = f"/api/runs/{head.id}"
+    if result.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        result.body, status_code=result.status_code, media_type="application/json", headers=headers
+    )
+
+
+class RunController(Controller):
+    path = "/api/runs"
+    tags = ["runs"]
+
+    @post("/", status_code=201, responses={201: ResponseSpec(RunView, description="The new run")})
+    async def create_run(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateRun],
+        runtime: NamedDependency[Runtime],
+        actor: NamedDependency[str],
+        idempotency: IdempotencyHeader = None,
+    ) -> Response[bytes]:
+        """Create a run of a definition; it starts in the chart's initial state."""
+        result = await runtime.dispatcher.create(
+            data.definition,
+            actor=actor,
+            input=data.input,
+            ref_id=data.ref_id,
+            ref_type=data.ref_type,
+            idem=await idempotency_key(request, idempotency, actor),
+        )
+        return respond(result, created=True)
+
+    @get("/")
+    async def list_runs(
+        self,
+        runtime: NamedDependency[Runtime],
+        definition: Query = None,
+        business_state: Annotated[str | None, Parameter(query="state", max_length=100)] = None,
+        lifecycle: Query = None,
+        ref_id: Query = None,
+        ref_type: Query = None,
+        limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Parameter(query="cursor", max_length=200)] = None,
+    ) -> RunPage:
+        """Runs, newest first, filtered; follow `next_cursor` for the next page."""
+        where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type)
+        return await runtime.queries.list(where, limit, cursor)
+
+    @get("/{run_id:str}", responses=RUN_RESPONSES)
+    async def get_run(
+        self, run_id: FromPath[str], runtime: NamedDependency[Runtime]
+    ) -> Response[RunView]:
+        """One run; its ETag is its version."""
+        view = await runtime.queries.get(run_id)
+        return Response(view, headers={"ETag": etag(view.version)})
+
+    @get("/{run_id:str}/history")
+    async def history(
+        self, run_id: FromPath[str], runtime: NamedDependency[Runtime]
+    ) -> HistoryPage:
+        """Every transition of the run, oldest first."""
+        return await runtime.queries.history(run_id)
+
+    @post("/{run_id:str}/events", status_code=200, responses=RUN_RESPONSES)
+    async def send_event(
+        self,
+        request: Request[Any, Any, Any],
+        run_id: FromPath[str],
+        data: JSONBody[SendEvent],
+        runtime: NamedDependency[Runtime],
+        actor: NamedDependency[str],
+        idempotency: IdempotencyHeader = None,
+        if_match: IfMatchHeader = None,
+    ) -> Response[bytes]:
+        """Send a business event (or `pause`, `resume`, `cancel`) to a run."""
+        result = await runtime.dispatcher.dispatch(
+            run_id,
+            data.event,
+            actor=actor,
+            data=data.data,
+            reason=data.reason,
+            if_match=parse_if_match(if_match),
+            idem=await idempotency_key(request, idempotency, actor),
+        )
+        return respond(result)
+
+
+def _shortcut(event: str, summary: str) -> Any:
+    @post(
+        f"/api/runs/{{run_id:str}}/{event}",
+        status_code=200,
+        responses=RUN_RESPONSES,
+        tags=["runs"],
+        summary=summary,
+        operation_id=f"{event}_run",
+        name=f"{event}-run",
+    )
+    async def handler(
+        request: Request[Any, Any, Any],
+        run_id: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        actor: NamedDependency[str],
+        data: JSONBody[Decision | None] = None,
+        idempotency: IdempotencyHeader = None,
+        if_match: IfMatchHeader = None,
+    ) -> Response[bytes]:
+        result = await runtime.dispatcher.dispatch(
+            run_id,
+            event,
+            actor=actor,
+            reason=data.reason if data else None,
+            if_match=parse_if_match(if_match),
+            idem=await idempotency_key(request, idempotency, actor),
+        )
+        return respond(result)
+
+    return handler
+
+
+SHORTCUTS = [
+    _shortcut("process", "Start processing a run"),
+    _shortcut("approve", "Approve a run waiting for approval"),
+    _shortcut("reject", "Reject a run (reason required); it is processed again"),
+    _shortcut("retry", "Process an errored run again"),
+    _shortcut("pause", "Pause a run: it refuses business events and its jobs wait"),
+    _shortcut("resume", "Resume a paused run where it was"),
+    _shortcut("cancel", "Cancel a run for good; its jobs are dropped"),
+]
