@@ -20,7 +20,7 @@ class DefinitionList(msgspec.Struct, frozen=True, kw_only=True):
 
 class DefinitionController(Controller):
     path = "/api/definitions"
-    tags = ["definitions"]
+    tags = ("definitions",)
 
     @get("/")
     async def list_definitions(self, runtime: NamedDependency[Runtime]) -> DefinitionList:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Response
@@ -89,7 +90,7 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return problem(500, "The server failed to handle this request; it was logged.")
 
 
-HANDLERS: dict[type[Exception], Any] = {
+HANDLERS: dict[int | type[Exception], Callable[[Request[Any, Any, Any], Any], Response[Any]]] = {
     errors.EngineError: engine_error,
     HTTPException: http_error,
     Exception: unexpected_error,

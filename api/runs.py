@@ -90,7 +90,7 @@ def respond(result: EngineResponse, *, created: bool = False) -> Response[bytes]
 
 class RunController(Controller):
     path = "/api/runs"
-    tags = ["runs"]
+    tags = ("runs",)
 
     @post("/", status_code=201, responses={201: ResponseSpec(RunView, description="The new run")})
     async def create_run(
@@ -126,7 +126,7 @@ class RunController(Controller):
     ) -> RunPage:
         """Runs, newest first, filtered; follow `next_cursor` for the next page."""
         where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type)
-        return await runtime.queries.list(where, limit, cursor)
+        return await runtime.queries.page(where, limit, cursor)
 
     @get("/{run_id:str}", responses=RUN_RESPONSES)
     async def get_run(

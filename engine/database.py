@@ -69,7 +69,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # The driver must not issue its own BEGIN: the "begin" hook below chooses the mode.
-        dbapi_conn.isolation_level = None  # type: ignore[attr-defined]
+        dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
             cursor.execute(f"PRAGMA {pragma}")

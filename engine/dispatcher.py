@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +46,9 @@ class Committed:
     run_id: str
     seq: int
     enqueued_jobs: bool
+
+
+_Body = Callable[[AsyncConnection, datetime], Awaitable[tuple[Response, Committed]]]
 
 
 def utcnow() -> datetime:
@@ -108,7 +111,7 @@ class Dispatcher:
             ),
         )
 
-    async def _transact(self, idem: IdempotencyKey | None, body: Any) -> Response:
+    async def _transact(self, idem: IdempotencyKey | None, body: _Body) -> Response:
         for attempt in (1, 2):
             try:
                 return await self._once(idem, body)
@@ -119,7 +122,7 @@ class Dispatcher:
                     raise
         raise AssertionError("unreachable")
 
-    async def _once(self, idem: IdempotencyKey | None, body: Any) -> Response:
+    async def _once(self, idem: IdempotencyKey | None, body: _Body) -> Response:
         now = self.clock()
         async with self.db.write() as conn:
             if idem is not None:

@@ -161,7 +161,7 @@ class JobQueue:
                 )
             ).all()
             run_ids = {r.run_id for r in rows}
-            inputs = dict(
+            inputs: dict[str, dict[str, Any]] = dict(
                 (await conn.execute(select(RUNS.c.id, RUNS.c.input).where(RUNS.c.id.in_(run_ids))))
                 .tuples()
                 .all()

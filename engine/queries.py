@@ -38,7 +38,7 @@ class RunQueries:
             raise RunNotFoundError(run_id)
         return self.view(row)
 
-    async def list(self, where: RunFilter, limit: int, cursor: str | None) -> RunPage:
+    async def page(self, where: RunFilter, limit: int, cursor: str | None) -> RunPage:
         """Runs newest first (ids are time-ordered); `cursor` continues after a page."""
         query = select(RUNS).order_by(RUNS.c.id.desc()).limit(limit + 1)
         for column in ("definition", "state", "lifecycle", "ref_id", "ref_type"):

@@ -1,0 +1,156 @@
+"""Shared fixtures: a fresh database per test on SQLite and PostgreSQL, runtimes, a live server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from engine.retry import RetryPolicy
+from engine.runtime import Runtime
+from engine.settings import Settings
+from engine.views import RunView
+from engine.worker import Worker
+from machines.registry import build_registry
+
+STRICT = os.environ.get("SIGNOFF_TEST_STRICT") == "1"
+PG_ADMIN = os.environ.get("SIGNOFF_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def unavailable(reason: str) -> None:
+    """Skip a test whose infrastructure is missing; under SIGNOFF_TEST_STRICT=1, fail it."""
+    if STRICT:
+        pytest.fail(f"{reason} (SIGNOFF_TEST_STRICT=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
+async def _create_pg_database() -> str:
+    name = f"signoff_test_{uuid.uuid4().hex[:12]}"
+    try:
+        conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def _drop_pg_database(name: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def pg_url(name: str) -> str:
+    url = make_url(PG_ADMIN).set(drivername="postgresql+asyncpg", database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}"
+        return
+    name = await _create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await _drop_pg_database(name)
+
+
+def settings_for(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        database_url=database_url, failure_rate=0.0, workers=0, poll_interval_s=0.02,
+        retry_base_s=0.005, retry_cap_s=0.02, lease_s=30.0,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+async def runtime(database_url: str) -> AsyncIterator[Runtime]:
+    """A started runtime with no background workers: tests run jobs with `drain()`."""
+    rt = Runtime(settings_for(database_url), build_registry(0.0))
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+async def drain(rt: Runtime, *, rounds: int = 50) -> int:
+    """Run due jobs (with a throwaway worker) until none is due now; returns how many ran."""
+    worker = Worker(rt.dispatcher, rt.queue, rt.registry, concurrency=16, lease_s=30.0,
+                    retry=RetryPolicy(max_attempts=5, base_s=0.0, cap_s=0.0))
+    total = 0
+    for _ in range(rounds):
+        ran = await worker.run_once()
+        total += ran
+        if not ran:
+            return total
+    return total
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Wait until `check()` is true; fail after `timeout` seconds (a bound, not an assertion)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.02)
+
+
+def decode_view(body: bytes) -> RunView:
+    return msgspec.json.decode(body, type=RunView)
+
+
+class LiveServer:
+    def __init__(self, url: str, runtime: Runtime, client: httpx.AsyncClient) -> None:
+        self.url = url
+        self.runtime = runtime
+        self.client = client
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@pytest.fixture
+async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
+    """The real app under uvicorn on a free loopback port, with one embedded worker."""
+    rt = Runtime(settings_for(database_url, workers=1), build_registry(0.0))
+    app = create_app(rt)
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield LiveServer(url, rt, client)
+    server.should_exit = True
+    await task
+    sock.close()
