@@ -161,11 +161,10 @@ class JobQueue:
                 )
             ).all()
             run_ids = {r.run_id for r in rows}
-            inputs: dict[str, dict[str, Any]] = dict(
-                (await conn.execute(select(RUNS.c.id, RUNS.c.input).where(RUNS.c.id.in_(run_ids))))
-                .tuples()
-                .all()
-            )
+            query = select(RUNS.c.id, RUNS.c.input).where(RUNS.c.id.in_(run_ids))
+            inputs: dict[str, dict[str, Any]] = {
+                run_id: data for run_id, data in (await conn.execute(query)).all()
+            }
         return [
             ClaimedJob(
                 r.id,
