@@ -174,13 +174,15 @@ class Dispatcher:
         lease: jobs.Lease | None,
         internal: bool,
     ) -> tuple[Response, Committed]:
-        if lease is not None:
-            await jobs.settle(conn, lease, now)
         # FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
+        # The run row is always locked before any of its job rows, so no two transactions
+        # can wait on each other.
         query = select(RUNS).where(RUNS.c.id == run_id).with_for_update()
         row = (await conn.execute(query)).one_or_none()
         if row is None:
             raise RunNotFoundError(run_id)
+        if lease is not None:
+            await jobs.settle(conn, lease, now)
         if if_match is not None and if_match != row.version:
             raise PreconditionFailedError(if_match, row.version)
         spec = self.registry.get(row.definition)

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
@@ -71,7 +81,11 @@ class Run(SQLModel, table=True):
 
 class History(SQLModel, table=True):
     __tablename__ = "history"
-    __table_args__ = (Index("ix_history_run_seq", "run_id", "seq"),)
+    __table_args__ = (
+        Index("ix_history_run_seq", "run_id", "seq"),
+        # One entry per version: a doubled transition cannot be stored, whatever the code does.
+        UniqueConstraint("run_id", "version", name="uq_history_run_version"),
+    )
 
     seq: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
     run_id: str = Field(sa_column=Column(String(36), nullable=False))

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.Column("lifecycle_to", JSON, nullable=False),
         sa.Column("run", JSON, nullable=False),
         sa.PrimaryKeyConstraint("seq"),
+        sa.UniqueConstraint("run_id", "version", name="uq_history_run_version"),
     )
     op.create_index("ix_history_run_seq", "history", ["run_id", "seq"], unique=False)
     op.create_table(
