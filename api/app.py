@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.response import Response
 from sqlalchemy import text
 
 from api.definitions import DefinitionController
 from api.errors import HANDLERS, problem
+from api.guard import guard_request
 from api.runs import SHORTCUTS, RunController
 from engine.runtime import Runtime
 
@@ -19,7 +20,7 @@ VERSION = "0.1.0"
 
 
 @get("/healthz", tags=["operations"])
-async def healthz(runtime: Any) -> Response[Any]:
+async def healthz(runtime: NamedDependency[Runtime]) -> Response[Any]:
     """Liveness and database reachability."""
     try:
         async with runtime.db.read() as conn:
@@ -45,6 +46,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             "actor": Provide(lambda: "anonymous", sync_to_thread=False, use_cache=True),
         },
         exception_handlers=HANDLERS,
+        before_request=guard_request,
         on_startup=[start] if manage_runtime else [],
         on_shutdown=[stop] if manage_runtime else [],
         request_max_body_size=runtime.settings.max_body_bytes,

@@ -19,6 +19,7 @@ PROBLEM = "application/problem+json"
 STATUS: list[tuple[type[errors.EngineError], int]] = [
     (errors.RunNotFoundError, 404),
     (errors.DefinitionNotFoundError, 422),
+    (errors.InvalidCursorError, 400),
     (errors.InvalidRequestError, 422),
     (errors.PreconditionFailedError, 412),
     (errors.ConflictError, 409),

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from api.schemas import CreateRun, Decision, SendEvent
 from engine import errors
@@ -35,7 +35,7 @@ IfMatchHeader = Annotated[
         description='Apply only if the run is at this version (its ETag, "<version>").',
     ),
 ]
-Query = Annotated[str | None, Parameter(max_length=200)]
+Query = Annotated[str | None, QueryParameter(max_length=200)]
 RUN_RESPONSES = {200: ResponseSpec(RunView, description="The run after the event")}
 
 
@@ -51,15 +51,19 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def parse_if_match(value: str | None) -> int | None:
+def parse_if_match(value: str | None) -> list[int] | None:
+    """The versions an If-Match header accepts (None: any). Tags are "<version>"."""
     if value is None or value.strip() == "*":
         return None
-    tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise errors.InvalidRequestError(
-            f'If-Match must be a run version ETag like "3", not {value!r}.'
-        )
-    return int(tag)
+    versions = []
+    for part in value.split(","):
+        tag = part.strip().removeprefix("W/").strip('"')
+        if not tag.isdigit():
+            raise errors.InvalidRequestError(
+                f'If-Match must list run version ETags like "3", not {value!r}.'
+            )
+        versions.append(int(tag))
+    return versions
 
 
 async def idempotency_key(
@@ -117,12 +121,12 @@ class RunController(Controller):
         self,
         runtime: NamedDependency[Runtime],
         definition: Query = None,
-        business_state: Annotated[str | None, Parameter(query="state", max_length=100)] = None,
+        business_state: Annotated[str | None, QueryParameter(name="state", max_length=100)] = None,
         lifecycle: Query = None,
         ref_id: Query = None,
         ref_type: Query = None,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, Parameter(query="cursor", max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> RunPage:
         """Runs, newest first, filtered; follow `next_cursor` for the next page."""
         where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,7 +98,7 @@ class Dispatcher:
         actor: str,
         data: Mapping[str, Any] | None = None,
         reason: str | None = None,
-        if_match: int | None = None,
+        if_match: Sequence[int] | None = None,
         idem: IdempotencyKey | None = None,
         lease: jobs.Lease | None = None,
         internal: bool = False,
@@ -170,7 +170,7 @@ class Dispatcher:
         actor: str,
         data: dict[str, Any],
         reason: str | None,
-        if_match: int | None,
+        if_match: Sequence[int] | None,
         lease: jobs.Lease | None,
         internal: bool,
     ) -> tuple[Response, Committed]:
@@ -183,7 +183,7 @@ class Dispatcher:
             raise RunNotFoundError(run_id)
         if lease is not None:
             await jobs.settle(conn, lease, now)
-        if if_match is not None and if_match != row.version:
+        if if_match is not None and row.version not in if_match:
             raise PreconditionFailedError(if_match, row.version)
         spec = self.registry.get(row.definition)
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row.input)

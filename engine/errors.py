@@ -5,6 +5,7 @@ EngineError
 │   ├── RunNotFoundError
 │   └── DefinitionNotFoundError
 ├── InvalidRequestError
+│   ├── InvalidCursorError
 │   ├── UnknownEventError
 │   ├── InternalEventError
 │   ├── InvalidEventDataError
@@ -58,6 +59,10 @@ class DefinitionNotFoundError(NotFoundError):
 
 class InvalidRequestError(EngineError):
     """The request is not valid."""
+
+
+class InvalidCursorError(InvalidRequestError):
+    """The cursor is not one this server handed out."""
 
 
 class UnknownEventError(InvalidRequestError):
@@ -125,9 +130,10 @@ class StaleVersionError(ConflictError):
 class PreconditionFailedError(StaleVersionError):
     """If-Match does not match the run's current version."""
 
-    def __init__(self, expected: int, actual: int) -> None:
-        super().__init__(f"If-Match expected version {expected}, the run is at version {actual}.")
-        self.expected = expected
+    def __init__(self, expected: Sequence[int], actual: int) -> None:
+        tags = ", ".join(f'"{v}"' for v in expected)
+        super().__init__(f"If-Match names {tags}; the run is at version {actual}.")
+        self.expected = list(expected)
         self.actual = actual
 
 

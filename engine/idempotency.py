@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import IdempotencyMismatchError
@@ -32,6 +32,14 @@ class Response:
 
 
 async def lookup(conn: AsyncConnection, idem: IdempotencyKey) -> Response | None:
+    """The stored response for this key, if any; first waits out a concurrent first use."""
+    if conn.dialect.name == "postgresql":
+        # Requests repeating one key serialize here until the first commits (or rolls back),
+        # so a repeat sees the stored response instead of racing the original.
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 5160))"),
+            {"k": f"{idem.key}\x1f{idem.actor}\x1f{idem.route}"},
+        )
     row = (
         await conn.execute(
             select(IDEMPOTENCY).where(

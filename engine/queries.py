@@ -12,7 +12,7 @@ from sqlalchemy import select
 from engine.charts import allowed_events
 from engine.database import Database
 from engine.definition import Registry
-from engine.errors import InvalidRequestError, RunNotFoundError
+from engine.errors import InvalidCursorError, RunNotFoundError
 from engine.tables import HISTORY, RUNS
 from engine.views import HistoryEntry, HistoryPage, RunPage, RunView, history_entry, run_view
 
@@ -92,7 +92,7 @@ def decode_cursor(cursor: str) -> str:
     try:
         value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequestError(f"Invalid cursor {cursor!r}.") from None
+        raise InvalidCursorError() from None
     if len(value) != 36:
-        raise InvalidRequestError(f"Invalid cursor {cursor!r}.")
+        raise InvalidCursorError()
     return value

@@ -77,8 +77,13 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 def settings_for(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = dict(
-        database_url=database_url, failure_rate=0.0, workers=0, poll_interval_s=0.02,
-        retry_base_s=0.005, retry_cap_s=0.02, lease_s=30.0,
+        database_url=database_url,
+        failure_rate=0.0,
+        workers=0,
+        poll_interval_s=0.02,
+        retry_base_s=0.005,
+        retry_cap_s=0.02,
+        lease_s=30.0,
     )
     values.update(overrides)
     return Settings(**values)
@@ -97,8 +102,14 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
 
 async def drain(rt: Runtime, *, rounds: int = 50) -> int:
     """Run due jobs (with a throwaway worker) until none is due now; returns how many ran."""
-    worker = Worker(rt.dispatcher, rt.queue, rt.registry, concurrency=16, lease_s=30.0,
-                    retry=RetryPolicy(max_attempts=5, base_s=0.0, cap_s=0.0))
+    worker = Worker(
+        rt.dispatcher,
+        rt.queue,
+        rt.registry,
+        concurrency=16,
+        lease_s=30.0,
+        retry=RetryPolicy(max_attempts=5, base_s=0.0, cap_s=0.0),
+    )
     total = 0
     for _ in range(rounds):
         ran = await worker.run_once()

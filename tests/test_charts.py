@@ -17,8 +17,10 @@ from machines.lifecycle import Lifecycle
 APPROVAL_EVENTS = ["process", "processed", "failed", "approve", "reject", "expire", "retry"]
 
 
-def chart(configuration: list[str] | None = None, input: dict[str, Any] | None = None,
-          ) -> tuple[Approval, RunModel]:
+def chart(
+    configuration: list[str] | None = None,
+    input: dict[str, Any] | None = None,
+) -> tuple[Approval, RunModel]:
     model = RunModel(None, {}, input or {})
     machine = snapshots.restore(Approval, model, configuration or [], {})
     return machine, model  # type: ignore[return-value]
@@ -55,8 +57,9 @@ def test_every_transition(start: str, event: str, data: dict[str, Any], end: str
     assert snapshots.configuration(machine) == [end]
 
 
-@pytest.mark.parametrize("state", ["unprocessed", "sending_to_queue", "waiting_for_approval",
-                                   "finished", "error"])
+@pytest.mark.parametrize(
+    "state", ["unprocessed", "sending_to_queue", "waiting_for_approval", "finished", "error"]
+)
 def test_every_refusal_raises(state: str) -> None:
     allowed = {
         "unprocessed": {"process"},
@@ -116,12 +119,16 @@ def test_snapshot_round_trips_through_json() -> None:
     send(machine, "process")
     send(machine, "processed", output=0.7)
     stored = msgspec.json.encode(
-        {"configuration": snapshots.configuration(machine),
-         "history": snapshots.history_values(machine), "context": model.context}
+        {
+            "configuration": snapshots.configuration(machine),
+            "history": snapshots.history_values(machine),
+            "context": model.context,
+        }
     )
     loaded = msgspec.json.decode(stored)
-    again = snapshots.restore(Approval, RunModel(None, loaded["context"], {}),
-                              loaded["configuration"], loaded["history"])
+    again = snapshots.restore(
+        Approval, RunModel(None, loaded["context"], {}), loaded["configuration"], loaded["history"]
+    )
     assert snapshots.configuration(again) == ["waiting_for_approval"]
     send(again, "approve")
     assert snapshots.is_final(again)
@@ -132,8 +139,9 @@ def test_lifecycle_resume_returns_where_it_was_after_json_round_trip() -> None:
     machine.send("run")
     machine.send("wait")
     machine.send("pause")
-    stored = msgspec.json.decode(msgspec.json.encode(
-        [snapshots.configuration(machine), snapshots.history_values(machine)]))
+    stored = msgspec.json.decode(
+        msgspec.json.encode([snapshots.configuration(machine), snapshots.history_values(machine)])
+    )
     again = snapshots.restore(Lifecycle, RunModel(None, {}, {}), stored[0], stored[1])
     assert snapshots.leaf_state(again) == "paused"
     with pytest.raises(TransitionNotAllowed):

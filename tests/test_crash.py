@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -30,8 +31,12 @@ def serve(database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         "SIGNOFF_POLL_INTERVAL_S": "0.05",
         "SIGNOFF_LEASE_S": "1.5",  # jobs leased by the killed process come back quickly
     }
-    proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
@@ -64,8 +69,9 @@ async def load(client: httpx.AsyncClient, created: list[str]) -> None:
     """Create runs and push each through the chart until the server dies."""
     try:
         while len(created) < RUNS:
-            response = await client.post("/api/runs",
-                                         json={"definition": "approval", "input": {"output": 0.9}})
+            response = await client.post(
+                "/api/runs", json={"definition": "approval", "input": {"output": 0.9}}
+            )
             created.append(response.json()["id"])
             for _ in range(3):
                 await drive(client, created[-1])
@@ -117,7 +123,7 @@ async def assert_clean_history(client: httpx.AsyncClient, run_id: str) -> None:
     items = (await client.get(f"/api/runs/{run_id}/history")).json()["items"]
     # No gap and no duplicate: versions 1..n, one entry each, each starting where the last ended.
     assert [e["run"]["version"] for e in items] == list(range(1, run["version"] + 1))
-    for before, after in zip(items, items[1:], strict=False):
+    for before, after in itertools.pairwise(items):
         assert after["seq"] > before["seq"]
         assert after["business"]["from"] == before["business"]["to"]
     events = [e["event"] for e in items]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -48,7 +49,7 @@ async def assert_history_is_a_clean_path(rt: Runtime, run_id: str) -> None:
     items = (await rt.queries.history(run_id)).items
     assert [e.run.version for e in items] == list(range(1, run.version + 1))
     assert [e.seq for e in items] == sorted({e.seq for e in items})
-    for before, after in zip(items, items[1:], strict=False):
+    for before, after in itertools.pairwise(items):
         assert after.business.from_ == before.business.to
         assert after.lifecycle.from_ == before.lifecycle.to
 
@@ -90,7 +91,13 @@ async def test_reject_sends_the_work_back_then_approve(runtime: Runtime) -> None
     run = await send(runtime, run.id, "approve")
     assert run.state == "finished"
     assert await events_of(runtime, run.id) == [
-        "create", "process", "processed", "reject", "processed", "approve"]
+        "create",
+        "process",
+        "processed",
+        "reject",
+        "processed",
+        "approve",
+    ]
     assert [d["decision"] for d in run.context["decisions"]] == ["reject", "approve"]
     await assert_history_is_a_clean_path(runtime, run.id)
 
@@ -210,7 +217,10 @@ async def test_pause_holds_jobs_and_resume_releases_them(runtime: Runtime) -> No
     await send(runtime, run.id, "process")
     run = await send(runtime, run.id, "pause")
     assert (run.state, run.lifecycle, run.allowed_events) == (
-        "sending_to_queue", "paused", ["resume", "cancel"])
+        "sending_to_queue",
+        "paused",
+        ["resume", "cancel"],
+    )
     assert await drain(runtime) == 0
     with pytest.raises(RunPausedError):
         await send(runtime, run.id, "approve")
@@ -249,7 +259,9 @@ async def test_resume_returns_a_paused_waiting_run_to_waiting(runtime: Runtime) 
     await send(runtime, run.id, "pause")
     run = await send(runtime, run.id, "resume")
     assert (run.lifecycle, run.allowed_events) == (
-        "waiting", ["approve", "reject", "pause", "cancel"])
+        "waiting",
+        ["approve", "reject", "pause", "cancel"],
+    )
 
 
 async def test_cancel_drops_jobs_and_refuses_everything(runtime: Runtime) -> None:
@@ -276,7 +288,7 @@ async def test_refusals_change_nothing(runtime: Runtime) -> None:
     with pytest.raises(InternalEventError):
         await send(runtime, run.id, "processed", data={"output": 1.0})
     with pytest.raises(PreconditionFailedError):
-        await send(runtime, run.id, "process", if_match=7)
+        await send(runtime, run.id, "process", if_match=[7])
     assert await runtime.queries.get(run.id) == before
     assert await events_of(runtime, run.id) == ["create"]
 
@@ -296,7 +308,7 @@ def _no_filter() -> Any:
 
 async def test_if_match_current_version_applies(runtime: Runtime) -> None:
     run = await new_run(runtime)
-    run = await send(runtime, run.id, "process", if_match=1)
+    run = await send(runtime, run.id, "process", if_match=[9, 1])  # If-Match: "9", "1"
     assert run.version == 2
 
 
@@ -309,15 +321,18 @@ async def test_idempotent_repeat_returns_first_response(runtime: Runtime) -> Non
     assert await events_of(runtime, run.id) == ["create", "process"]
     with pytest.raises(IdempotencyMismatchError):
         await runtime.dispatcher.dispatch(
-            run.id, "process", actor="bob", idem=IdempotencyKey("k1", "bob", "POST /process", "h2"))
+            run.id, "process", actor="bob", idem=IdempotencyKey("k1", "bob", "POST /process", "h2")
+        )
 
 
 async def test_idempotent_create_makes_one_run(runtime: Runtime) -> None:
     key = IdempotencyKey("create-1", "alice", "POST /api/runs", "h")
-    results = await asyncio.gather(*(
-        runtime.dispatcher.create("approval", actor="alice", input={"output": 0.5}, idem=key)
-        for _ in range(5)
-    ))
+    results = await asyncio.gather(
+        *(
+            runtime.dispatcher.create("approval", actor="alice", input={"output": 0.5}, idem=key)
+            for _ in range(5)
+        )
+    )
     assert len({r.body for r in results}) == 1
     assert len((await runtime.queries.page(_no_filter(), 10, None)).items) == 1
 
@@ -370,8 +385,14 @@ async def test_expired_lease_reruns_job_and_applies_outcome_once(database_url: s
 async def test_list_filters_and_pages_newest_first(runtime: Runtime) -> None:
     from engine.queries import RunFilter
 
-    ids = [(await runtime.dispatcher.create("approval", actor="a", ref_type="invoice",
-                                            ref_id=f"inv-{i}")) for i in range(5)]
+    ids = [
+        (
+            await runtime.dispatcher.create(
+                "approval", actor="a", ref_type="invoice", ref_id=f"inv-{i}"
+            )
+        )
+        for i in range(5)
+    ]
     created = [decode_view(r.body).id for r in ids]
     await send(runtime, created[0], "process")
     first = await runtime.queries.page(RunFilter(ref_type="invoice"), 2, None)

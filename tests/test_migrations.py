@@ -38,8 +38,13 @@ async def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:
 
 async def test_migrate_command(database_url: str) -> None:
     env = {**os.environ, "SIGNOFF_DATABASE_URL": database_url}
-    done = subprocess.run([sys.executable, "-m", "api.cli", "migrate"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "schema is up to date" in done.stderr
     db = Database(database_url)

@@ -1,0 +1,53 @@
+"""Input checks every request passes before its handler: what no schema can say per field."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+import msgspec
+from litestar import Request
+from litestar.exceptions import ClientException
+
+MAX_DEPTH = 32  # nesting of JSON objects and arrays in a body
+
+
+class InputRejected(ClientException):
+    """400: the request holds something no endpoint accepts."""
+
+    status_code = 400
+
+
+async def guard_request(request: Request[Any, Any, Any]) -> None:
+    """Refuse NUL characters anywhere (PostgreSQL cannot store them) and over-deep JSON."""
+    if b"\x00" in unquote_to_bytes(request.scope["raw_path"]) or b"\x00" in unquote_to_bytes(
+        request.scope["query_string"]
+    ):
+        raise InputRejected("The URL contains a NUL character.")
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        value = msgspec.json.decode(body)
+    except RecursionError:
+        raise InputRejected(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
+    except msgspec.DecodeError:
+        return  # the handler's own decoder reports where the JSON is malformed
+    _check(value, 0)
+
+
+def _check(value: Any, depth: int) -> None:
+    if depth > MAX_DEPTH:
+        raise InputRejected(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InputRejected("The JSON body contains a NUL character (\\u0000).")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check(key, depth + 1)
+            _check(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _check(item, depth + 1)
