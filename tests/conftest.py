@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from engine.dispatcher import utcnow
 from engine.retry import RetryPolicy
 from engine.runtime import Runtime
 from engine.settings import Settings
@@ -100,8 +102,11 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
         await rt.stop()
 
 
-async def drain(rt: Runtime, *, rounds: int = 50) -> int:
-    """Run due jobs (with a throwaway worker) until none is due now; returns how many ran."""
+async def drain(rt: Runtime, *, rounds: int = 50, later_s: float = 0.0) -> int:
+    """Run due jobs (with a throwaway worker) until none is due; returns how many ran.
+
+    `later_s` runs the worker's clock that far ahead, so timers fall due without sleeping.
+    """
     worker = Worker(
         rt.dispatcher,
         rt.queue,
@@ -109,6 +114,7 @@ async def drain(rt: Runtime, *, rounds: int = 50) -> int:
         concurrency=16,
         lease_s=30.0,
         retry=RetryPolicy(max_attempts=5, base_s=0.0, cap_s=0.0),
+        clock=lambda: utcnow() + timedelta(seconds=later_s),
     )
     total = 0
     for _ in range(rounds):

@@ -188,11 +188,12 @@ async def test_transient_failure_then_success_counts_attempts(database_url: str)
 
 
 async def test_deadline_expires_a_waiting_run(runtime: Runtime) -> None:
-    run = await new_run(runtime, output=0.9, approval_timeout_s=0.2)
+    run = await new_run(runtime, output=0.9, approval_timeout_s=60)
     await send(runtime, run.id, "process")
     await drain(runtime)
     assert (await runtime.queries.get(run.id)).state == "waiting_for_approval"
-    await eventually(lambda: _state_is(runtime, run.id, "error"))
+    assert await drain(runtime, later_s=30) == 0  # not due yet
+    assert await drain(runtime, later_s=61) == 1  # the deadline passes
     run = await runtime.queries.get(run.id)
     assert run.lifecycle == "errored"
     assert run.context["last_error"] == "the approval deadline passed"
@@ -201,12 +202,11 @@ async def test_deadline_expires_a_waiting_run(runtime: Runtime) -> None:
 
 
 async def test_deciding_before_the_deadline_cancels_the_timer(runtime: Runtime) -> None:
-    run = await new_run(runtime, output=0.9, approval_timeout_s=0.1)
+    run = await new_run(runtime, output=0.9, approval_timeout_s=60)
     await send(runtime, run.id, "process")
     await drain(runtime)
     await send(runtime, run.id, "approve")
-    await asyncio.sleep(0.15)
-    assert await drain(runtime) == 0
+    assert await drain(runtime, later_s=120) == 0
     jobs = await job_rows(runtime, run.id)
     assert [(j.kind, j.status) for j in jobs] == [("approval", "done"), ("timer", "cancelled")]
     assert (await runtime.queries.get(run.id)).state == "finished"
@@ -405,3 +405,20 @@ async def test_list_filters_and_pages_newest_first(runtime: Runtime) -> None:
     assert [r.id for r in only.items] == [created[0]]
     by_ref = await runtime.queries.page(RunFilter(ref_id="inv-3", lifecycle="queued"), 10, None)
     assert [r.id for r in by_ref.items] == [created[3]]
+
+
+async def test_a_real_timer_fires_with_an_embedded_worker(database_url: str) -> None:
+    """The deadline with the real clock and the runtime's own polling worker (short timeout)."""
+    rt = Runtime(settings_for(database_url, workers=1), build_registry(0.0))
+    await rt.start()
+    try:
+        run = await new_run(rt, output=0.9, approval_timeout_s=0.3)
+        await send(rt, run.id, "process")
+
+        async def expired() -> bool:
+            return (await rt.queries.get(run.id)).state == "error"
+
+        await eventually(expired)
+        assert (await events_of(rt, run.id))[-2:] == ["processed", "expire"]
+    finally:
+        await rt.stop()
