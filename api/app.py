@@ -2,21 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar, MediaType, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.response import Response
+from litestar.response import File, Response
+from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 
 from api.definitions import DefinitionController
+from api.diagrams import DiagramController
 from api.errors import HANDLERS, problem
 from api.guard import guard_request
 from api.runs import SHORTCUTS, RunController
+from api.stream import StreamController
 from engine.runtime import Runtime
 
 VERSION = "0.1.0"
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+@get("/", include_in_schema=False, media_type=MediaType.HTML)
+async def monitor() -> File:
+    """The live web monitor."""
+    return File(STATIC / "index.html", content_disposition_type="inline")
 
 
 @get("/healthz", tags=["operations"])
@@ -40,7 +53,18 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         await runtime.stop()
 
     return Litestar(
-        route_handlers=[RunController, DefinitionController, *SHORTCUTS, healthz],
+        route_handlers=[
+            RunController,
+            DefinitionController,
+            StreamController,
+            DiagramController,
+            *SHORTCUTS,
+            healthz,
+            monitor,
+            create_static_files_router(
+                path="/static", directories=[STATIC], include_in_schema=False
+            ),
+        ],
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
             "actor": Provide(lambda: "anonymous", sync_to_thread=False, use_cache=True),

@@ -1,4 +1,4 @@
-"""The `signoff` command: serve, worker, migrate."""
+"""The `signoff` command: serve, worker, migrate, diagrams."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-import uvicorn
+import uvloop
 
 from api.app import create_app
+from api.diagrams import write_all
+from api.server import server
 from engine.database import Database
 from engine.migrate import upgrade
 from engine.runtime import Runtime
@@ -36,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
+    diagrams = commands.add_parser("diagrams", help="write every chart as .svg, .dot and .mmd")
+    diagrams.add_argument("--out", default="diagrams", help="directory (default: diagrams)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -46,8 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(settings)
         if args.command == "worker":
             settings = Settings.from_env(concurrency=args.concurrency)
-            return asyncio.run(_worker(settings))
-        return asyncio.run(_migrate(Settings.from_env()))
+            return uvloop.run(_worker(settings))
+        if args.command == "diagrams":
+            for path in write_all(build_registry(), Path(args.out)):
+                print(path)
+            return 0
+        return uvloop.run(_migrate(Settings.from_env()))
     except ValueError as exc:
         print(f"signoff: {exc}", file=sys.stderr)
         return 2
@@ -62,15 +72,14 @@ def _serve(settings: Settings) -> int:
     if not settings.tokens:
         log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
     log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
-    config = uvicorn.Config(
+    server(
         create_app(runtime),
+        runtime,
         host=settings.host,
         port=settings.port,
         log_level="info",
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
-    uvicorn.Server(config).run()
+    ).run()
     return 0
 
 

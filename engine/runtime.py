@@ -8,6 +8,7 @@ import logging
 from engine.database import Database
 from engine.definition import Registry
 from engine.dispatcher import Committed, Dispatcher
+from engine.feed import Feed
 from engine.jobs import JobQueue
 from engine.migrate import upgrade
 from engine.queries import RunQueries
@@ -41,15 +42,24 @@ class Runtime:
             )
             for _ in range(settings.workers)
         ]
+        self.feed = Feed(
+            self.db,
+            buffer=settings.feed_buffer,
+            heartbeat_s=settings.heartbeat_s,
+            poll_interval_s=settings.poll_interval_s,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners.append(self._wake_workers)
+        self.dispatcher.listeners.append(lambda _: self.feed.wake())
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.db)
+        await self.feed.start()
         self._tasks = [asyncio.create_task(w.run(), name="signoff-worker") for w in self.workers]
 
     async def stop(self) -> None:
+        await self.feed.stop()
         await asyncio.gather(*(w.stop() for w in self.workers))
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []

@@ -26,6 +26,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_base_s: float = 0.5
     retry_cap_s: float = 60.0
     max_body_bytes: int = 64 * 1024
+    # Live feed: SSE comment heartbeat period, and how many entries a client may lag behind
+    # before it is dropped (it then reconnects with Last-Event-ID and replays).
+    heartbeat_s: float = 15.0
+    feed_buffer: int = 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,11 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-import uvicorn
+import uvloop
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.server import server as signoff_server
 from engine.dispatcher import utcnow
 from engine.retry import RetryPolicy
 from engine.runtime import Runtime
@@ -29,6 +31,12 @@ from machines.registry import build_registry
 
 STRICT = os.environ.get("SIGNOFF_TEST_STRICT") == "1"
 PG_ADMIN = os.environ.get("SIGNOFF_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
+    """uvloop, as `signoff serve` runs (with the default loop, aiosqlite round trips here took
+    ~50 ms each inside a test server, which made the suite slow, not wrong)."""
+    return {"uvloop": uvloop.new_event_loop}
 
 
 def unavailable(reason: str) -> None:
@@ -145,29 +153,55 @@ class LiveServer:
         self.client = client
 
 
-def free_socket() -> socket.socket:
+def free_socket(sndbuf: int | None = None) -> socket.socket:
+    """A listening socket on a free loopback port; `sndbuf` caps each connection's send buffer
+    (accepted sockets inherit it), so a client that stops reading blocks the server quickly."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if sndbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
     sock.bind(("127.0.0.1", 0))
     return sock
 
 
-@pytest.fixture
-async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
+@asynccontextmanager
+async def serve(
+    database_url: str, sndbuf: int | None = None, **overrides: Any
+) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a free loopback port, with one embedded worker."""
-    rt = Runtime(settings_for(database_url, workers=1), build_registry(0.0))
+    rt = Runtime(settings_for(database_url, workers=1, **overrides), build_registry(0.0))
     app = create_app(rt)
-    sock = free_socket()
+    sock = free_socket(sndbuf)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = signoff_server(
+        app, rt, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():
             task.result()
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        yield LiveServer(url, rt, client)
-    server.should_exit = True
-    await task
-    sock.close()
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            yield LiveServer(url, rt, client)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
+    async with serve(database_url) as live:
+        yield live
+
+
+@pytest.fixture
+async def pg_database_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database, for tests of PostgreSQL-only behaviour."""
+    name = await _create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await _drop_pg_database(name)

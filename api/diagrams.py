@@ -1,0 +1,161 @@
+"""Charts as diagrams: Graphviz DOT, Mermaid and SVG, optionally with a run's states lit."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, QueryParameter
+from statemachine import StateChart
+from statemachine.contrib.diagram import DotGraphMachine
+
+from engine import snapshots
+from engine.definition import Registry, RunModel
+from engine.errors import DefinitionNotFoundError
+from engine.runtime import Runtime
+
+Format = Literal["svg", "dot", "mermaid"]
+MEDIA_TYPES = {
+    "svg": "image/svg+xml",
+    "dot": "text/vnd.graphviz; charset=utf-8",
+    "mermaid": "text/plain; charset=utf-8",
+}
+EXTENSIONS = {"svg": "svg", "dot": "dot", "mermaid": "mmd"}
+_OBJECT_ID = re.compile(r"(?<=_)\d{9,}(?!\d)")
+
+
+class RendererMissingError(RuntimeError):
+    """No Graphviz renderer: install the `graphviz-pure` wheel or Debian's `graphviz`."""
+
+
+def dot_source(chart: StateChart[Any] | type[StateChart[Any]]) -> str:
+    """DOT for a chart class, or for an instance with its active states filled."""
+    graph = DotGraphMachine(chart).get_graph()  # type: ignore[no-untyped-call]
+    text = graph.to_string()
+    # The library names helper nodes after Python object ids; number them in order instead,
+    # so the same chart always gives the same text (the committed diagrams depend on it).
+    ids: dict[str, str] = {}
+    return _OBJECT_ID.sub(lambda m: ids.setdefault(m.group(), str(len(ids) + 1)), text)
+
+
+def mermaid_source(chart: StateChart[Any] | type[StateChart[Any]]) -> str:
+    return format(chart, "mermaid")
+
+
+def renderer() -> str:
+    """The `dot` executable: $SIGNOFF_DOT, else Graphviz's `dot` on PATH, else graphviz-pure."""
+    candidates = [
+        os.environ.get("SIGNOFF_DOT"),
+        shutil.which("dot"),
+        shutil.which("graphviz-pure"),
+        str(Path(sys.executable).parent / "graphviz-pure"),
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise RendererMissingError()
+
+
+def _stamp(svg: bytes, dot: str) -> bytes:
+    # Records which DOT the picture was drawn from: renderers differ in their SVG, so the
+    # drift test compares this stamp rather than the drawing.
+    digest = hashlib.sha256(dot.encode()).hexdigest()
+    head, sep, rest = svg.partition(b"?>")
+    stamp = b"\n<!-- signoff-source sha256=%s -->" % digest.encode()
+    return head + sep + stamp + rest if sep else stamp + b"\n" + svg
+
+
+@lru_cache(maxsize=256)
+def render_svg(dot: str) -> bytes:
+    """SVG of a DOT source (cached: a run's picture depends only on its configuration)."""
+    done = subprocess.run(
+        [renderer(), "-Tsvg"], input=dot.encode(), capture_output=True, check=True, timeout=30
+    )
+    return _stamp(done.stdout, dot)
+
+
+async def render(chart: StateChart[Any] | type[StateChart[Any]], fmt: Format) -> bytes:
+    if fmt == "mermaid":
+        return mermaid_source(chart).encode()
+    dot = dot_source(chart)
+    if fmt == "dot":
+        return dot.encode()
+    return await asyncio.to_thread(render_svg, dot)
+
+
+def charts(registry: Registry) -> dict[str, type[StateChart[Any]]]:
+    """Every chart worth drawing: each definition, and the shared lifecycle machine."""
+    return {
+        **{n: d.chart for n, d in registry.definitions.items()},
+        "lifecycle": registry.lifecycle,
+    }
+
+
+def write_all(registry: Registry, directory: Path) -> list[Path]:
+    """Write `<name>.svg`, `.dot` and `.mmd` for every chart; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, chart in charts(registry).items():
+        dot = dot_source(chart)
+        outputs = {
+            "dot": dot.encode(),
+            "mmd": mermaid_source(chart).encode(),
+            "svg": render_svg(dot),
+        }
+        for extension, data in outputs.items():
+            path = directory / f"{name}.{extension}"
+            path.write_bytes(data)
+            written.append(path)
+    return written
+
+
+def stamped_source(svg: bytes) -> str | None:
+    match = re.search(rb"signoff-source sha256=([0-9a-f]{64})", svg)
+    return match.group(1).decode() if match else None
+
+
+def source_digest(dot: str) -> str:
+    return hashlib.sha256(dot.encode()).hexdigest()
+
+
+FormatQuery = Annotated[Format, QueryParameter(name="format", description="svg, dot or mermaid")]
+
+
+class DiagramController(Controller):
+    tags = ("diagrams",)
+
+    @get("/api/definitions/{name:str}/diagram", media_type="image/svg+xml")
+    async def definition_diagram(
+        self, name: FromPath[str], runtime: NamedDependency[Runtime], fmt: FormatQuery = "svg"
+    ) -> Response[bytes]:
+        """The chart of a definition."""
+        try:
+            chart = runtime.registry.get(name).chart
+        except DefinitionNotFoundError as exc:
+            raise NotFoundException(exc.message) from exc
+        return Response(await render(chart, fmt), media_type=MEDIA_TYPES[fmt])
+
+    @get("/api/runs/{run_id:str}/diagram", media_type="image/svg+xml")
+    async def run_diagram(
+        self, run_id: FromPath[str], runtime: NamedDependency[Runtime], fmt: FormatQuery = "svg"
+    ) -> Response[bytes]:
+        """The run's chart with its active states lit."""
+        run = await runtime.queries.get(run_id)
+        spec = runtime.registry.get(run.definition)
+        machine = snapshots.restore(spec.chart, RunModel(None, {}, {}), run.configuration, {})
+        return Response(
+            await render(machine, fmt),
+            media_type=MEDIA_TYPES[fmt],
+            headers={"ETag": f'"{run.version}"'},
+        )

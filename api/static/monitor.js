@@ -1,0 +1,342 @@
+// Signoff live monitor: lists runs, drives them, and follows the global SSE feed.
+// Everything shown comes from the API and is written with textContent, never as HTML.
+"use strict";
+
+const state = {
+  runs: new Map(),        // id -> run view (the newest version seen)
+  order: [],              // ids, newest first
+  cursor: null,           // next page of the run list
+  selected: null,         // id of the run in the detail pane
+  history: [],            // history entries of the selected run
+  definitions: new Map(), // name -> definition (states, events)
+  lastSeq: null,          // last feed entry seen: where a reconnect resumes
+  source: null,
+};
+
+const LABELS = {
+  process: "Process", approve: "Approve", reject: "Reject", retry: "Retry",
+  pause: "Pause", resume: "Resume", cancel: "Cancel",
+};
+const WITH_REASON = new Set(["approve", "reject", "retry", "process"]);
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key in node) node[key] = value;
+    else node.setAttribute(key, value);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+// --- API -------------------------------------------------------------------------------------
+
+class Problem extends Error {
+  constructor(body, status) {
+    super(body.detail || body.title || `HTTP ${status}`);
+    this.title = body.title || `HTTP ${status}`;
+    this.status = status;
+  }
+}
+
+async function api(path, { method = "GET", body, headers = {} } = {}) {
+  const init = { method, headers: { Accept: "application/json", ...headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw new Problem({ title: "Network error", detail: String(err) }, 0);
+  }
+  const text = await response.text();
+  const data = text && response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
+  if (!response.ok) throw new Problem(typeof data === "object" ? data : { detail: text }, response.status);
+  return data;
+}
+
+function showError(err) {
+  $("error-title").textContent = err.title || "Error";
+  $("error-detail").textContent = err.message || String(err);
+  $("error").hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+// --- rendering -------------------------------------------------------------------------------
+
+function stateName(run, id) {
+  const definition = state.definitions.get(run.definition);
+  const found = definition?.states.find((s) => s.id === id);
+  return found ? found.name : id;
+}
+
+function badge(node, id, label) {
+  node.textContent = label;
+  node.dataset.state = id;
+}
+
+function ago(iso) {
+  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  return duration(seconds) + " ago";
+}
+
+function duration(seconds) {
+  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
+  if (seconds < 90) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${Math.round(seconds / 86400)} d`;
+}
+
+function renderList() {
+  const filter = $("state-filter").value;
+  const items = state.order
+    .map((id) => state.runs.get(id))
+    .filter((run) => !filter || run.state === filter)
+    .map((run) => {
+      const stateBadge = el("span", { className: "badge" });
+      badge(stateBadge, run.state, stateName(run, run.state));
+      const lifeBadge = el("span", { className: "badge" });
+      badge(lifeBadge, run.lifecycle, run.lifecycle);
+      const ref = run.ref_type || run.ref_id ? `${run.ref_type ?? ""} ${run.ref_id ?? ""}` : run.definition;
+      const button = el("button", { type: "button", dataset: { runId: run.id } },
+        el("span", { className: "id" }, run.id.slice(-12)), stateBadge,
+        el("span", { className: "when" }, `${ref} · ${ago(run.updated_at)}`), lifeBadge);
+      button.setAttribute("aria-current", String(run.id === state.selected));
+      button.addEventListener("click", () => select(run.id));
+      return el("li", {}, button);
+    });
+  $("run-list").replaceChildren(...items);
+  $("more").hidden = !state.cursor;
+}
+
+function renderDetail() {
+  const run = state.runs.get(state.selected);
+  $("detail").hidden = !run;
+  if (!run) return;
+  $("run-title").textContent = `${run.definition} · ${run.id}`;
+  $("run-ref").textContent = run.ref_type || run.ref_id ? `${run.ref_type ?? ""} ${run.ref_id ?? ""}` : "";
+  badge($("business-state"), run.state, stateName(run, run.state));
+  badge($("lifecycle-state"), run.lifecycle, run.lifecycle);
+  $("run-version").textContent = String(run.version);
+  const ctx = run.context || {};
+  $("ctx-output").textContent = ctx.output ?? "–";
+  $("ctx-attempts").textContent = ctx.attempts ?? "–";
+  $("ctx-error").textContent = ctx.last_error ?? "–";
+  const buttons = run.allowed_events.map((event) => {
+    const button = el("button", { type: "button", dataset: { event } }, LABELS[event] || event);
+    button.addEventListener("click", () => act(run, event, button));
+    return button;
+  });
+  $("actions").replaceChildren(...buttons);
+  $("reason").hidden = !run.allowed_events.some((event) => WITH_REASON.has(event));
+  renderTimeline();
+}
+
+function renderTimeline() {
+  const run = state.runs.get(state.selected);
+  const entries = state.history;
+  const items = entries.map((entry, i) => {
+    const next = entries[i + 1];
+    const until = next ? Date.parse(next.at) : run?.lifecycle === "completed" || run?.lifecycle === "cancelled" ? Date.parse(entry.at) : Date.now();
+    const spent = (until - Date.parse(entry.at)) / 1000;
+    const to = entry.business.to.join(", ");
+    const life = entry.lifecycle.to.filter((s) => s !== "active").join(", ");
+    const li = el("li", { dataset: { seq: entry.seq } },
+      el("span", { className: "event" }, entry.event), ` by ${entry.actor} → ${to} (${life})`,
+      el("span", { className: "spent" }, next || !["completed", "cancelled"].includes(run?.lifecycle) ? ` · ${duration(spent)} there` : ""));
+    if (entry.reason) li.append(el("div", { className: "muted" }, `“${entry.reason}”`));
+    li.append(el("div", { className: "muted" }, new Date(entry.at).toLocaleString()));
+    return li;
+  });
+  $("timeline").replaceChildren(...items);
+}
+
+let diagramVersion = null;
+async function renderDiagram() {
+  const run = state.runs.get(state.selected);
+  if (!run || diagramVersion === `${run.id}@${run.version}`) return;
+  diagramVersion = `${run.id}@${run.version}`;
+  try {
+    const svg = await api(`/api/runs/${encodeURIComponent(run.id)}/diagram?format=svg`, { headers: { Accept: "image/svg+xml" } });
+    const doc = new DOMParser().parseFromString(svg, "image/svg+xml");
+    const root = doc.documentElement;
+    if (root.nodeName !== "svg") throw new Problem({ title: "Diagram", detail: "not an SVG" }, 0);
+    root.querySelectorAll("script").forEach((node) => node.remove());
+    $("diagram").replaceChildren(document.importNode(root, true));
+    $("diagram").dataset.version = String(run.version);
+  } catch (err) {
+    diagramVersion = null;
+    showError(err);
+  }
+}
+
+// --- state changes ---------------------------------------------------------------------------
+
+function remember(run) {
+  const known = state.runs.get(run.id);
+  if (known && known.version > run.version) return false;
+  state.runs.set(run.id, run);
+  if (!known) state.order.unshift(run.id);
+  state.order.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)); // ids are time-ordered
+  return true;
+}
+
+async function loadRuns(more = false) {
+  const params = new URLSearchParams({ limit: "50" });
+  const filter = $("state-filter").value;
+  if (filter) params.set("state", filter);
+  if (more && state.cursor) params.set("cursor", state.cursor);
+  const page = await api(`/api/runs?${params}`);
+  for (const run of page.items) {
+    if (!state.runs.has(run.id)) state.order.push(run.id);
+    const known = state.runs.get(run.id);
+    if (!known || known.version <= run.version) state.runs.set(run.id, run);
+  }
+  state.cursor = page.next_cursor;
+  renderList();
+}
+
+async function select(id) {
+  clearError();
+  state.selected = id;
+  try {
+    const [run, history] = await Promise.all([
+      api(`/api/runs/${encodeURIComponent(id)}`),
+      api(`/api/runs/${encodeURIComponent(id)}/history`),
+    ]);
+    remember(run);
+    state.history = history.items;
+  } catch (err) {
+    showError(err);
+  }
+  renderList();
+  renderDetail();
+  renderDiagram();
+}
+
+async function act(run, event, button) {
+  clearError();
+  button.disabled = true;
+  const reason = $("reason").value.trim();
+  const body = WITH_REASON.has(event) ? (reason ? { reason } : {}) : undefined;
+  try {
+    // If-Match: act only on the version on screen; a stale page gets 412, not a wrong decision.
+    const updated = await api(`/api/runs/${encodeURIComponent(run.id)}/${event}`, {
+      method: "POST", body, headers: { "If-Match": `"${run.version}"` },
+    });
+    if (remember(updated) && updated.id === state.selected) renderDetail();
+    $("reason").value = "";
+    renderList();
+    renderDiagram();
+  } catch (err) {
+    showError(err);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function create(event) {
+  event.preventDefault();
+  clearError();
+  let input;
+  try {
+    input = JSON.parse($("create-input").value || "{}");
+  } catch (err) {
+    showError(new Problem({ title: "Input is not JSON", detail: String(err.message) }, 0));
+    return;
+  }
+  const body = { definition: $("create-definition").value, input };
+  const refType = $("create-ref-type").value.trim();
+  const refId = $("create-ref-id").value.trim();
+  if (refType) body.ref_type = refType;
+  if (refId) body.ref_id = refId;
+  try {
+    const run = await api("/api/runs", { method: "POST", body });
+    remember(run);
+    renderList();
+    select(run.id);
+  } catch (err) {
+    showError(err);
+  }
+}
+
+function onTransition(message) {
+  const entry = JSON.parse(message.data);
+  state.lastSeq = entry.seq;
+  const fresh = remember(entry.run);
+  if (entry.run_id === state.selected) {
+    if (!state.history.some((known) => known.seq === entry.seq)) {
+      state.history.push(entry);
+      state.history.sort((a, b) => a.seq - b.seq);
+    }
+    renderDetail();
+    renderDiagram();
+  }
+  if (fresh) renderList();
+}
+
+function setConnection(kind, text) {
+  const node = $("connection");
+  node.dataset.state = kind;
+  node.textContent = text;
+}
+
+function connect() {
+  // EventSource resends Last-Event-ID itself when it reconnects; after a hard failure we
+  // open a new one that resumes from the last seq we saw.
+  const url = state.lastSeq === null ? "/api/stream" : `/api/stream?last_event_id=${state.lastSeq}`;
+  const source = new EventSource(url);
+  state.source = source;
+  source.addEventListener("open", () => setConnection("live", "live"));
+  source.addEventListener("transition", onTransition);
+  source.addEventListener("error", () => {
+    setConnection("reconnecting", "reconnecting…");
+    if (source.readyState === EventSource.CLOSED) {
+      setTimeout(() => { if (state.source === source) connect(); }, 2000);
+    }
+  });
+}
+
+async function loadDefinitions() {
+  const data = await api("/api/definitions");
+  const options = [];
+  const states = new Map();
+  for (const definition of data.items) {
+    state.definitions.set(definition.name, definition);
+    options.push(el("option", { value: definition.name }, definition.name));
+    for (const s of definition.states) if (!states.has(s.id)) states.set(s.id, s.name);
+  }
+  $("create-definition").replaceChildren(...options);
+  const filters = [el("option", { value: "" }, "all")];
+  for (const [id, name] of states) filters.push(el("option", { value: id }, name));
+  $("state-filter").replaceChildren(...filters);
+}
+
+async function main() {
+  $("error-close").addEventListener("click", clearError);
+  $("create-form").addEventListener("submit", create);
+  $("state-filter").addEventListener("change", () => {
+    state.cursor = null;
+    renderList();
+    loadRuns().catch(showError);
+  });
+  $("more").addEventListener("click", () => loadRuns(true).catch(showError));
+  connect(); // first, so nothing that changes while the list loads is missed
+  try {
+    await loadDefinitions();
+    await loadRuns();
+  } catch (err) {
+    showError(err);
+  }
+  setInterval(() => { renderList(); if (state.selected) renderTimeline(); }, 15000);
+}
+
+document.addEventListener("DOMContentLoaded", main);

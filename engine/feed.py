@@ -1,0 +1,190 @@
+"""The live feed inside one process: read new history once, fan encoded frames out to clients.
+
+One broadcaster task per process follows the history table by `seq` (woken after every commit
+in this process, and polling for commits made by other processes). Each entry is encoded as an
+SSE frame once and put on every matching subscriber's bounded queue. A subscriber whose queue
+overflows is dropped; its client reconnects with Last-Event-ID and replays from the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+from sqlalchemy import func, select
+
+from engine.database import Database
+from engine.tables import HISTORY, RUNS
+from engine.views import HistoryEntry, history_entry
+
+log = logging.getLogger("signoff.feed")
+_ENCODER = msgspec.json.Encoder()
+HEARTBEAT = b": ping\n\n"
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which entries a subscriber wants: one run, one definition, or (both None) all."""
+
+    run_id: str | None = None
+    definition: str | None = None
+
+    def matches(self, entry: HistoryEntry) -> bool:
+        if self.run_id is not None and entry.run_id != self.run_id:
+            return False
+        return self.definition is None or entry.run.definition == self.definition
+
+
+def frame(entry: HistoryEntry) -> bytes:
+    """The SSE message of one history entry."""
+    return b"id: %d\nevent: transition\ndata: %s\n\n" % (entry.seq, _ENCODER.encode(entry))
+
+
+@dataclass(eq=False)
+class Subscription:
+    filter: FeedFilter
+    queue: asyncio.Queue[tuple[int, bytes] | None] = field(default_factory=asyncio.Queue)
+    dropped: bool = False
+
+
+class Feed:
+    """Publishes committed history entries to subscribers, in seq order, without gaps."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        buffer: int = 1024,
+        batch: int = 256,
+        poll_interval_s: float = 0.5,
+        heartbeat_s: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.buffer = buffer
+        self.batch = min(batch, max(1, buffer // 2))
+        self.poll_interval_s = poll_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.last_seq = 0
+        self._subscribers: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        async with self.db.read() as conn:
+            self.last_seq = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar() or 0
+        self._task = asyncio.create_task(self._run(), name="signoff-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.disconnect_all()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def disconnect_all(self) -> None:
+        """End every client's stream (they reconnect with Last-Event-ID), e.g. on shutdown."""
+        for sub in list(self._subscribers):
+            self._drop(sub)
+
+    async def follow(self, where: FeedFilter, after: int | None) -> AsyncIterator[bytes]:
+        """SSE frames: the entries after `after` from the table, then live ones, then pings.
+
+        Subscribes before replaying, so nothing committed meanwhile is missed, and skips any
+        seq already sent, so nothing is sent twice. Without `after`, a run's feed replays the
+        whole run and the global feed starts at the present.
+        """
+        sub = Subscription(where, asyncio.Queue(self.buffer))
+        self._subscribers.add(sub)
+        try:
+            sent = after if after is not None else (0 if where.run_id else self.last_seq)
+            async for seq, data in self._replay(where, sent):
+                sent = seq
+                yield data
+            while not sub.dropped:
+                try:
+                    item = await asyncio.wait_for(sub.queue.get(), self.heartbeat_s)
+                except TimeoutError:
+                    yield HEARTBEAT
+                    continue
+                if item is None:
+                    return
+                seq, data = item
+                if seq > sent:
+                    sent = seq
+                    yield data
+        finally:
+            self._subscribers.discard(sub)
+
+    async def _replay(self, where: FeedFilter, after: int) -> AsyncIterator[tuple[int, bytes]]:
+        while True:
+            query = select(HISTORY).where(HISTORY.c.seq > after).order_by(HISTORY.c.seq)
+            if where.run_id is not None:
+                query = query.where(HISTORY.c.run_id == where.run_id)
+            if where.definition is not None:
+                query = query.join(RUNS, RUNS.c.id == HISTORY.c.run_id).where(
+                    RUNS.c.definition == where.definition
+                )
+            async with self.db.read() as conn:
+                rows = (await conn.execute(query.limit(self.batch))).all()
+            for row in rows:
+                after = row.seq
+                yield row.seq, frame(history_entry(row))
+            if len(rows) < self.batch:
+                return
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+            self._wake.clear()
+            try:
+                await self._pump()
+            except Exception:
+                log.exception("reading new history entries failed; retrying")
+                await asyncio.sleep(self.poll_interval_s)
+
+    async def _pump(self) -> None:
+        while True:
+            query = (
+                select(HISTORY)
+                .where(HISTORY.c.seq > self.last_seq)
+                .order_by(HISTORY.c.seq)
+                .limit(self.batch)
+            )
+            async with self.db.read() as conn:
+                rows = (await conn.execute(query)).all()
+            self._publish([history_entry(r) for r in rows])
+            if len(rows) < self.batch:
+                return
+
+    def _publish(self, entries: Sequence[HistoryEntry]) -> None:
+        for entry in entries:
+            data = frame(entry)  # encoded once, shared by every subscriber
+            for sub in list(self._subscribers):
+                if not sub.filter.matches(entry):
+                    continue
+                try:
+                    sub.queue.put_nowait((entry.seq, data))
+                except asyncio.QueueFull:
+                    log.info("dropping a feed client %d entries behind", sub.queue.qsize())
+                    self._drop(sub)
+            self.last_seq = entry.seq
+
+    def _drop(self, sub: Subscription) -> None:
+        # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
+        sub.dropped = True
+        self._subscribers.discard(sub)
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)

@@ -1,0 +1,125 @@
+"""The web monitor in headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from tests.conftest import LiveServer, serve, unavailable
+
+CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
+SCREENSHOT = os.environ.get("SIGNOFF_SCREENSHOT")  # set to refresh docs/monitor.png
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def monitor_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with serve(f"sqlite+aiosqlite:///{tmp_path / 'monitor.db'}") as live:
+        yield live
+
+
+async def open_monitor(browser: Browser, live: LiveServer) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    await page.goto(live.url + "/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
+
+
+async def lit_in_diagram(page: Page, state: str) -> None:
+    """The chart in the page fills `state` (and only it) as active."""
+    lit = page.locator("#diagram g.node").filter(has=page.locator('[fill="turquoise"]'))
+    await expect(lit.locator("title")).to_have_text([state])
+
+
+async def test_drive_a_run_end_to_end_while_a_second_window_watches(
+    browser: Browser, monitor_server: LiveServer, tmp_path: Path
+) -> None:
+    page = await open_monitor(browser, monitor_server)
+    watcher = await open_monitor(browser, monitor_server)
+    await expect(page.locator("#error")).to_be_hidden()
+
+    await page.fill("#create-input", '{"output": 0.9}')
+    await page.fill("#create-ref-type", "invoice")
+    await page.fill("#create-ref-id", "INV-42")
+    await page.click("#create-button")
+    business = page.locator("#business-state")
+    await expect(business).to_have_attribute("data-state", "unprocessed")
+    run_id = (await page.locator("#run-title").text_content() or "").split(" · ")[1]
+
+    # The second window sees the new run arrive live and follows it.
+    await watcher.click(f'#run-list button[data-run-id="{run_id}"]')
+    await expect(watcher.locator("#business-state")).to_have_text("Unprocessed")
+
+    await expect(page.locator("#actions button")).to_have_text(["Process", "Pause", "Cancel"])
+    await page.click('#actions button[data-event="process"]')
+    await expect(business).to_have_text("Waiting for approval")  # the worker's step, pushed
+    await expect(page.locator("#lifecycle-state")).to_have_text("waiting")
+    await expect(page.locator("#ctx-output")).to_have_text("0.9")
+    await expect(watcher.locator("#business-state")).to_have_text("Waiting for approval")
+    await lit_in_diagram(page, "waiting_for_approval")
+
+    await page.fill("#reason", "numbers check out")
+    await page.click('#actions button[data-event="approve"]')
+    await expect(business).to_have_text("Finished")
+    await expect(page.locator("#lifecycle-state")).to_have_text("completed")
+    await lit_in_diagram(page, "finished")
+    await expect(watcher.locator("#business-state")).to_have_text("Finished")
+    await lit_in_diagram(watcher, "finished")
+    await expect(page.locator("#timeline li")).to_have_count(4)
+    await expect(page.locator("#timeline li").nth(1)).to_contain_text("there")
+    await expect(watcher.locator("#actions button")).to_have_count(0)
+    await page.screenshot(path=SCREENSHOT or str(tmp_path / "monitor.png"), full_page=True)
+
+
+async def test_a_refused_action_shows_the_error(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    page = await open_monitor(browser, monitor_server)
+    await page.fill("#create-input", '{"output": 0.9}')
+    await page.click("#create-button")
+    await page.click('#actions button[data-event="process"]')
+    await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
+    await expect(page.locator("#error")).to_be_hidden()
+    await page.click('#actions button[data-event="reject"]')  # no reason given
+    await expect(page.locator("#error")).to_be_visible()
+    await expect(page.locator("#error-detail")).to_contain_text("reason")
+    await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
+    await page.fill("#create-input", "{not json")
+    await page.click("#create-button")
+    await expect(page.locator("#error-title")).to_have_text("Input is not JSON")
+
+
+async def test_the_page_reconnects_and_resumes_after_a_drop(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    page = await open_monitor(browser, monitor_server)
+    first = await monitor_server.client.post("/api/runs", json={"definition": "approval"})
+    run_id = first.json()["id"]
+    await expect(page.locator(f'#run-list button[data-run-id="{run_id}"]')).to_have_count(1)
+    monitor_server.runtime.feed.disconnect_all()  # the server ends every stream
+    await monitor_server.client.post(f"/api/runs/{run_id}/pause")  # while the page is away
+    await page.click(f'#run-list button[data-run-id="{run_id}"]')
+    await expect(page.locator("#lifecycle-state")).to_have_text("paused")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    second = await monitor_server.client.post("/api/runs", json={"definition": "approval"})
+    await expect(
+        page.locator(f'#run-list button[data-run-id="{second.json()["id"]}"]')
+    ).to_have_count(1)
