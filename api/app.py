@@ -5,18 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, MediaType, get
+from litestar import Litestar, MediaType, Request, get
+from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.response import File, Response
 from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 
+from api.auth import Tokens, principal_of
 from api.definitions import DefinitionController
 from api.diagrams import DiagramController
 from api.errors import HANDLERS, problem
 from api.guard import guard_request
+from api.identity import IdentityController
 from api.runs import SHORTCUTS, RunController
+from api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from api.stream import StreamController
 from engine.runtime import Runtime
 
@@ -29,7 +33,11 @@ STATIC = Path(__file__).parent / "static"
 @get("/", include_in_schema=False, media_type=MediaType.HTML)
 async def monitor() -> File:
     """The live web monitor."""
-    return File(STATIC / "index.html", content_disposition_type="inline")
+    return File(
+        STATIC / "index.html",
+        content_disposition_type="inline",
+        headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
+    )
 
 
 @get("/healthz", tags=["operations"])
@@ -52,12 +60,18 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
     async def stop() -> None:
         await runtime.stop()
 
+    tokens = Tokens(runtime.settings.tokens)
+
+    def actor(request: Request[Any, Any, Any]) -> str:
+        return principal_of(request).actor
+
     return Litestar(
         route_handlers=[
             RunController,
             DefinitionController,
             StreamController,
             DiagramController,
+            IdentityController,
             *SHORTCUTS,
             healthz,
             monitor,
@@ -67,10 +81,13 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         ],
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
-            "actor": Provide(lambda: "anonymous", sync_to_thread=False, use_cache=True),
+            "actor": Provide(actor, sync_to_thread=False),
         },
         exception_handlers=HANDLERS,
         before_request=guard_request,
+        after_request=add_security_headers,
+        cors_config=cors(runtime.settings.cors_origins),
+        state=State({"tokens": tokens}),
         on_startup=[start] if manage_runtime else [],
         on_shutdown=[stop] if manage_runtime else [],
         request_max_body_size=runtime.settings.max_body_bytes,

@@ -15,6 +15,7 @@ import uvloop
 
 from api.app import create_app
 from api.diagrams import write_all
+from api.security import RedactTokens
 from api.server import server
 from engine.database import Database
 from engine.migrate import upgrade
@@ -23,6 +24,7 @@ from engine.settings import Settings
 from machines.registry import build_registry
 
 log = logging.getLogger("signoff")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -68,9 +70,16 @@ def _runtime(settings: Settings) -> Runtime:
 
 
 def _serve(settings: Settings) -> int:
-    runtime = _runtime(settings)
     if not settings.tokens:
+        if settings.host not in LOOPBACK and not settings.allow_open:
+            raise ValueError(
+                f"refusing to serve without SIGNOFF_TOKENS on {settings.host}: anyone who can "
+                "reach it could approve anything. Set tokens, bind 127.0.0.1, or set "
+                "SIGNOFF_ALLOW_OPEN=1."
+            )
         log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    runtime = _runtime(settings)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
     server(
         create_app(runtime),

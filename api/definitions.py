@@ -8,6 +8,7 @@ from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
+from api.auth import requires
 from engine.describe import ChartInfo, describe, describe_lifecycle
 from engine.errors import DefinitionNotFoundError
 from engine.runtime import Runtime
@@ -21,6 +22,7 @@ class DefinitionList(msgspec.Struct, frozen=True, kw_only=True):
 class DefinitionController(Controller):
     path = "/api/definitions"
     tags = ("definitions",)
+    guards = (requires("viewer"),)
 
     @get("/")
     async def list_definitions(self, runtime: NamedDependency[Runtime]) -> DefinitionList:

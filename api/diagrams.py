@@ -20,6 +20,7 @@ from litestar.params import FromPath, QueryParameter
 from statemachine import StateChart
 from statemachine.contrib.diagram import DotGraphMachine
 
+from api.auth import requires
 from engine import snapshots
 from engine.definition import Registry, RunModel
 from engine.errors import DefinitionNotFoundError
@@ -134,6 +135,7 @@ FormatQuery = Annotated[Format, QueryParameter(name="format", description="svg, 
 
 class DiagramController(Controller):
     tags = ("diagrams",)
+    guards = (requires("viewer"),)
 
     @get("/api/definitions/{name:str}/diagram", media_type="image/svg+xml")
     async def definition_diagram(

@@ -22,6 +22,7 @@ STATUS: list[tuple[type[errors.EngineError], int]] = [
     (errors.InvalidCursorError, 400),
     (errors.InvalidRequestError, 422),
     (errors.PreconditionFailedError, 412),
+    (errors.ForbiddenError, 403),
     (errors.ConflictError, 409),
     (errors.LeaseLostError, 409),
     (errors.SnapshotError, 500),

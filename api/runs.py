@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
+from api.auth import demand, event_role, principal_of, requires
 from api.schemas import CreateRun, Decision, SendEvent
 from engine import errors
 from engine.idempotency import IdempotencyKey
@@ -95,8 +96,14 @@ def respond(result: EngineResponse, *, created: bool = False) -> Response[bytes]
 class RunController(Controller):
     path = "/api/runs"
     tags = ("runs",)
+    guards = (requires("viewer"),)
 
-    @post("/", status_code=201, responses={201: ResponseSpec(RunView, description="The new run")})
+    @post(
+        "/",
+        status_code=201,
+        guards=[requires("operator")],
+        responses={201: ResponseSpec(RunView, description="The new run")},
+    )
     async def create_run(
         self,
         request: Request[Any, Any, Any],
@@ -159,6 +166,7 @@ class RunController(Controller):
         if_match: IfMatchHeader = None,
     ) -> Response[bytes]:
         """Send a business event (or `pause`, `resume`, `cancel`) to a run."""
+        demand(principal_of(request), event_role(data.event))
         result = await runtime.dispatcher.dispatch(
             run_id,
             data.event,
@@ -174,6 +182,7 @@ class RunController(Controller):
 def _shortcut(event: str, summary: str) -> Any:
     @post(
         f"/api/runs/{{run_id:str}}/{event}",
+        guards=[requires(event_role(event))],
         status_code=200,
         responses=RUN_RESPONSES,
         tags=["runs"],

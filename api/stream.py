@@ -10,6 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from api.auth import requires
 from engine.errors import InvalidRequestError
 from engine.feed import FeedFilter
 from engine.runtime import Runtime
@@ -58,6 +59,7 @@ def event_stream(frames: AsyncIterator[bytes]) -> Stream:
 
 class StreamController(Controller):
     tags = ("streams",)
+    guards = (requires("viewer"),)  # also accepts ?token= from POST /api/stream-tokens
 
     @get("/api/runs/{run_id:str}/stream")
     async def run_stream(

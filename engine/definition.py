@@ -100,6 +100,8 @@ class Definition:
     internal_events: frozenset[str] = frozenset()
     input_type: type[msgspec.Struct] | None = None
     description: str = ""
+    # Events the run's creator may not send under SIGNOFF_SEPARATION_OF_DUTIES.
+    approval_events: frozenset[str] = frozenset({"approve"})
 
 
 @dataclass(frozen=True)

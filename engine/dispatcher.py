@@ -25,6 +25,7 @@ from engine.errors import (
     RunCancelledError,
     RunNotFoundError,
     RunPausedError,
+    SeparationOfDutiesError,
     StaleVersionError,
     UnknownEventError,
 )
@@ -64,11 +65,15 @@ class Dispatcher:
         registry: Registry,
         *,
         max_attempts: int = 5,
+        separation_of_duties: bool = False,
+        max_input_bytes: int = 32 * 1024,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.registry = registry
         self.max_attempts = max_attempts
+        self.separation_of_duties = separation_of_duties
+        self.max_input_bytes = max_input_bytes
         self.clock = clock
         self.listeners: list[Callable[[Committed], None]] = []
 
@@ -85,6 +90,7 @@ class Dispatcher:
         """Start a run of `definition` in its initial state (version 1, one history entry)."""
         spec = self.registry.get(definition)
         data = dict(input or {})
+        self._check_size("input", data)
         _validate_input(spec, data)
         return await self._transact(
             idem, lambda conn, now: self._create(conn, now, spec, actor, data, ref_id, ref_type)
@@ -104,12 +110,21 @@ class Dispatcher:
         internal: bool = False,
     ) -> Response:
         """Apply `event` to a run. `internal` lets workers and timers send internal events."""
+        if data:
+            self._check_size("data", data)
         return await self._transact(
             idem,
             lambda conn, now: self._apply(
                 conn, now, run_id, event, actor, dict(data or {}), reason, if_match, lease, internal
             ),
         )
+
+    def _check_size(self, what: str, value: Mapping[str, Any]) -> None:
+        size = len(_ENCODER.encode(value))
+        if size > self.max_input_bytes:
+            raise InvalidInputError(
+                f"The {what} is {size} bytes of JSON; the limit is {self.max_input_bytes}."
+            )
 
     async def _transact(self, idem: IdempotencyKey | None, body: _Body) -> Response:
         for attempt in (1, 2):
@@ -199,6 +214,12 @@ class Dispatcher:
                 raise RunPausedError(charts.allowed_events())
             if row.lifecycle == CANCELLED:
                 raise RunCancelledError()
+            if (
+                self.separation_of_duties
+                and event in spec.approval_events
+                and actor == row.created_by
+            ):
+                raise SeparationOfDutiesError()
             self._send(
                 charts.business, charts, run_id, event, data=data, reason=reason, actor=actor, at=at
             )

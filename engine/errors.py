@@ -17,6 +17,8 @@ EngineError
 │   ├── RunCancelledError
 │   └── StaleVersionError
 │       └── PreconditionFailedError
+├── ForbiddenError
+│   └── SeparationOfDutiesError
 ├── LeaseLostError
 └── SnapshotError
 """
@@ -135,6 +137,14 @@ class PreconditionFailedError(StaleVersionError):
         super().__init__(f"If-Match names {tags}; the run is at version {actual}.")
         self.expected = list(expected)
         self.actual = actual
+
+
+class ForbiddenError(EngineError):
+    """This actor may not do this."""
+
+
+class SeparationOfDutiesError(ForbiddenError):
+    """The actor who created a run may not approve it (SIGNOFF_SEPARATION_OF_DUTIES)."""
 
 
 class LeaseLostError(EngineError):

@@ -26,7 +26,13 @@ class Runtime:
         self.settings = settings
         self.registry = registry
         self.db = Database(settings.database_url)
-        self.dispatcher = Dispatcher(self.db, registry, max_attempts=settings.max_attempts)
+        self.dispatcher = Dispatcher(
+            self.db,
+            registry,
+            max_attempts=settings.max_attempts,
+            separation_of_duties=settings.separation_of_duties,
+            max_input_bytes=settings.max_input_bytes,
+        )
         self.queries = RunQueries(self.db, registry)
         self.queue = JobQueue(self.db)
         retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_cap_s)

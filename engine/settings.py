@@ -17,6 +17,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     failure_rate: float = 0.25
     tokens: str = ""
     separation_of_duties: bool = False
+    allow_open: bool = False  # serve without tokens on a non-loopback address
+    cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Worker tuning: embedded workers in `serve`, job slots, claim polling, leases, retries.
     workers: int = 1
     concurrency: int = 8
@@ -26,6 +28,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_base_s: float = 0.5
     retry_cap_s: float = 60.0
     max_body_bytes: int = 64 * 1024
+    max_input_bytes: int = 32 * 1024  # a run's input, or an event's data, as JSON
     # Live feed: SSE comment heartbeat period, and how many entries a client may lag behind
     # before it is dropped (it then reconnects with Last-Event-ID and replays).
     heartbeat_s: float = 15.0

@@ -240,6 +240,9 @@ def bad(suffix: str, statuses: tuple[int, ...], name: str, **request_kw: Any) ->
 
 
 BIG = "x" * 100_000  # over Settings.max_body_bytes (64 KiB)
+DEEP: Any = 1
+for _ in range(33):
+    DEEP = {"d": DEEP}
 EV, PROCESS = "/{id}/events", "/{id}/process"
 BAD_REQUESTS = [
     bad("", (400,), "create-bad-json", content=b'{"definition": ', headers=JSON),
@@ -260,6 +263,19 @@ BAD_REQUESTS = [
     bad(PROCESS, (400,), "shortcut-unknown-field", json={"why": "x"}),
     bad(PROCESS, (412,), "if-match-stale", headers={"if-match": '"7"'}),
     bad(PROCESS, (400, 422), "if-match-garbage", headers={"if-match": "abc"}),
+    # Limits (README "Security"): string lengths, input size and depth, event data size.
+    bad(PROCESS, (400,), "reason-too-long", json={"reason": "r" * 2001}),
+    bad("", (400,), "ref-id-too-long", json={"definition": "approval", "ref_id": "r" * 201}),
+    bad("", (400,), "ref-type-too-long", json={"definition": "approval", "ref_type": "t" * 101}),
+    bad(
+        "",
+        (422,),
+        "input-too-large",
+        json={"definition": "approval", "input": {"pad": "x" * 40_000}},
+    ),
+    bad("", (400,), "input-too-deep", json={"definition": "approval", "input": DEEP}),
+    bad(EV, (422,), "data-too-large", json={"event": "process", "data": {"pad": "x" * 40_000}}),
+    bad(EV, (400,), "event-name-too-long", json={"event": "e" * 101}),
 ]
 
 

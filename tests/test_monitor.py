@@ -13,8 +13,16 @@ from tests.conftest import LiveServer, serve, unavailable
 
 CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = os.environ.get("SIGNOFF_SCREENSHOT")  # set to refresh docs/monitor.png
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -123,3 +131,72 @@ async def test_the_page_reconnects_and_resumes_after_a_drop(
     await expect(
         page.locator(f'#run-list button[data-run-id="{second.json()["id"]}"]')
     ).to_have_count(1)
+
+
+XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
+
+
+async def test_hostile_text_renders_as_text(browser: Browser, monitor_server: LiveServer) -> None:
+    client = monitor_server.client
+    run = (
+        await client.post(
+            "/api/runs",
+            json={
+                "definition": "approval",
+                "ref_type": "<b>bold</b>",
+                "ref_id": XSS,
+                "input": {"output": 0.9, "note": XSS},
+            },
+        )
+    ).json()
+    await client.post(f"/api/runs/{run['id']}/process")
+    page = await open_monitor(browser, monitor_server)
+    await page.click(f'#run-list button[data-run-id="{run["id"]}"]')
+    await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
+    await page.fill("#reason", XSS)
+    await page.click('#actions button[data-event="reject"]')
+    await expect(page.locator("#timeline li").nth(3)).to_contain_text(XSS)
+    await expect(page.locator("#run-input")).to_contain_text("<script>window.pwned=1</script>")
+    await expect(page.locator("#run-ref")).to_contain_text("<b>bold</b>")
+    assert await page.evaluate("window.pwned") is None
+    assert await page.locator("#detail img, #detail script, #run-list b").count() == 0
+    policy = (await client.get("/")).headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+
+
+async def test_the_page_asks_for_a_token_and_shows_what_the_role_may_do(
+    browser: Browser, tmp_path: Path
+) -> None:
+    tokens = "anna:approver:a-secret,otto:operator:o-secret"
+    async with serve(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", tokens=tokens) as live:
+        headers = {"Authorization": "Bearer o-secret"}
+        run = (
+            await live.client.post(
+                "/api/runs",
+                json={"definition": "approval", "input": {"output": 0.9}},
+                headers=headers,
+            )
+        ).json()
+        await live.client.post(f"/api/runs/{run['id']}/process", headers=headers)
+        page = await browser.new_page()
+        await page.goto(live.url + "/")
+        await expect(page.locator("#login")).to_be_visible()
+        await expect(page.locator("#app")).to_be_hidden()
+        await page.fill("#token", "a-secret")
+        await page.click("#login-button")
+        await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+        await expect(page.locator("#whoami")).to_have_text("anna · approver")
+        await expect(page.locator("#create-form")).to_be_hidden()  # approvers do not create
+        await page.click(f'#run-list button[data-run-id="{run["id"]}"]')
+        await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
+        await expect(page.locator("#actions button")).to_have_text(["Approve", "Reject"])
+        await page.click('#actions button[data-event="approve"]')
+        await expect(page.locator("#business-state")).to_have_text("Finished")
+        history = (await live.client.get(f"/api/runs/{run['id']}/history", headers=headers)).json()[
+            "items"
+        ]
+        assert history[-1]["actor"] == "anna"
+        assert await page.evaluate("sessionStorage.getItem('signoff-token')") == "a-secret"
+        await page.click("#logout")
+        await expect(page.locator("#login")).to_be_visible()
+        await page.close()

@@ -11,7 +11,12 @@ const state = {
   definitions: new Map(), // name -> definition (states, events)
   lastSeq: null,          // last feed entry seen: where a reconnect resumes
   source: null,
+  me: null,               // {actor, roles, open} from /api/me
 };
+
+const TOKEN_KEY = "signoff-token"; // sessionStorage: this tab only, gone when it closes
+// Who may send which event (SPEC §4); anything else needs the operator role.
+const EVENT_ROLES = { approve: "approver", reject: "approver" };
 
 const LABELS = {
   process: "Process", approve: "Approve", reject: "Reject", retry: "Retry",
@@ -43,6 +48,8 @@ class Problem extends Error {
 
 async function api(path, { method = "GET", body, headers = {} } = {}) {
   const init = { method, headers: { Accept: "application/json", ...headers } };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) init.headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
@@ -55,8 +62,25 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
   }
   const text = await response.text();
   const data = text && response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
+  if (response.status === 401 && path !== "/api/me") showLogin();
   if (!response.ok) throw new Problem(typeof data === "object" ? data : { detail: text }, response.status);
   return data;
+}
+
+function may(role) {
+  const roles = state.me?.roles || [];
+  return roles.includes("admin") || roles.includes(role) || role === "viewer";
+}
+
+function showLogin() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  if (state.source) state.source.close();
+  state.source = null;
+  $("app").hidden = true;
+  $("login").hidden = false;
+  $("logout").hidden = true;
+  $("whoami").textContent = "";
+  setConnection("connecting", "signed out");
 }
 
 function showError(err) {
@@ -130,13 +154,15 @@ function renderDetail() {
   $("ctx-output").textContent = ctx.output ?? "–";
   $("ctx-attempts").textContent = ctx.attempts ?? "–";
   $("ctx-error").textContent = ctx.last_error ?? "–";
-  const buttons = run.allowed_events.map((event) => {
+  $("run-input").textContent = JSON.stringify(run.input, null, 1);
+  const permitted = run.allowed_events.filter((event) => may(EVENT_ROLES[event] || "operator"));
+  const buttons = permitted.map((event) => {
     const button = el("button", { type: "button", dataset: { event } }, LABELS[event] || event);
     button.addEventListener("click", () => act(run, event, button));
     return button;
   });
   $("actions").replaceChildren(...buttons);
-  $("reason").hidden = !run.allowed_events.some((event) => WITH_REASON.has(event));
+  $("reason").hidden = !permitted.some((event) => WITH_REASON.has(event));
   renderTimeline();
 }
 
@@ -289,18 +315,30 @@ function setConnection(kind, text) {
   node.textContent = text;
 }
 
-function connect() {
+async function connect() {
+  if ($("app").hidden) return; // signed out: start() connects again after signing in
   // EventSource resends Last-Event-ID itself when it reconnects; after a hard failure we
-  // open a new one that resumes from the last seq we saw.
-  const url = state.lastSeq === null ? "/api/stream" : `/api/stream?last_event_id=${state.lastSeq}`;
-  const source = new EventSource(url);
+  // open a new one that resumes from the last seq we saw. It cannot send an Authorization
+  // header, so a protected server gets a short-lived signed token in the URL instead.
+  const params = new URLSearchParams();
+  if (state.lastSeq !== null) params.set("last_event_id", String(state.lastSeq));
+  if (!state.me.open) {
+    try {
+      params.set("token", (await api("/api/stream-tokens", { method: "POST" })).token);
+    } catch (err) {
+      setConnection("reconnecting", "reconnecting…");
+      setTimeout(() => { if (!state.source) connect(); }, 2000);
+      return;
+    }
+  }
+  const source = new EventSource(`/api/stream?${params}`);
   state.source = source;
   source.addEventListener("open", () => setConnection("live", "live"));
   source.addEventListener("transition", onTransition);
   source.addEventListener("error", () => {
     setConnection("reconnecting", "reconnecting…");
     if (source.readyState === EventSource.CLOSED) {
-      setTimeout(() => { if (state.source === source) connect(); }, 2000);
+      setTimeout(() => { if (state.source === source) { state.source = null; connect(); } }, 2000);
     }
   });
 }
@@ -320,15 +358,32 @@ async function loadDefinitions() {
   $("state-filter").replaceChildren(...filters);
 }
 
-async function main() {
-  $("error-close").addEventListener("click", clearError);
-  $("create-form").addEventListener("submit", create);
-  $("state-filter").addEventListener("change", () => {
-    state.cursor = null;
-    renderList();
-    loadRuns().catch(showError);
-  });
-  $("more").addEventListener("click", () => loadRuns(true).catch(showError));
+async function signIn(event) {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
+  $("token").value = "";
+  await start();
+}
+
+async function start() {
+  try {
+    state.me = await api("/api/me");
+  } catch (err) {
+    if (err.status === 401) {
+      showLogin();
+      if (sessionStorage.getItem(TOKEN_KEY) === null && $("login").dataset.tried) showError(err);
+      $("login").dataset.tried = "1";
+      return;
+    }
+    showError(err);
+    return;
+  }
+  clearError();
+  $("login").hidden = true;
+  $("app").hidden = false;
+  $("whoami").textContent = state.me.open ? "open server" : `${state.me.actor} · ${state.me.roles.join(", ")}`;
+  $("logout").hidden = state.me.open;
+  $("create-form").hidden = !may("operator");
   connect(); // first, so nothing that changes while the list loads is missed
   try {
     await loadDefinitions();
@@ -336,6 +391,20 @@ async function main() {
   } catch (err) {
     showError(err);
   }
+}
+
+async function main() {
+  $("error-close").addEventListener("click", clearError);
+  $("login").addEventListener("submit", signIn);
+  $("logout").addEventListener("click", showLogin);
+  $("create-form").addEventListener("submit", create);
+  $("state-filter").addEventListener("change", () => {
+    state.cursor = null;
+    renderList();
+    loadRuns().catch(showError);
+  });
+  $("more").addEventListener("click", () => loadRuns(true).catch(showError));
+  await start();
   setInterval(() => { renderList(); if (state.selected) renderTimeline(); }, 15000);
 }
 

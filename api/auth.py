@@ -1,0 +1,164 @@
+"""Access control: bearer tokens with roles (SIGNOFF_TOKENS), and signed stream tokens.
+
+SIGNOFF_TOKENS = comma-separated `actor:role[+role…]:secret`; a role may name a group
+(`approver@finance`). Roles: viewer (read, streams), operator (create, process, pause, resume,
+cancel, retry), approver (approve, reject), admin (all). Every role can read. With no tokens the
+server runs open: every caller is `anonymous` with every role.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+ROLES = ("viewer", "operator", "approver", "admin")
+STREAM_TOKEN_TTL_S = 300
+_SCOPE_KEY = "signoff_principal"
+
+
+@dataclass(frozen=True)
+class Principal:
+    actor: str
+    roles: frozenset[str]
+    groups: frozenset[str] = field(default_factory=frozenset)
+
+    def has(self, role: str) -> bool:
+        return "admin" in self.roles or role in self.roles or role == "viewer"
+
+
+ANONYMOUS = Principal("anonymous", frozenset(ROLES))
+
+
+class Tokens:
+    """The configured tokens; secrets are kept only as SHA-256 digests."""
+
+    def __init__(self, spec: str) -> None:
+        self._entries: list[tuple[bytes, Principal]] = []
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            actor, sep, rest = item.partition(":")
+            roles_text, sep2, secret = rest.partition(":")
+            if not (sep and sep2 and actor and roles_text and secret):
+                raise ValueError("SIGNOFF_TOKENS entries look like actor:role[+role]:secret")
+            roles, groups = set(), set()
+            for role in roles_text.split("+"):
+                name, _, group = role.partition("@")
+                if name not in ROLES:
+                    raise ValueError(f"SIGNOFF_TOKENS: unknown role {name!r} for {actor!r}")
+                roles.add(name)
+                if group:
+                    groups.add(group)
+            digest = hashlib.sha256(secret.encode()).digest()
+            self._entries.append((digest, Principal(actor, frozenset(roles), frozenset(groups))))
+        # Stream tokens are signed with a key every process sharing this configuration derives.
+        self._key = hashlib.sha256(b"signoff-stream-token\0" + spec.encode()).digest()
+
+    @property
+    def open(self) -> bool:
+        return not self._entries
+
+    def authenticate(self, secret: str) -> Principal | None:
+        """The principal whose secret this is; compares against every entry in constant time."""
+        digest = hashlib.sha256(secret.encode()).digest()
+        found = None
+        for known, principal in self._entries:
+            if hmac.compare_digest(known, digest):
+                found = principal
+        return found
+
+    def stream_token(self, principal: Principal, ttl_s: int = STREAM_TOKEN_TTL_S) -> str:
+        """A short-lived token that opens streams as `principal` (EventSource sends no headers)."""
+        expires = int(time.time()) + ttl_s
+        body = f"{expires}\0{principal.actor}\0{'+'.join(sorted(principal.roles))}".encode()
+        mac = hmac.new(self._key, body, hashlib.sha256).digest()
+        return _b64(body) + "." + _b64(mac)
+
+    def verify_stream_token(self, token: str) -> Principal | None:
+        try:
+            body_text, mac_text = token.split(".")
+            body, mac = _unb64(body_text), _unb64(mac_text)
+        except ValueError:
+            return None
+        expected = hmac.new(self._key, body, hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, mac):
+            return None
+        expires, actor, roles = body.decode().split("\0")
+        if int(expires) < time.time():
+            return None
+        return Principal(actor, frozenset(roles.split("+")))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except Exception as exc:
+        raise ValueError("not base64") from exc
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """Who is calling: set by the `requires` guard that ran for this route."""
+    found = connection.scope.get(_SCOPE_KEY)
+    return found if isinstance(found, Principal) else ANONYMOUS
+
+
+def authenticate(connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens) -> Principal:
+    if tokens.open:
+        return ANONYMOUS
+    header = connection.headers.get("authorization", "")
+    scheme, _, secret = header.partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and secret:
+        principal = tokens.authenticate(secret.strip())
+    elif not header and (signed := connection.query_params.get("token")):
+        principal = tokens.verify_stream_token(signed)
+    if principal is None:
+        raise NotAuthorizedException(
+            "A valid token is required: send Authorization: Bearer <secret>.",
+            headers={"WWW-Authenticate": 'Bearer realm="signoff"'},
+        )
+    return principal
+
+
+def requires(role: str) -> Any:
+    """A route guard: authenticate the caller and demand `role` (admin passes every guard)."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        tokens: Tokens = connection.app.state.tokens
+        principal = authenticate(connection, tokens)
+        connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
+        if not principal.has(role):
+            raise PermissionDeniedException(f"{principal.actor} lacks the {role} role.")
+
+    return guard
+
+
+# Who may send which event (SPEC §4); events not listed need the operator role.
+EVENT_ROLES = {
+    "process": "operator",
+    "retry": "operator",
+    "pause": "operator",
+    "resume": "operator",
+    "cancel": "operator",
+    "approve": "approver",
+    "reject": "approver",
+}
+
+
+def event_role(event: str) -> str:
+    return EVENT_ROLES.get(event, "operator")
+
+
+def demand(principal: Principal, role: str) -> None:
+    if not principal.has(role):
+        raise PermissionDeniedException(f"{principal.actor} lacks the {role} role.")
