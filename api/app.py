@@ -19,6 +19,7 @@ from api.diagrams import DiagramController
 from api.errors import HANDLERS, problem
 from api.guard import guard_request
 from api.identity import IdentityController
+from api.openapi import finish as finish_openapi
 from api.runs import SHORTCUTS, RunController
 from api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from api.stream import StreamController
@@ -65,7 +66,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
     def actor(request: Request[Any, Any, Any]) -> str:
         return principal_of(request).actor
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             RunController,
             DefinitionController,
@@ -94,3 +95,5 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         openapi_config=OpenAPIConfig(title="Signoff", version=VERSION, path="/schema"),
         debug=False,
     )
+    finish_openapi(app.openapi_schema, runtime.registry)  # the served document is this object
+    return app

@@ -18,6 +18,12 @@ class InputRejected(ClientException):
     status_code = 400
 
 
+class BodyUnstorable(ClientException):
+    """422: well-formed JSON that the server will not store (NUL characters, deep nesting)."""
+
+    status_code = 422
+
+
 async def guard_request(request: Request[Any, Any, Any]) -> None:
     """Refuse NUL characters anywhere (PostgreSQL cannot store them) and over-deep JSON."""
     if b"\x00" in unquote_to_bytes(request.scope["raw_path"]) or b"\x00" in unquote_to_bytes(
@@ -32,7 +38,7 @@ async def guard_request(request: Request[Any, Any, Any]) -> None:
     try:
         value = msgspec.json.decode(body)
     except RecursionError:
-        raise InputRejected(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
+        raise BodyUnstorable(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
     except msgspec.DecodeError:
         return  # the handler's own decoder reports where the JSON is malformed
     _check(value, 0)
@@ -40,10 +46,10 @@ async def guard_request(request: Request[Any, Any, Any]) -> None:
 
 def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise InputRejected(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+        raise BodyUnstorable(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
     if isinstance(value, str):
         if "\x00" in value:
-            raise InputRejected("The JSON body contains a NUL character (\\u0000).")
+            raise BodyUnstorable("The JSON body contains a NUL character (\\u0000).")
     elif isinstance(value, dict):
         for key, item in value.items():
             _check(key, depth + 1)

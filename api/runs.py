@@ -20,6 +20,7 @@ from engine.queries import RunFilter
 from engine.runtime import Runtime
 from engine.views import HistoryPage, RunPage, RunView
 
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL stores no NUL character
 IdempotencyHeader = Annotated[
     str | None,
     HeaderParameter(
@@ -33,10 +34,11 @@ IfMatchHeader = Annotated[
     HeaderParameter(
         name="If-Match",
         max_length=64,
+        pattern=r'^(\*|(W/)?"\d{1,12}"([ \t]*,[ \t]*(W/)?"\d{1,12}")*)?$',
         description='Apply only if the run is at this version (its ETag, "<version>").',
     ),
 ]
-Query = Annotated[str | None, QueryParameter(max_length=200)]
+Query = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
 RUN_RESPONSES = {200: ResponseSpec(RunView, description="The run after the event")}
 
 
@@ -54,7 +56,7 @@ def etag(version: int) -> str:
 
 def parse_if_match(value: str | None) -> list[int] | None:
     """The versions an If-Match header accepts (None: any). Tags are "<version>"."""
-    if value is None or value.strip() == "*":
+    if value is None or value.strip() in ("*", ""):
         return None
     versions = []
     for part in value.split(","):
@@ -128,12 +130,20 @@ class RunController(Controller):
         self,
         runtime: NamedDependency[Runtime],
         definition: Query = None,
-        business_state: Annotated[str | None, QueryParameter(name="state", max_length=100)] = None,
+        business_state: Annotated[
+            str | None, QueryParameter(name="state", max_length=100, pattern=NO_NUL)
+        ] = None,
         lifecycle: Query = None,
         ref_id: Query = None,
         ref_type: Query = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        cursor: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        cursor: Annotated[
+            str | None,
+            QueryParameter(
+                pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                description="`next_cursor` of the previous page",
+            ),
+        ] = None,
     ) -> RunPage:
         """Runs, newest first, filtered; follow `next_cursor` for the next page."""
         where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type)

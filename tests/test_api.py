@@ -273,7 +273,7 @@ BAD_REQUESTS = [
         "input-too-large",
         json={"definition": "approval", "input": {"pad": "x" * 40_000}},
     ),
-    bad("", (400,), "input-too-deep", json={"definition": "approval", "input": DEEP}),
+    bad("", (422,), "input-too-deep", json={"definition": "approval", "input": DEEP}),
     bad(EV, (422,), "data-too-large", json={"event": "process", "data": {"pad": "x" * 40_000}}),
     bad(EV, (400,), "event-name-too-long", json={"event": "e" * 101}),
 ]
@@ -338,27 +338,31 @@ async def test_bad_list_parameters_are_400(live_server: LiveServer, params: Json
 
 DEEP_JSON = b'{"definition": "approval", "input": {"a": ' + b"[" * 1000 + b"]" * 1000 + b"}}"
 NUL = "a\u0000b"
+# PostgreSQL cannot store NUL: a body holding one is well-formed but unstorable (422); a URL
+# holding one is malformed (400).
 AWKWARD = [
-    pytest.param("POST", "", {"content": DEEP_JSON, "headers": JSON}, id="deep-json"),
-    pytest.param("POST", "", {"json": {"definition": "approval", "ref_id": NUL}}, id="nul-ref"),
+    pytest.param("POST", "", 422, {"content": DEEP_JSON, "headers": JSON}, id="deep-json"),
     pytest.param(
-        "POST", "", {"json": {"definition": "approval", "input": {"k": NUL}}}, id="nul-in"
+        "POST", "", 422, {"json": {"definition": "approval", "ref_id": NUL}}, id="nul-ref"
     ),
-    pytest.param("POST", "/{id}/pause", {"json": {"reason": NUL}}, id="nul-reason"),
-    pytest.param("GET", "", {"params": {"ref_type": NUL}}, id="nul-filter"),
-    pytest.param("GET", "/a%00b", {}, id="nul-run-id"),
+    pytest.param(
+        "POST", "", 422, {"json": {"definition": "approval", "input": {"k": NUL}}}, id="nul-in"
+    ),
+    pytest.param("POST", "/{id}/pause", 422, {"json": {"reason": NUL}}, id="nul-reason"),
+    pytest.param("GET", "", 400, {"params": {"ref_type": NUL}}, id="nul-filter"),
+    pytest.param("GET", "/a%00b", 400, {}, id="nul-run-id"),
 ]
 
 
-@pytest.mark.parametrize(("method", "suffix", "request_kw"), AWKWARD)
-async def test_nul_characters_and_deep_json_are_400(
-    live_server: LiveServer, method: str, suffix: str, request_kw: Json
+@pytest.mark.parametrize(("method", "suffix", "status", "request_kw"), AWKWARD)
+async def test_nul_characters_and_deep_json_are_refused(
+    live_server: LiveServer, method: str, suffix: str, status: int, request_kw: Json
 ) -> None:
     """SPEC §2: bad input gets a clear error, never a 500, on SQLite and PostgreSQL alike."""
     run = await create(live_server)
     url = "/api/runs" + suffix.format(id=run["id"])
     async with unchanged(live_server, run["id"]):
-        assert_problem(await live_server.client.request(method, url, **request_kw), 400)
+        assert_problem(await live_server.client.request(method, url, **request_kw), status)
 
 
 # --- Idempotency-Key -----------------------------------------------------------------------------
