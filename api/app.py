@@ -19,6 +19,7 @@ from api.diagrams import DiagramController
 from api.errors import HANDLERS, problem
 from api.guard import guard_request
 from api.identity import IdentityController
+from api.metrics import metrics
 from api.openapi import finish as finish_openapi
 from api.runs import SHORTCUTS, RunController
 from api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
@@ -75,6 +76,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             IdentityController,
             *SHORTCUTS,
             healthz,
+            metrics,
             monitor,
             create_static_files_router(
                 path="/static", directories=[STATIC], include_in_schema=False
@@ -88,7 +90,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         before_request=guard_request,
         after_request=add_security_headers,
         cors_config=cors(runtime.settings.cors_origins),
-        state=State({"tokens": tokens}),
+        state=State({"tokens": tokens, "runtime": runtime}),
         on_startup=[start] if manage_runtime else [],
         on_shutdown=[stop] if manage_runtime else [],
         request_max_body_size=runtime.settings.max_body_bytes,

@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvloop
+from prometheus_client import start_http_server
 
 from api.app import create_app
 from api.diagrams import write_all
+from api.metrics import Metrics
 from api.security import RedactTokens
 from api.server import server
 from engine.database import Database
@@ -38,6 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     worker = commands.add_parser("worker", help="run jobs and timers only (scale-out)")
     worker.add_argument("--concurrency", type=int, help="jobs run at once (default 8)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on this port (default: none)",
+    )
 
     commands.add_parser("migrate", help="create or upgrade the database schema")
 
@@ -53,8 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings.from_env(host=args.host, port=args.port, workers=args.workers)
             return _serve(settings)
         if args.command == "worker":
-            settings = Settings.from_env(concurrency=args.concurrency)
-            return uvloop.run(_worker(settings))
+            settings = Settings.from_env(concurrency=args.concurrency, workers=1)
+            return uvloop.run(_worker(settings, args.metrics_port))
         if args.command == "diagrams":
             for path in write_all(build_registry(), Path(args.out)):
                 print(path)
@@ -66,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _runtime(settings: Settings) -> Runtime:
-    return Runtime(settings, build_registry(settings.failure_rate))
+    return Runtime(settings, build_registry(settings.failure_rate), Metrics())
 
 
 def _serve(settings: Settings) -> int:
@@ -92,9 +100,12 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-async def _worker(settings: Settings) -> int:
-    runtime = _runtime(Settings.from_env(workers=1, concurrency=settings.concurrency))
+async def _worker(settings: Settings, metrics_port: int = 0) -> int:
+    runtime = _runtime(settings)
     await runtime.start()
+    if metrics_port:
+        assert isinstance(runtime.observer, Metrics)
+        start_http_server(metrics_port, addr=settings.host, registry=runtime.observer.registry)
     log.info(
         "worker %s running (concurrency %d) on %s",
         runtime.workers[0].owner,
@@ -106,7 +117,7 @@ async def _worker(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("stopping: finishing in-flight jobs")
+    log.info("stopping: finishing in-flight jobs (or releasing them after 10 s)")
     await runtime.stop()
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,8 @@ from engine.errors import (
 )
 from engine.idempotency import IdempotencyKey, Response
 from engine.ids import uuid7
+from engine.listener import CHANNEL
+from engine.observer import Observer
 from engine.tables import HISTORY, RUNS
 from engine.views import run_view
 
@@ -47,6 +50,8 @@ class Committed:
     run_id: str
     seq: int
     enqueued_jobs: bool
+    definition: str
+    event: str
 
 
 _Body = Callable[[AsyncConnection, datetime], Awaitable[tuple[Response, Committed]]]
@@ -67,6 +72,7 @@ class Dispatcher:
         max_attempts: int = 5,
         separation_of_duties: bool = False,
         max_input_bytes: int = 32 * 1024,
+        observer: Observer | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -74,6 +80,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.separation_of_duties = separation_of_duties
         self.max_input_bytes = max_input_bytes
+        self.observer = observer or Observer()
         self.clock = clock
         self.listeners: list[Callable[[Committed], None]] = []
 
@@ -138,6 +145,7 @@ class Dispatcher:
         raise AssertionError("unreachable")
 
     async def _once(self, idem: IdempotencyKey | None, body: _Body) -> Response:
+        started = time.perf_counter()
         now = self.clock()
         async with self.db.write() as conn:
             if idem is not None:
@@ -147,6 +155,9 @@ class Dispatcher:
             response, committed = await body(conn, now)
             if idem is not None:
                 await idempotency.record(conn, idem, response, now)
+        self.observer.transition(
+            committed.definition, committed.event, time.perf_counter() - started
+        )
         for listener in self.listeners:
             listener(committed)
         return response
@@ -318,8 +329,13 @@ class Dispatcher:
                 .returning(HISTORY.c.seq)
             )
         ).scalar_one()
+        if not self.db.is_sqlite:
+            # Delivered at commit to every process LISTENing (engine/listener.py): their feeds
+            # then read the new rows. Only the seq travels; payloads must stay small.
+            await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(seq)})
         response = Response(201 if new else 200, _ENCODER.encode(view))
-        return response, Committed(run_id, seq, bool(charts.model.requests))
+        committed = Committed(run_id, seq, bool(charts.model.requests), after["definition"], event)
+        return response, committed
 
 
 def _public_events(spec: Definition) -> list[str]:

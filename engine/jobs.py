@@ -191,6 +191,25 @@ class JobQueue:
             lease, now, status=READY, due_at=now, outcome=outcome, attempts=JOBS.c.attempts - 1
         )
 
+    async def release(self, lease: Lease, now: datetime) -> None:
+        """Give a job back unfinished (its worker is stopping); the attempt does not count."""
+        await self._release(lease, now, status=READY, due_at=now, attempts=JOBS.c.attempts - 1)
+
+    async def extend(self, lease: Lease, until: datetime) -> None:
+        """Heartbeat: keep the lease while the job runs. Raises LeaseLostError if it is gone."""
+        async with self.db.write() as conn:
+            result = await conn.execute(
+                update(JOBS)
+                .where(
+                    JOBS.c.id == lease.job_id,
+                    JOBS.c.lease_owner == lease.owner,
+                    JOBS.c.status == RUNNING,
+                )
+                .values(lease_until=until)
+            )
+            if result.rowcount != 1:
+                raise LeaseLostError()
+
     async def drop(self, lease: Lease, reason: str, now: datetime) -> None:
         """Discard a job whose outcome the run no longer accepts."""
         await self._release(lease, now, status=DROPPED, last_error=reason)

@@ -10,7 +10,9 @@ from engine.definition import Registry
 from engine.dispatcher import Committed, Dispatcher
 from engine.feed import Feed
 from engine.jobs import JobQueue
+from engine.listener import PgListener
 from engine.migrate import upgrade
+from engine.observer import Observer
 from engine.queries import RunQueries
 from engine.retry import RetryPolicy
 from engine.settings import Settings
@@ -22,16 +24,20 @@ log = logging.getLogger("signoff")
 class Runtime:
     """Everything one Signoff process runs; `start()` migrates and starts `workers` workers."""
 
-    def __init__(self, settings: Settings, registry: Registry) -> None:
+    def __init__(
+        self, settings: Settings, registry: Registry, observer: Observer | None = None
+    ) -> None:
         self.settings = settings
         self.registry = registry
-        self.db = Database(settings.database_url)
+        self.observer = observer or Observer()
+        self.db = Database(settings.database_url, pool_size=settings.pool_size)
         self.dispatcher = Dispatcher(
             self.db,
             registry,
             max_attempts=settings.max_attempts,
             separation_of_duties=settings.separation_of_duties,
             max_input_bytes=settings.max_input_bytes,
+            observer=self.observer,
         )
         self.queries = RunQueries(self.db, registry)
         self.queue = JobQueue(self.db)
@@ -45,6 +51,7 @@ class Runtime:
                 poll_interval_s=settings.poll_interval_s,
                 lease_s=settings.lease_s,
                 retry=retry,
+                observer=self.observer,
             )
             for _ in range(settings.workers)
         ]
@@ -54,6 +61,11 @@ class Runtime:
             heartbeat_s=settings.heartbeat_s,
             poll_interval_s=settings.poll_interval_s,
         )
+        # Other processes' commits reach this feed by NOTIFY on PostgreSQL; SQLite has no
+        # such channel, so there the feed's polling is what notices them.
+        self.listener = (
+            None if self.db.is_sqlite else PgListener(settings.database_url, self.feed.wake)
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners.append(self._wake_workers)
         self.dispatcher.listeners.append(lambda _: self.feed.wake())
@@ -62,9 +74,13 @@ class Runtime:
         if migrate:
             await upgrade(self.db)
         await self.feed.start()
+        if self.listener is not None:
+            await self.listener.start()
         self._tasks = [asyncio.create_task(w.run(), name="signoff-worker") for w in self.workers]
 
     async def stop(self) -> None:
+        if self.listener is not None:
+            await self.listener.stop()
         await self.feed.stop()
         await asyncio.gather(*(w.stop() for w in self.workers))
         await asyncio.gather(*self._tasks, return_exceptions=True)

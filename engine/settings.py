@@ -21,6 +21,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Worker tuning: embedded workers in `serve`, job slots, claim polling, leases, retries.
     workers: int = 1
+    pool_size: int = 10  # PostgreSQL connections per process (and as many again on overflow)
     concurrency: int = 8
     poll_interval_s: float = 0.5
     lease_s: float = 30.0

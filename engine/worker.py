@@ -23,6 +23,7 @@ from engine.errors import (
 )
 from engine.ids import uuid7
 from engine.jobs import ClaimedJob, JobQueue, PermanentJobError
+from engine.observer import Observer
 from engine.retry import RetryPolicy
 
 log = logging.getLogger("signoff.worker")
@@ -41,6 +42,8 @@ class Worker:
         poll_interval_s: float = 0.5,
         lease_s: float = 30.0,
         retry: RetryPolicy | None = None,
+        observer: Observer | None = None,
+        job_timeout_s: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.dispatcher = dispatcher
@@ -50,6 +53,8 @@ class Worker:
         self.poll_interval_s = poll_interval_s
         self.lease_s = lease_s
         self.retry = retry or RetryPolicy()
+        self.observer = observer or Observer()
+        self.job_timeout_s = job_timeout_s
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-12:]}"
         self._wake = asyncio.Event()
@@ -85,8 +90,9 @@ class Worker:
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop claiming; let in-flight jobs finish for `grace_s`, then cancel them.
 
-        A cancelled job keeps its lease until it expires, then another worker runs it again;
-        its outcome, if it had one, was never applied.
+        A cancelled job is released at once (back to ready, the attempt not counted), so
+        another worker runs it without waiting for the lease to expire; its outcome, if it
+        had one, was never applied.
         """
         self._stopping = True
         self._wake.set()
@@ -98,7 +104,17 @@ class Worker:
 
     async def process(self, job: ClaimedJob) -> None:
         try:
+            await self._process(job)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._settle(self.queue.release(job.lease, self.clock())))
+            raise
+
+    async def _process(self, job: ClaimedJob) -> None:
+        try:
             outcome = await self._outcome(job)
+        except LeaseLostError:
+            log.info("job %s: lease lost while running; another worker has it", job.id)
+            return
         except PermanentJobError as exc:
             await self._give_up(job, str(exc) or type(exc).__name__)
             return
@@ -107,6 +123,7 @@ class Worker:
             if self.retry.exhausted(job.attempts, job.max_attempts):
                 await self._give_up(job, error)
             else:
+                self.observer.job_retry(job.kind)
                 now = self.clock()
                 due = now + timedelta(seconds=self.retry.delay_s(job.attempts))
                 await self._settle(self.queue.retry(job.lease, error, due, now))
@@ -123,10 +140,27 @@ class Worker:
         kind = self.registry.jobs.get(job.kind)
         if kind is None:
             raise PermanentJobError(f"no handler is registered for job kind {job.kind!r}")
+        self.observer.job_attempt(job.kind)
         context = JobContext(job.run_id, job.input, job.payload, job.attempts)
-        # Finish well inside the lease, so no other worker starts the same job meanwhile.
-        async with asyncio.timeout(self.lease_s * 0.8):
-            return await kind.handler(context)
+        async with asyncio.timeout(self.job_timeout_s):
+            return await self._with_heartbeat(job, kind.handler(context))
+
+    async def _with_heartbeat(self, job: ClaimedJob, work: Awaitable[JobOutcome]) -> JobOutcome:
+        """Run `work`, extending the job's lease every third of it, so a long job is not taken
+        over; if the lease is lost anyway, stop (its outcome would be discarded)."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.lease_s / 3)
+                if done:
+                    return task.result()
+                until = self.clock() + timedelta(seconds=self.lease_s)
+                await self.queue.extend(job.lease, until)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
     async def _give_up(self, job: ClaimedJob, error: str) -> None:
         kind = self.registry.jobs.get(job.kind)
@@ -134,6 +168,7 @@ class Worker:
             await self._settle(self.queue.drop(job.lease, error, self.clock()))
             return
         data = {"error": error, "attempts": min(job.attempts, job.max_attempts)}
+        self.observer.job_failure(job.kind)
         await self._apply(job, JobOutcome(kind.failure_event, data))
 
     async def _apply(self, job: ClaimedJob, outcome: JobOutcome) -> None:

@@ -20,6 +20,7 @@ import uvloop
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.metrics import Metrics
 from api.server import server as signoff_server
 from engine.dispatcher import utcnow
 from engine.retry import RetryPolicy
@@ -169,7 +170,7 @@ async def serve(
     database_url: str, sndbuf: int | None = None, **overrides: Any
 ) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a free loopback port, with one embedded worker."""
-    rt = Runtime(settings_for(database_url, workers=1, **overrides), build_registry(0.0))
+    rt = Runtime(settings_for(database_url, workers=1, **overrides), build_registry(0.0), Metrics())
     app = create_app(rt)
     sock = free_socket(sndbuf)
     port = sock.getsockname()[1]

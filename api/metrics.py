@@ -1,0 +1,125 @@
+"""Prometheus metrics: counters from this process's engine, gauges read from the database."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sqlalchemy import func, select
+
+from engine.jobs import READY
+from engine.observer import Observer
+from engine.runtime import Runtime
+from engine.tables import JOBS, RUNS
+
+
+class Metrics(Observer):
+    """The engine's observer, recording into one Prometheus registry per process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.transitions = Counter(
+            "signoff_transitions", "Committed transitions", ["definition", "event"], registry=r
+        )
+        self.commit_seconds = Histogram(
+            "signoff_transition_commit_seconds",
+            "From BEGIN to COMMIT of one transition",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.job_attempts = Counter(
+            "signoff_job_attempts", "Job attempts started", ["kind"], registry=r
+        )
+        self.job_retries = Counter(
+            "signoff_job_retries",
+            "Attempts that failed transiently and were rescheduled",
+            ["kind"],
+            registry=r,
+        )
+        self.job_failures = Counter(
+            "signoff_job_failures",
+            "Jobs that ran out of attempts or failed for good",
+            ["kind"],
+            registry=r,
+        )
+        self.runs = Gauge(
+            "signoff_runs",
+            "Runs by business and lifecycle state",
+            ["definition", "state", "lifecycle"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "signoff_queue_depth", "Jobs and timers waiting (ready)", ["kind"], registry=r
+        )
+        self.queue_due = Gauge(
+            "signoff_queue_due", "Ready jobs whose due time has passed", registry=r
+        )
+        self.sse_clients = Gauge(
+            "signoff_sse_clients", "SSE clients connected to this process", registry=r
+        )
+
+    def transition(self, definition: str, event: str, seconds: float) -> None:
+        self.transitions.labels(definition, event).inc()
+        self.commit_seconds.observe(seconds)
+
+    def job_attempt(self, kind: str) -> None:
+        self.job_attempts.labels(kind).inc()
+
+    def job_retry(self, kind: str) -> None:
+        self.job_retries.labels(kind).inc()
+
+    def job_failure(self, kind: str) -> None:
+        self.job_failures.labels(kind).inc()
+
+    async def refresh(self, runtime: Runtime) -> None:
+        """Read the gauges that describe the whole system (every process) from the database."""
+        now = runtime.dispatcher.clock()
+        async with runtime.db.read() as conn:
+            by_state = (
+                await conn.execute(
+                    select(
+                        RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle, func.count()
+                    ).group_by(RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle)
+                )
+            ).all()
+            depth = (
+                await conn.execute(
+                    select(JOBS.c.kind, func.count())
+                    .where(JOBS.c.status == READY)
+                    .group_by(JOBS.c.kind)
+                )
+            ).all()
+            due = (
+                await conn.execute(
+                    select(func.count()).where(JOBS.c.status == READY, JOBS.c.due_at <= now)
+                )
+            ).scalar_one()
+        self.runs.clear()
+        for definition, state, lifecycle, count in by_state:
+            self.runs.labels(definition, state, lifecycle).set(count)
+        self.queue_depth.clear()
+        for kind, count in depth:
+            self.queue_depth.labels(kind).set(count)
+        self.queue_due.set(due)
+        self.sse_clients.set(runtime.feed.subscriber_count)
+
+
+@get("/metrics", include_in_schema=False)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Prometheus text exposition."""
+    runtime: Runtime = request.app.state.runtime
+    observer = runtime.observer
+    if not isinstance(observer, Metrics):
+        return Response(b"", media_type=CONTENT_TYPE_LATEST)
+    await observer.refresh(runtime)
+    return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,81 @@
+"""LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition.
+
+The notification carries only the seq (NOTIFY is delivered at commit, and payloads must stay
+under 8,000 bytes); the feed then reads the new rows from the history table. A lost listener
+connection is detected (termination callback, plus a periodic ping for silent TCP loss),
+reconnected with backoff, and followed by a catch-up read, so nothing is missed meanwhile:
+the feed reads by seq, never from the notifications themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger("signoff.listener")
+CHANNEL = "signoff_history"
+
+
+def asyncpg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class PgListener:
+    def __init__(self, url: str, on_notify: Callable[[], None], *, ping_s: float = 5.0) -> None:
+        self.dsn = asyncpg_dsn(url)
+        self.on_notify = on_notify
+        self.ping_s = ping_s
+        self.connects = 0  # how many times a LISTEN connection was (re)established
+        self.backend_pid: int | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="signoff-listener")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._listen()
+                delay = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _listen(self) -> None:
+        conn: Any = await asyncpg.connect(self.dsn, timeout=10)
+        lost = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _c: lost.set())
+            await conn.add_listener(CHANNEL, lambda *_: self.on_notify())
+            self.backend_pid = conn.get_server_pid()
+            self.connects += 1
+            self._ready.set()
+            self.on_notify()  # catch up on whatever committed while we were not listening
+            while not lost.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(lost.wait(), self.ping_s)
+                if not lost.is_set():
+                    await asyncio.wait_for(conn.execute("SELECT 1"), self.ping_s)
+            raise ConnectionError("the server closed the LISTEN connection")
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2)

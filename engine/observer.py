@@ -1,0 +1,19 @@
+"""What the engine reports as it works; the API turns it into Prometheus metrics."""
+
+from __future__ import annotations
+
+
+class Observer:
+    """Receives engine events; this base class ignores them all."""
+
+    def transition(self, definition: str, event: str, seconds: float) -> None:
+        """A transition committed, `seconds` after its transaction began."""
+
+    def job_attempt(self, kind: str) -> None:
+        """A worker started an attempt of a job."""
+
+    def job_retry(self, kind: str) -> None:
+        """An attempt failed transiently and the job was put back with a backoff."""
+
+    def job_failure(self, kind: str) -> None:
+        """A job ran out of attempts (or failed for good) and its failure event was sent."""
