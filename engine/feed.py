@@ -113,7 +113,8 @@ class Feed:
                 yield data
             while not sub.dropped:
                 try:
-                    item = await asyncio.wait_for(sub.queue.get(), self.heartbeat_s)
+                    async with asyncio.timeout(self.heartbeat_s):
+                        item = await sub.queue.get()
                 except TimeoutError:
                     yield HEARTBEAT
                     continue
@@ -145,8 +146,11 @@ class Feed:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event fires, and stop() would then wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                async with asyncio.timeout(self.poll_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._pump()

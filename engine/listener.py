@@ -39,7 +39,8 @@ class PgListener:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="signoff-listener")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 10)
+            async with asyncio.timeout(10):
+                await self._ready.wait()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -72,9 +73,11 @@ class PgListener:
             self.on_notify()  # catch up on whatever committed while we were not listening
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(lost.wait(), self.ping_s)
+                    async with asyncio.timeout(self.ping_s):
+                        await lost.wait()
                 if not lost.is_set():
-                    await asyncio.wait_for(conn.execute("SELECT 1"), self.ping_s)
+                    async with asyncio.timeout(self.ping_s):
+                        await conn.execute("SELECT 1")
             raise ConnectionError("the server closed the LISTEN connection")
         finally:
             with contextlib.suppress(Exception):

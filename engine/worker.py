@@ -199,7 +199,8 @@ class Worker:
 
     async def _sleep(self) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+            async with asyncio.timeout(self.poll_interval_s):  # not wait_for: see Feed._run
+                await self._wake.wait()
         self._wake.clear()
 
     def _finished(self, task: asyncio.Task[None]) -> None:
