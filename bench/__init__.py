@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench.run` measures Signoff beside DBOS and writes bench/RESULTS.md."""

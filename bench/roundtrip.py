@@ -1,0 +1,68 @@
+"""Approval round trips through the engine's own Python API: create → process → job →
+waiting_for_approval → approve → finished, failure rate 0, input.output = 0.9."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import msgspec
+
+from bench.common import fresh_database, gather_limited, percentile
+from engine.runtime import Runtime
+from engine.settings import Settings
+from machines.registry import build_registry
+
+
+async def roundtrips(backend: str, n: int, concurrency: int) -> dict[str, float]:
+    async with fresh_database(backend) as url:
+        settings = Settings(database_url=url, failure_rate=0.0, workers=1,
+                            concurrency=max(16, concurrency), poll_interval_s=0.5)
+        rt = Runtime(settings, build_registry(0.0))
+        await rt.start()
+        processed: dict[str, asyncio.Event] = {}
+
+        def on_commit(committed: object) -> None:
+            if getattr(committed, "event", None) == "processed":
+                event = processed.get(committed.run_id)  # type: ignore[attr-defined]
+                if event is not None:
+                    event.set()
+
+        rt.dispatcher.listeners.append(on_commit)
+        approve_latency: list[float] = []
+
+        async def one(_: int) -> None:
+            created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
+            run_id = msgspec.json.decode(created.body)["id"]
+            done = processed[run_id] = asyncio.Event()
+            await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+            await done.wait()
+            started = time.perf_counter()
+            result = await rt.dispatcher.dispatch(run_id, "approve", actor="bench")
+            approve_latency.append(time.perf_counter() - started)
+            assert msgspec.json.decode(result.body)["state"] == "finished"
+
+        started = time.perf_counter()
+        await gather_limited(n, concurrency, one)
+        elapsed = time.perf_counter() - started
+        await rt.stop()
+    return {
+        "rps": n / elapsed,
+        "p50_ms": percentile(approve_latency, 50) * 1000,
+        "p99_ms": percentile(approve_latency, 99) * 1000,
+    }
+
+
+async def transition_rate(backend: str, n: int = 2000) -> float:
+    """Sequential transitions/s through the dispatcher (pause/resume on one run)."""
+    async with fresh_database(backend) as url:
+        rt = Runtime(Settings(database_url=url, workers=0), build_registry(0.0))
+        await rt.start()
+        created = await rt.dispatcher.create("approval", actor="bench")
+        run_id = msgspec.json.decode(created.body)["id"]
+        started = time.perf_counter()
+        for i in range(n):
+            await rt.dispatcher.dispatch(run_id, "pause" if i % 2 == 0 else "resume", actor="b")
+        rate = n / (time.perf_counter() - started)
+        await rt.stop()
+    return rate

@@ -1,0 +1,102 @@
+"""Runs every benchmark side by side on this machine and writes bench/RESULTS.md.
+
+    .venv/bin/pip install -e ".[test,bench]" && apt-get install wrk
+    .venv/bin/python -m bench.run [--n 300] [--reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import floors, http, roundtrip, sse
+from bench.common import PG_ADMIN, Figure, fresh_database
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+RAW = Path(__file__).with_name("results.json")  # every repetition, to re-render or compare
+
+
+async def repeat(reps: int, make: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Figure]:
+    runs = [await make() for _ in range(reps)]
+    return {key: Figure([r[key] for r in runs]) for key in runs[0]}
+
+
+async def dbos(backend: str, n: int, concurrency: int) -> dict[str, Any]:
+    async with fresh_database("sqlite" if backend == "sqlite" else "pg") as url:
+        if backend == "sqlite":
+            target = "sqlite:///" + url.split("///", 1)[1]
+        else:
+            target = url.replace("postgresql+asyncpg", "postgresql+psycopg")
+        done = await asyncio.to_thread(
+            subprocess.run, [sys.executable, "-m", "bench.dbos_peer", backend if backend ==
+                             "sqlite" else "pg", str(n), str(concurrency), target],
+            capture_output=True, text=True, timeout=3600)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+async def main(n: int, reps: int) -> None:
+    started = time.time()
+    out: dict[str, Any] = {}
+    for backend in ("sqlite", "pg"):
+        for c in (1, 16):
+            print(f"round trips {backend} c={c}", flush=True)
+            out[f"rt-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c:
+                                                    roundtrip.roundtrips(b, n, c))
+            dbos_n = n if (backend == "pg" or c > 1) else max(20, n // 10)
+            print(f"dbos {backend} c={c} n={dbos_n}", flush=True)
+            out[f"dbos-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c, m=dbos_n:
+                                                      dbos(b, m, c))
+            out[f"dbos-{backend}-{c}-n"] = dbos_n
+        out[f"rate-{backend}"] = await repeat(reps, lambda b=backend: _rate(b))
+    print("http", flush=True)
+    out["http-rt"] = await repeat(reps, lambda: http.http_roundtrips("sqlite", n, 16))
+    out["http-approve"] = await repeat(reps, lambda: http.approve_rate("sqlite", 600, 5))
+    print("sse", flush=True)
+    out["sse"] = await repeat(reps, lambda: sse.sse_latency("sqlite", 1000, 10))
+    for count in (1000, 5000, 10000):
+        out[f"idle-{count}"] = await repeat(1, lambda k=count: sse.idle_clients("sqlite", k))
+    print("floors", flush=True)
+    out["floor-sqlite"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.sqlite_floor)))
+    out["floor-pg"] = await repeat(reps, lambda: _wrap(floors.postgres_floor()))
+    out["floor-chart"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.chart_floor)))
+    out["elapsed"] = time.time() - started
+    RAW.write_text(json.dumps({k: v.values if isinstance(v, Figure) else
+                               {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict)
+                               else v for k, v in out.items()}, indent=1))
+    RESULTS.write_text(render(out, n, reps))
+    print(f"wrote {RESULTS}", flush=True)
+
+
+async def _rate(backend: str) -> dict[str, float]:
+    return {"tps": await roundtrip.transition_rate(backend)}
+
+
+async def _wrap(value: Awaitable[float]) -> dict[str, float]:
+    return {"ops": await value}
+
+
+def render(r: dict[str, Any], n: int, reps: int) -> str:
+    from bench.report import report
+
+    return report(r, n, reps, platform.platform(), os.cpu_count() or 0, PG_ADMIN)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=300, help="round trips per measurement")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions of each figure")
+    args = parser.parse_args()
+    tempfile.tempdir = tempfile.gettempdir()
+    uvloop.run(main(args.n, args.reps))

@@ -1,0 +1,86 @@
+"""Live feed: approve → SSE delivery latency across 1,000 clients; idle clients and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from bench.common import percentile
+from bench.http import waiting_run
+from bench.server import rss_kib, signoff_server
+
+MARK = b'"event":"approve"'
+
+
+class Client:
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self, host: str, port: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        self.writer = writer
+        writer.write(b"GET /api/stream HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n")
+        await writer.drain()
+        await reader.readuntil(b"retry: 3000")
+        self._task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        while chunk := await reader.read(65536):
+            if MARK in chunk:
+                self.arrivals.append(time.perf_counter())
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self._task.cancel()
+
+
+async def connect_all(base: str, count: int) -> list[Client]:
+    host, port = base.removeprefix("http://").split(":")
+    clients = [Client() for _ in range(count)]
+    for start in range(0, count, 200):  # 200 at a time, as a burst of browsers would
+        await asyncio.gather(*(c.connect(host, int(port)) for c in clients[start:start + 200]))
+    return clients
+
+
+async def sse_latency(backend: str, clients: int = 1000, events: int = 20) -> dict[str, float]:
+    async with signoff_server(backend) as (base, _pid):
+        followers = await connect_all(base, clients)
+        sent: list[float] = []
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for _ in range(events):
+                run_id = await waiting_run(client)
+                await asyncio.sleep(0.2)  # let the frames of create/process settle
+                sent.append(time.perf_counter())
+                await client.post(f"/api/runs/{run_id}/approve")
+                await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)
+        latencies = []
+        for follower in followers:
+            for at, arrival in zip(sent, follower.arrivals, strict=False):
+                latencies.append(arrival - at)
+            follower.close()
+        delivered = sum(len(f.arrivals) for f in followers)
+    return {"p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
+            "delivered": delivered, "expected": clients * events}
+
+
+async def idle_clients(backend: str, count: int) -> dict[str, float]:
+    async with signoff_server(backend) as (base, pid):
+        before = rss_kib(pid)
+        started = time.perf_counter()
+        followers = await connect_all(base, count)
+        took = time.perf_counter() - started
+        await asyncio.sleep(1.0)
+        after = rss_kib(pid)
+        async with httpx.AsyncClient(base_url=base) as client:
+            metrics = (await client.get("/metrics")).text
+        held = next(int(float(line.split()[1])) for line in metrics.splitlines()
+                    if line.startswith("signoff_sse_clients "))
+        for follower in followers:
+            follower.close()
+    return {"held": held, "kib_per_client": (after - before) / count, "connect_s": took,
+            "rss_mib": after / 1024}
