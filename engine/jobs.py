@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.database import Database
@@ -107,14 +107,15 @@ async def settle(conn: AsyncConnection, lease: Lease, now: datetime) -> None:
     an outcome is applied at most once.
     """
     result = await conn.execute(
-        update(JOBS)
-        .where(
-            JOBS.c.id == lease.job_id, JOBS.c.lease_owner == lease.owner, JOBS.c.status == RUNNING
-        )
-        .values(status=DONE, updated_at=now, lease_until=None)
+        update(JOBS).where(*held(lease)).values(status=DONE, updated_at=now, lease_until=None)
     )
     if result.rowcount != 1:
         raise LeaseLostError()
+
+
+def held(lease: Lease) -> tuple[Any, ...]:
+    """The job is still running under this lease (nobody took it over or cancelled it)."""
+    return (JOBS.c.id == lease.job_id, JOBS.c.lease_owner == lease.owner, JOBS.c.status == RUNNING)
 
 
 class JobQueue:
@@ -197,39 +198,17 @@ class JobQueue:
 
     async def extend(self, lease: Lease, until: datetime) -> None:
         """Heartbeat: keep the lease while the job runs. Raises LeaseLostError if it is gone."""
-        async with self.db.write() as conn:
-            result = await conn.execute(
-                update(JOBS)
-                .where(
-                    JOBS.c.id == lease.job_id,
-                    JOBS.c.lease_owner == lease.owner,
-                    JOBS.c.status == RUNNING,
-                )
-                .values(lease_until=until)
-            )
-            if result.rowcount != 1:
-                raise LeaseLostError()
+        await self._update_held(lease, lease_until=until)
 
     async def drop(self, lease: Lease, reason: str, now: datetime) -> None:
         """Discard a job whose outcome the run no longer accepts."""
         await self._release(lease, now, status=DROPPED, last_error=reason)
 
-    async def next_due(self) -> datetime | None:
-        async with self.db.read() as conn:
-            query = select(func.min(JOBS.c.due_at)).where(JOBS.c.status == READY)
-            value: datetime | None = (await conn.execute(query)).scalar()
-        return value
-
     async def _release(self, lease: Lease, now: datetime, **values: Any) -> None:
+        await self._update_held(lease, lease_owner=None, lease_until=None, updated_at=now, **values)
+
+    async def _update_held(self, lease: Lease, **values: Any) -> None:
         async with self.db.write() as conn:
-            result = await conn.execute(
-                update(JOBS)
-                .where(
-                    JOBS.c.id == lease.job_id,
-                    JOBS.c.lease_owner == lease.owner,
-                    JOBS.c.status == RUNNING,
-                )
-                .values(lease_owner=None, lease_until=None, updated_at=now, **values)
-            )
+            result = await conn.execute(update(JOBS).where(*held(lease)).values(**values))
             if result.rowcount != 1:
                 raise LeaseLostError()
