@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from api.app import create_app
 from api.metrics import Metrics
 from api.server import server as signoff_server
+from engine.definition import JobKind
 from engine.dispatcher import utcnow
 from engine.retry import RetryPolicy
 from engine.runtime import Runtime
@@ -98,6 +99,14 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
     )
     values.update(overrides)
     return Settings(**values)
+
+
+async def runtime_with_approval_job(database_url: str, handler: Any) -> Runtime:
+    """A started runtime whose `approval` job is `handler` (a fake under the real name)."""
+    jobs = {"approval": JobKind("approval", handler, "failed")}
+    rt = Runtime(settings_for(database_url), build_registry(0.0, extra_jobs=jobs))
+    await rt.start()
+    return rt
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.definition import JobContext, JobKind, JobOutcome
+from engine.definition import JobContext, JobOutcome
 from engine.errors import (
     EventNotAllowedError,
     IdempotencyMismatchError,
@@ -26,8 +26,15 @@ from engine.jobs import TransientJobError
 from engine.runtime import Runtime
 from engine.tables import JOBS
 from engine.views import RunView
+from engine.worker import Worker
 from machines.registry import build_registry
-from tests.conftest import decode_view, drain, eventually, settings_for
+from tests.conftest import (
+    decode_view,
+    drain,
+    eventually,
+    runtime_with_approval_job,
+    settings_for,
+)
 
 
 async def new_run(rt: Runtime, **input: Any) -> RunView:
@@ -166,10 +173,7 @@ class Flaky:
 
 async def flaky_runtime(database_url: str, failures: int) -> tuple[Runtime, Flaky]:
     flaky = Flaky(failures)
-    registry = build_registry(0.0, extra_jobs={"approval": JobKind("approval", flaky, "failed")})
-    rt = Runtime(settings_for(database_url), registry)
-    await rt.start()
-    return rt, flaky
+    return await runtime_with_approval_job(database_url, flaky), flaky
 
 
 async def test_transient_failure_then_success_counts_attempts(database_url: str) -> None:
@@ -239,8 +243,6 @@ async def test_outcome_finished_while_paused_is_applied_after_resume(database_ur
         await send(rt, run.id, "process")
         [job] = await rt.queue.claim("w1", 1, rt.dispatcher.clock(), 30.0)
         await send(rt, run.id, "pause")
-        from engine.worker import Worker
-
         worker = Worker(rt.dispatcher, rt.queue, rt.registry)
         await worker.process(job)  # the handler finishes while the run is paused
         assert (await rt.queries.get(run.id)).state == "sending_to_queue"
@@ -371,8 +373,6 @@ async def test_expired_lease_reruns_job_and_applies_outcome_once(database_url: s
         assert await drain(rt) == 1
         assert (await rt.queries.get(run.id)).state == "waiting_for_approval"
         # A wakes up and reports: its outcome is discarded because the lease is no longer its.
-        from engine.worker import Worker
-
         await Worker(rt.dispatcher, rt.queue, rt.registry).process(stalled)
         assert flaky.calls == 2
         assert await events_of(rt, run.id) == ["create", "process", "processed"]

@@ -7,12 +7,19 @@ import asyncio
 
 from sqlalchemy import select, text
 
-from engine.definition import JobContext, JobKind, JobOutcome
+from engine.definition import JobContext, JobOutcome
 from engine.runtime import Runtime
 from engine.tables import JOBS
 from engine.worker import Worker
 from machines.registry import build_registry
-from tests.conftest import LiveServer, decode_view, eventually, serve, settings_for
+from tests.conftest import (
+    LiveServer,
+    decode_view,
+    eventually,
+    runtime_with_approval_job,
+    serve,
+    settings_for,
+)
 from tests.test_feed import entries
 
 
@@ -73,10 +80,7 @@ class Slow:
 
 async def slow_runtime(url: str, seconds: float) -> tuple[Runtime, Slow]:
     slow = Slow(seconds)
-    jobs = {"approval": JobKind("approval", slow, "failed")}
-    rt = Runtime(settings_for(url), build_registry(0.0, extra_jobs=jobs))
-    await rt.start()
-    return rt, slow
+    return await runtime_with_approval_job(url, slow), slow
 
 
 async def new_processing_run(rt: Runtime) -> str:
