@@ -42,22 +42,23 @@ class RunCharts:
         cls,
         definition: Definition,
         lifecycle_chart: type[StateChart[Any]],
-        row: Any | None,
+        row: Mapping[str, Any] | None,
         input: Mapping[str, Any],
     ) -> RunCharts:
         """Restore from a `runs` row, or start both charts fresh when `row` is None."""
-        model = RunModel(None, dict(row.context) if row is not None else {}, input)
+        row = row or {}
+        model = RunModel(None, dict(row.get("context", {})), input)
         business = snapshots.restore(
             definition.chart,
             model,
-            row.configuration if row is not None else [],
-            row.business_history if row is not None else {},
+            row.get("configuration", []),
+            row.get("business_history", {}),
         )
         lifecycle = snapshots.restore(
             lifecycle_chart,
             RunModel(None, {}, {}),
-            row.lifecycle_configuration if row is not None else [],
-            row.lifecycle_history if row is not None else {},
+            row.get("lifecycle_configuration", []),
+            row.get("lifecycle_history", {}),
         )
         return cls(definition, model, business, lifecycle)
 

@@ -1,17 +1,24 @@
-"""The database connection: engine setup per dialect and the write-transaction scope."""
+"""The database: SQLAlchemy for the schema and reads, the raw driver for write transactions."""
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import msgspec
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from engine.errors import WriteConflictError
+from engine.pg_writer import PgWriter
+from engine.sql import Tx
+from engine.sqlite_writer import PRAGMAS, SqliteWriter
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -21,11 +28,12 @@ def _json_serializer(value: Any) -> str:
 
 
 class Database:
-    """One async engine; `write()` opens a transaction that serializes writers to a run.
+    """SQLAlchemy's async engine for reads and migrations; `write()` for write transactions.
 
-    SQLite: `BEGIN IMMEDIATE` takes the write lock up front (with WAL and a busy timeout for
-    other processes), and an in-process lock keeps this process's writers from busy-waiting on
-    each other. PostgreSQL: writers lock the rows they change (`SELECT … FOR UPDATE`).
+    Writes go straight to the driver (engine/sql.py says why). SQLite: one write connection on
+    its own thread, `BEGIN IMMEDIATE` taking the write lock up front, WAL and a busy timeout for
+    other processes. PostgreSQL: an asyncpg pool; writers lock the rows they change
+    (`SELECT … FOR UPDATE`).
     """
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
@@ -39,21 +47,26 @@ class Database:
         if not self.is_sqlite:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        parsed = make_url(url)
+        self._writer: SqliteWriter | PgWriter
         if self.is_sqlite:
             _configure_sqlite(self.engine)
+            self._writer = SqliteWriter(parsed.database or ":memory:")
+        else:
+            dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._writer = PgWriter(dsn, size=pool_size)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed when the block exits without an error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.engine.connect() as conn:
-            await conn.execution_options(signoff_immediate=True)
-            async with conn.begin():
-                yield conn
+    async def write(self) -> AsyncIterator[Tx]:
+        """A write transaction, committed when the block exits without an error.
+
+        A unique-key violation (two requests racing on one key) surfaces as WriteConflictError.
+        """
+        try:
+            async with self._writer.transaction() as tx:
+                yield tx
+        except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+            raise WriteConflictError() from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -62,6 +75,7 @@ class Database:
             yield conn
 
     async def dispose(self) -> None:
+        await self._writer.close()
         await self.engine.dispose()
 
 
@@ -71,13 +85,11 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # The driver must not issue its own BEGIN: the "begin" hook below chooses the mode.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+        for pragma in PRAGMAS:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # BEGIN IMMEDIATE takes the write lock up front, so two dispatchers cannot both
-        # read version 7; readers use a plain deferred BEGIN and never block writers (WAL).
-        immediate = conn.get_execution_options().get("signoff_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Readers use a plain deferred BEGIN and never block the writer (WAL).
+        conn.exec_driver_sql("BEGIN")

@@ -9,9 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 from statemachine.exceptions import TransitionNotAllowed
 
 from engine import idempotency, jobs, snapshots
@@ -29,18 +26,61 @@ from engine.errors import (
     SeparationOfDutiesError,
     StaleVersionError,
     UnknownEventError,
+    WriteConflictError,
 )
 from engine.idempotency import IdempotencyKey, Response
 from engine.ids import uuid7
 from engine.listener import CHANNEL
 from engine.observer import Observer
-from engine.tables import HISTORY, RUNS
+from engine.sql import Row, Tx, sql
 from engine.views import run_view
 
-# Held from the history insert to commit on PostgreSQL, so seq order is commit order and a
-# feed reader that has seen seq N can never later find a smaller seq appear (see DESIGN.md).
-_FEED_LOCK = 0x5160FF
 _ENCODER = msgspec.json.Encoder()
+_COLUMNS = (
+    "id, definition, definition_version, version, ref_id, ref_type, input, state, configuration,"
+    " business_history, lifecycle, lifecycle_configuration, lifecycle_history, context,"
+    " created_by, created_at, updated_at"
+)
+_RUN_JSON = (
+    "input",
+    "configuration",
+    "business_history",
+    "lifecycle_configuration",
+    "lifecycle_history",
+    "context",
+)
+# FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
+_LOCK_RUN = sql(
+    f"SELECT {_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE",
+    sqlite=f"SELECT {_COLUMNS} FROM runs WHERE id = $1",
+    json=_RUN_JSON,
+    times=("created_at", "updated_at"),
+)
+_INSERT_RUN = sql(
+    f"INSERT INTO runs ({_COLUMNS}) VALUES"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+)
+_UPDATE_RUN = sql(
+    """UPDATE runs SET version = $3, state = $4, configuration = $5, business_history = $6,
+    lifecycle = $7, lifecycle_configuration = $8, lifecycle_history = $9, context = $10,
+    updated_at = $11 WHERE id = $1 AND version = $2"""
+)
+_HISTORY_COLUMNS = (
+    "run_id, version, at, actor, event, data, reason,"
+    " business_from, business_to, lifecycle_from, lifecycle_to, run"
+)
+_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
+# PostgreSQL, in one round trip: take the feed lock, append the entry, NOTIFY its seq.
+# The lock is held from the history insert to commit, so seq order is commit order and a
+# feed reader that has seen seq N can never later find a smaller seq appear (see DESIGN.md).
+# The NOTIFY reaches every process LISTENing (engine/listener.py) at commit; only the seq
+# travels, payloads must stay small.
+_APPEND = sql(
+    f"""WITH feed AS (SELECT pg_advisory_xact_lock({0x5160FF})),
+    entry AS (INSERT INTO history ({_HISTORY_COLUMNS}) SELECT {_VALUES} FROM feed RETURNING seq)
+    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified FROM entry""",
+    sqlite=f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES ({_VALUES}) RETURNING seq",
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +94,7 @@ class Committed:
     event: str
 
 
-_Body = Callable[[AsyncConnection, datetime], Awaitable[tuple[Response, Committed]]]
+_Body = Callable[[Tx, datetime], Awaitable[tuple[Response, Committed]]]
 
 
 def utcnow() -> datetime:
@@ -100,7 +140,7 @@ class Dispatcher:
         self._check_size("input", data)
         _validate_input(spec, data)
         return await self._transact(
-            idem, lambda conn, now: self._create(conn, now, spec, actor, data, ref_id, ref_type)
+            idem, lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type)
         )
 
     async def dispatch(
@@ -121,8 +161,8 @@ class Dispatcher:
             self._check_size("data", data)
         return await self._transact(
             idem,
-            lambda conn, now: self._apply(
-                conn, now, run_id, event, actor, dict(data or {}), reason, if_match, lease, internal
+            lambda tx, now: self._apply(
+                tx, now, run_id, event, actor, dict(data or {}), reason, if_match, lease, internal
             ),
         )
 
@@ -137,7 +177,7 @@ class Dispatcher:
         for attempt in (1, 2):
             try:
                 return await self._once(idem, body)
-            except IntegrityError:
+            except WriteConflictError:
                 # Two requests with one Idempotency-Key raced on PostgreSQL: the loser's
                 # transaction rolled back; the second pass finds and replays the winner's.
                 if idem is None or attempt == 2:
@@ -147,14 +187,14 @@ class Dispatcher:
     async def _once(self, idem: IdempotencyKey | None, body: _Body) -> Response:
         started = time.perf_counter()
         now = self.clock()
-        async with self.db.write() as conn:
+        async with self.db.write() as tx:
             if idem is not None:
-                stored = await idempotency.lookup(conn, idem)
+                stored = await idempotency.lookup(tx, idem)
                 if stored is not None:
                     return stored
-            response, committed = await body(conn, now)
+            response, committed = await body(tx, now)
             if idem is not None:
-                await idempotency.record(conn, idem, response, now)
+                await idempotency.record(tx, idem, response, now)
         self.observer.transition(
             committed.definition, committed.event, time.perf_counter() - started
         )
@@ -164,7 +204,7 @@ class Dispatcher:
 
     async def _create(
         self,
-        conn: AsyncConnection,
+        tx: Tx,
         now: datetime,
         spec: Definition,
         actor: str,
@@ -185,11 +225,11 @@ class Dispatcher:
             "created_at": now,
             "version": 0,
         }
-        return await self._write(conn, now, charts, row, "create", actor, {}, None, new=True)
+        return await self._write(tx, now, charts, row, "create", actor, {}, None, new=True)
 
     async def _apply(
         self,
-        conn: AsyncConnection,
+        tx: Tx,
         now: datetime,
         run_id: str,
         event: str,
@@ -200,19 +240,17 @@ class Dispatcher:
         lease: jobs.Lease | None,
         internal: bool,
     ) -> tuple[Response, Committed]:
-        # FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
         # The run row is always locked before any of its job rows, so no two transactions
         # can wait on each other.
-        query = select(RUNS).where(RUNS.c.id == run_id).with_for_update()
-        row = (await conn.execute(query)).one_or_none()
+        row = await tx.fetchrow(_LOCK_RUN, run_id)
         if row is None:
             raise RunNotFoundError(run_id)
         if lease is not None:
-            await jobs.settle(conn, lease, now)
-        if if_match is not None and row.version not in if_match:
-            raise PreconditionFailedError(if_match, row.version)
-        spec = self.registry.get(row.definition)
-        charts = RunCharts.restore(spec, self.registry.lifecycle, row, row.input)
+            await jobs.settle(tx, lease, now)
+        if if_match is not None and row["version"] not in if_match:
+            raise PreconditionFailedError(if_match, row["version"])
+        spec = self.registry.get(row["definition"])
+        charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
         at = now.isoformat().replace("+00:00", "Z")
         if event in CONTROL_EVENTS:
             self._send(charts.lifecycle, charts, run_id, event)
@@ -221,14 +259,14 @@ class Dispatcher:
                 raise UnknownEventError(event, _public_events(spec))
             if event in spec.internal_events and not internal:
                 raise InternalEventError(event)
-            if row.lifecycle == PAUSED:
+            if row["lifecycle"] == PAUSED:
                 raise RunPausedError(charts.allowed_events())
-            if row.lifecycle == CANCELLED:
+            if row["lifecycle"] == CANCELLED:
                 raise RunCancelledError()
             if (
                 self.separation_of_duties
                 and event in spec.approval_events
-                and actor == row.created_by
+                and actor == row["created_by"]
             ):
                 raise SeparationOfDutiesError()
             self._send(
@@ -238,10 +276,10 @@ class Dispatcher:
             if derived is not None:
                 charts.lifecycle.send(derived)
         return await self._write(
-            conn,
+            tx,
             now,
             charts,
-            dict(row._mapping),
+            row,
             event,
             actor,
             data,
@@ -260,10 +298,10 @@ class Dispatcher:
 
     async def _write(
         self,
-        conn: AsyncConnection,
+        tx: Tx,
         now: datetime,
         charts: RunCharts,
-        before: dict[str, Any],
+        before: Row,
         event: str,
         actor: str,
         data: dict[str, Any],
@@ -289,50 +327,50 @@ class Dispatcher:
         }
         run_id = after["id"]
         if new:
-            await conn.execute(RUNS.insert().values(**after))
+            await tx.execute(_INSERT_RUN, *(after[c.strip()] for c in _COLUMNS.split(",")))
         else:
-            changed = await conn.execute(
-                update(RUNS)
-                .where(RUNS.c.id == run_id, RUNS.c.version == before["version"])
-                .values({k: v for k, v in after.items() if k != "id"})
+            changed = await tx.execute(
+                _UPDATE_RUN,
+                run_id,
+                before["version"],
+                version,
+                after["state"],
+                business_to,
+                after["business_history"],
+                after["lifecycle"],
+                lifecycle_to,
+                after["lifecycle_history"],
+                after["context"],
+                now,
             )
-            if changed.rowcount != 1:
+            if changed != 1:
                 raise StaleVersionError()
         business_from = [] if new else list(before["configuration"])
         lifecycle_from = [] if new else list(before["lifecycle_configuration"])
         if snapshots.is_final(charts.lifecycle):
-            await jobs.cancel(conn, run_id, now, keep=keep_job)
+            await jobs.cancel(tx, run_id, now, keep=keep_job)
         else:
             exited = sorted(set(business_from) - set(business_to))
-            await jobs.cancel(conn, run_id, now, states=exited, keep=keep_job)
-            await jobs.enqueue(conn, run_id, version, charts.model.requests, now, self.max_attempts)
+            await jobs.cancel(tx, run_id, now, states=exited, keep=keep_job)
+            await jobs.enqueue(tx, run_id, version, charts.model.requests, now, self.max_attempts)
         view = run_view(after, charts.allowed_events())
-        if not self.db.is_sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _FEED_LOCK})
-        seq = (
-            await conn.execute(
-                HISTORY.insert()
-                .values(
-                    run_id=run_id,
-                    version=version,
-                    at=now,
-                    actor=actor,
-                    event=event,
-                    data=data,
-                    reason=reason,
-                    business_from=business_from,
-                    business_to=business_to,
-                    lifecycle_from=lifecycle_from,
-                    lifecycle_to=lifecycle_to,
-                    run=msgspec.to_builtins(view),
-                )
-                .returning(HISTORY.c.seq)
-            )
-        ).scalar_one()
-        if not self.db.is_sqlite:
-            # Delivered at commit to every process LISTENing (engine/listener.py): their feeds
-            # then read the new rows. Only the seq travels; payloads must stay small.
-            await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": str(seq)})
+        appended = await tx.fetchrow(
+            _APPEND,
+            run_id,
+            version,
+            now,
+            actor,
+            event,
+            data,
+            reason,
+            business_from,
+            business_to,
+            lifecycle_from,
+            lifecycle_to,
+            msgspec.to_builtins(view),
+        )
+        assert appended is not None
+        seq = appended["seq"]
         response = Response(201 if new else 200, _ENCODER.encode(view))
         committed = Committed(run_id, seq, bool(charts.model.requests), after["definition"], event)
         return response, committed

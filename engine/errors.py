@@ -15,8 +15,9 @@ EngineError
 │   ├── EventNotAllowedError
 │   ├── RunPausedError
 │   ├── RunCancelledError
-│   └── StaleVersionError
-│       └── PreconditionFailedError
+│   ├── StaleVersionError
+│   │   └── PreconditionFailedError
+│   └── WriteConflictError
 ├── ForbiddenError
 │   └── SeparationOfDutiesError
 ├── LeaseLostError
@@ -127,6 +128,10 @@ class RunCancelledError(ConflictError):
 
 class StaleVersionError(ConflictError):
     """Another event changed this run first; reload and retry."""
+
+
+class WriteConflictError(ConflictError):
+    """A concurrent request wrote the same record first; retry."""
 
 
 class PreconditionFailedError(StaleVersionError):

@@ -5,11 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from engine.errors import IdempotencyMismatchError
-from engine.tables import IDEMPOTENCY
+from engine.sql import Tx, sql
+
+# Requests repeating one key serialize here until the first commits (or rolls back), so a
+# repeat sees the stored response instead of racing the original (PostgreSQL; SQLite has one
+# writer at a time anyway).
+_LOCK = sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 5160))")
+_LOOKUP = sql(
+    "SELECT request_hash, status_code, body FROM idempotency"
+    " WHERE key = $1 AND actor = $2 AND route = $3"
+)
+_RECORD = sql(
+    "INSERT INTO idempotency (key, actor, route, request_hash, status_code, body, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+)
 
 
 @dataclass(frozen=True)
@@ -31,43 +41,27 @@ class Response:
     replayed: bool = False
 
 
-async def lookup(conn: AsyncConnection, idem: IdempotencyKey) -> Response | None:
+async def lookup(tx: Tx, idem: IdempotencyKey) -> Response | None:
     """The stored response for this key, if any; first waits out a concurrent first use."""
-    if conn.dialect.name == "postgresql":
-        # Requests repeating one key serialize here until the first commits (or rolls back),
-        # so a repeat sees the stored response instead of racing the original.
-        await conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 5160))"),
-            {"k": f"{idem.key}\x1f{idem.actor}\x1f{idem.route}"},
-        )
-    row = (
-        await conn.execute(
-            select(IDEMPOTENCY).where(
-                IDEMPOTENCY.c.key == idem.key,
-                IDEMPOTENCY.c.actor == idem.actor,
-                IDEMPOTENCY.c.route == idem.route,
-            )
-        )
-    ).one_or_none()
+    if not tx.is_sqlite:
+        await tx.execute(_LOCK, f"{idem.key}\x1f{idem.actor}\x1f{idem.route}")
+    row = await tx.fetchrow(_LOOKUP, idem.key, idem.actor, idem.route)
     if row is None:
         return None
-    if row.request_hash != idem.request_hash:
+    if row["request_hash"] != idem.request_hash:
         raise IdempotencyMismatchError()
-    return Response(row.status_code, row.body.encode(), replayed=True)
+    return Response(row["status_code"], row["body"].encode(), replayed=True)
 
 
-async def record(
-    conn: AsyncConnection, idem: IdempotencyKey, response: Response, now: datetime
-) -> None:
+async def record(tx: Tx, idem: IdempotencyKey, response: Response, now: datetime) -> None:
     """Store the response in the same transaction as the effect it describes."""
-    await conn.execute(
-        IDEMPOTENCY.insert().values(
-            key=idem.key,
-            actor=idem.actor,
-            route=idem.route,
-            request_hash=idem.request_hash,
-            status_code=response.status_code,
-            body=response.body.decode(),
-            created_at=now,
-        )
+    await tx.execute(
+        _RECORD,
+        idem.key,
+        idem.actor,
+        idem.route,
+        idem.request_hash,
+        response.status_code,
+        response.body.decode(),
+        now,
     )

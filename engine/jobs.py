@@ -7,16 +7,53 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from engine.database import Database
 from engine.definition import PAUSED, JobRequest
 from engine.errors import LeaseLostError
-from engine.tables import JOBS, RUNS
+from engine.sql import Sql, Tx, sql
 
 READY, RUNNING, DONE, CANCELLED, DROPPED = "ready", "running", "done", "cancelled", "dropped"
-_OPEN = (READY, RUNNING)
+
+_ENQUEUE = sql(
+    """INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
+    created_for_version, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
+)
+_CANCEL = """UPDATE jobs SET status = 'cancelled', updated_at = $2
+    WHERE run_id = $1 AND status IN ('ready', 'running') AND id <> $3"""
+_CANCEL_ALL = sql(_CANCEL)
+_CANCEL_IN = sql(
+    _CANCEL + " AND state = ANY($4::text[])",
+    sqlite=_CANCEL + " AND state IN (SELECT value FROM json_each($4))",
+)
+# Held: the job is still running under this lease (nobody took it over or cancelled it).
+_HELD = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'"
+_SETTLE = sql("UPDATE jobs SET status = 'done', updated_at = $3, lease_until = NULL " + _HELD)
+_RELEASE = sql(
+    """UPDATE jobs SET status = $3, due_at = COALESCE($4, due_at),
+    last_error = COALESCE($5, last_error), outcome = COALESCE($6, outcome),
+    attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 """
+    + _HELD
+)
+_EXTEND = sql("UPDATE jobs SET lease_until = $3 " + _HELD)
+# Due: ready ones, and running ones whose lease expired. A paused run's jobs and timers wait
+# for it to be resumed. SKIP LOCKED: concurrent workers claim disjoint jobs without waiting.
+_DUE = f"""SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
+    WHERE ((j.status = 'ready' AND j.due_at <= $3) OR (j.status = 'running' AND j.lease_until < $3))
+    AND r.lifecycle <> '{PAUSED}' ORDER BY j.due_at LIMIT $4"""
+_CLAIM = """UPDATE jobs SET status = 'running', lease_owner = $1, attempts = attempts + 1,
+    lease_until = $2, updated_at = $3 WHERE id IN ({due})
+    RETURNING id, run_id, kind, payload, attempts, max_attempts, outcome, last_error"""
+_CLAIM_SQL = sql(
+    _CLAIM.format(due=_DUE + " FOR UPDATE OF j SKIP LOCKED"),
+    sqlite=_CLAIM.format(due=_DUE),
+    json=("payload", "outcome"),
+)
+_INPUTS = sql(
+    "SELECT id, input FROM runs WHERE id = ANY($1::text[])",
+    sqlite="SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))",
+    json=("input",),
+)
 
 
 class TransientJobError(Exception):
@@ -50,7 +87,7 @@ class ClaimedJob:
 
 
 async def enqueue(
-    conn: AsyncConnection,
+    tx: Tx,
     run_id: str,
     version: int,
     requests: Sequence[JobRequest],
@@ -58,64 +95,37 @@ async def enqueue(
     max_attempts: int,
 ) -> None:
     """Insert the jobs a transition asked for (inside that transition's transaction)."""
-    if not requests:
-        return
-    await conn.execute(
-        JOBS.insert(),
-        [
-            {
-                "run_id": run_id,
-                "kind": r.kind,
-                "state": r.state,
-                "payload": r.payload,
-                "status": READY,
-                "attempts": 0,
-                "max_attempts": max_attempts,
-                "due_at": now + timedelta(seconds=r.delay_s),
-                "created_for_version": version,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for r in requests
-        ],
-    )
+    for r in requests:
+        due = now + timedelta(seconds=r.delay_s)
+        await tx.execute(
+            _ENQUEUE, run_id, r.kind, r.state, r.payload, max_attempts, due, version, now
+        )
 
 
 async def cancel(
-    conn: AsyncConnection,
+    tx: Tx,
     run_id: str,
     now: datetime,
     states: Sequence[str] | None = None,
     keep: int | None = None,
 ) -> None:
     """Cancel a run's open jobs (only those armed in `states`, when given), except `keep`."""
-    where = [JOBS.c.run_id == run_id, JOBS.c.status.in_(_OPEN)]
-    if states is not None:
-        if not states:
-            return
-        where.append(JOBS.c.state.in_(states))
-    if keep is not None:
-        where.append(JOBS.c.id != keep)
-    await conn.execute(update(JOBS).where(*where).values(status=CANCELLED, updated_at=now))
+    keep_id = -1 if keep is None else keep
+    if states is None:
+        await tx.execute(_CANCEL_ALL, run_id, now, keep_id)
+    elif states:
+        await tx.execute(_CANCEL_IN, run_id, now, keep_id, list(states))
 
 
-async def settle(conn: AsyncConnection, lease: Lease, now: datetime) -> None:
+async def settle(tx: Tx, lease: Lease, now: datetime) -> None:
     """Mark a leased job done inside the transition that applies its outcome.
 
     Raises LeaseLostError when the lease is no longer ours (another worker took the job over,
     or the run left the state and the job was cancelled): the transaction then rolls back, so
     an outcome is applied at most once.
     """
-    result = await conn.execute(
-        update(JOBS).where(*held(lease)).values(status=DONE, updated_at=now, lease_until=None)
-    )
-    if result.rowcount != 1:
+    if await tx.execute(_SETTLE, lease.job_id, lease.owner, now) != 1:
         raise LeaseLostError()
-
-
-def held(lease: Lease) -> tuple[Any, ...]:
-    """The job is still running under this lease (nobody took it over or cancelled it)."""
-    return (JOBS.c.id == lease.job_id, JOBS.c.lease_owner == lease.owner, JOBS.c.status == RUNNING)
 
 
 class JobQueue:
@@ -128,87 +138,63 @@ class JobQueue:
         self, owner: str, limit: int, now: datetime, lease_s: float
     ) -> list[ClaimedJob]:
         """Lease up to `limit` due jobs: ready ones, and running ones whose lease expired."""
-        due = or_(
-            and_(JOBS.c.status == READY, JOBS.c.due_at <= now),
-            and_(JOBS.c.status == RUNNING, JOBS.c.lease_until < now),
-        )
-        # A paused run's jobs and timers wait for it to be resumed.
-        query = (
-            select(JOBS.c.id)
-            .join(RUNS, RUNS.c.id == JOBS.c.run_id)
-            .where(due, RUNS.c.lifecycle != PAUSED)
-            .order_by(JOBS.c.due_at)
-            .limit(limit)
-        )
-        if not self.db.is_sqlite:
-            # SKIP LOCKED: concurrent workers claim disjoint jobs without waiting on each other.
-            query = query.with_for_update(of=JOBS, skip_locked=True)
-        async with self.db.write() as conn:
-            ids = (await conn.execute(query)).scalars().all()
-            if not ids:
+        until = now + timedelta(seconds=lease_s)
+        async with self.db.write() as tx:
+            rows = await tx.fetch(_CLAIM_SQL, owner, until, now, limit)
+            if not rows:
                 return []
-            rows = (
-                await conn.execute(
-                    update(JOBS)
-                    .where(JOBS.c.id.in_(ids))
-                    .values(
-                        status=RUNNING,
-                        lease_owner=owner,
-                        attempts=JOBS.c.attempts + 1,
-                        lease_until=now + timedelta(seconds=lease_s),
-                        updated_at=now,
-                    )
-                    .returning(JOBS)
-                )
-            ).all()
-            run_ids = {r.run_id for r in rows}
-            query = select(RUNS.c.id, RUNS.c.input).where(RUNS.c.id.in_(run_ids))
-            inputs: dict[str, dict[str, Any]] = {
-                run_id: data for run_id, data in (await conn.execute(query)).all()
-            }
+            found = await tx.fetch(_INPUTS, sorted({r["run_id"] for r in rows}))
+        inputs: dict[str, dict[str, Any]] = {r["id"]: r["input"] for r in found}
         return [
             ClaimedJob(
-                r.id,
-                r.run_id,
-                r.kind,
-                r.payload,
-                r.attempts,
-                r.max_attempts,
-                r.outcome,
-                r.last_error,
-                Lease(r.id, owner),
-                inputs.get(r.run_id, {}),
+                r["id"],
+                r["run_id"],
+                r["kind"],
+                r["payload"],
+                r["attempts"],
+                r["max_attempts"],
+                r["outcome"],
+                r["last_error"],
+                Lease(r["id"], owner),
+                inputs.get(r["run_id"], {}),
             )
-            for r in rows
+            for r in sorted(rows, key=lambda r: r["id"])
         ]
 
     async def retry(self, lease: Lease, error: str, due_at: datetime, now: datetime) -> None:
         """Put a failed attempt back in the queue for `due_at`."""
-        await self._release(lease, now, status=READY, due_at=due_at, last_error=error)
+        await self._release(lease, now, READY, due_at=due_at, error=error)
 
     async def hold(self, lease: Lease, outcome: dict[str, Any], now: datetime) -> None:
         """Keep a finished job's outcome until its paused run is resumed, then apply it."""
-        await self._release(
-            lease, now, status=READY, due_at=now, outcome=outcome, attempts=JOBS.c.attempts - 1
-        )
+        await self._release(lease, now, READY, due_at=now, outcome=outcome, uncount=True)
 
     async def release(self, lease: Lease, now: datetime) -> None:
         """Give a job back unfinished (its worker is stopping); the attempt does not count."""
-        await self._release(lease, now, status=READY, due_at=now, attempts=JOBS.c.attempts - 1)
+        await self._release(lease, now, READY, due_at=now, uncount=True)
 
     async def extend(self, lease: Lease, until: datetime) -> None:
         """Heartbeat: keep the lease while the job runs. Raises LeaseLostError if it is gone."""
-        await self._update_held(lease, lease_until=until)
+        await self._held(_EXTEND, lease, until)
 
     async def drop(self, lease: Lease, reason: str, now: datetime) -> None:
         """Discard a job whose outcome the run no longer accepts."""
-        await self._release(lease, now, status=DROPPED, last_error=reason)
+        await self._release(lease, now, DROPPED, error=reason)
 
-    async def _release(self, lease: Lease, now: datetime, **values: Any) -> None:
-        await self._update_held(lease, lease_owner=None, lease_until=None, updated_at=now, **values)
+    async def _release(
+        self,
+        lease: Lease,
+        now: datetime,
+        status: str,
+        *,
+        due_at: datetime | None = None,
+        error: str | None = None,
+        outcome: dict[str, Any] | None = None,
+        uncount: bool = False,
+    ) -> None:
+        await self._held(_RELEASE, lease, status, due_at, error, outcome, int(uncount), now)
 
-    async def _update_held(self, lease: Lease, **values: Any) -> None:
-        async with self.db.write() as conn:
-            result = await conn.execute(update(JOBS).where(*held(lease)).values(**values))
-            if result.rowcount != 1:
+    async def _held(self, stmt: Sql, lease: Lease, *args: Any) -> None:
+        async with self.db.write() as tx:
+            if await tx.execute(stmt, lease.job_id, lease.owner, *args) != 1:
                 raise LeaseLostError()
