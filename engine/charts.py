@@ -9,7 +9,7 @@ from typing import Any
 
 from statemachine import StateChart
 
-from engine import snapshots
+from engine import chart_pool, lifecycle_steps, snapshots
 from engine.definition import (
     COMPLETE,
     CONTROL_EVENTS,
@@ -21,6 +21,7 @@ from engine.definition import (
     RunModel,
     StateKind,
 )
+from engine.lifecycle_steps import LifecycleState
 
 # The lifecycle leaf each derived event leads to.
 _TARGET = {RUN: "running", WAIT: "waiting", COMPLETE: "completed", FAIL: "errored"}
@@ -35,7 +36,8 @@ class RunCharts:
     definition: Definition
     model: RunModel
     business: StateChart[Any]
-    lifecycle: StateChart[Any]
+    lifecycle_chart: type[StateChart[Any]]
+    lifecycle: LifecycleState
 
     @classmethod
     def restore(
@@ -47,24 +49,32 @@ class RunCharts:
     ) -> RunCharts:
         """Restore from a `runs` row, or start both charts fresh when `row` is None."""
         row = row or {}
-        model = RunModel(None, dict(row.get("context", {})), input)
-        business = snapshots.restore(
+        business = chart_pool.checkout(
             definition.chart,
-            model,
             row.get("configuration", []),
             row.get("business_history", {}),
+            dict(row.get("context", {})),
+            input,
         )
-        lifecycle = snapshots.restore(
-            lifecycle_chart,
-            RunModel(None, {}, {}),
-            row.get("lifecycle_configuration", []),
-            row.get("lifecycle_history", {}),
-        )
-        return cls(definition, model, business, lifecycle)
+        if row:
+            lifecycle = lifecycle_steps.stored(
+                lifecycle_chart, row["lifecycle_configuration"], row["lifecycle_history"]
+            )
+        else:
+            lifecycle = lifecycle_steps.initial(lifecycle_chart)
+        return cls(definition, business.model, business, lifecycle_chart, lifecycle)
+
+    def release(self) -> None:
+        """The transition completed: the business chart instance may serve another run."""
+        chart_pool.checkin(self.business)
+
+    def send_lifecycle(self, event: str) -> None:
+        """Step the lifecycle machine (TransitionNotAllowed if it refuses the event)."""
+        self.lifecycle = lifecycle_steps.step(self.lifecycle_chart, self.lifecycle, event)
 
     @property
     def lifecycle_state(self) -> str:
-        return snapshots.leaf_state(self.lifecycle)
+        return self.lifecycle.leaf
 
     def derived_lifecycle_event(self) -> str | None:
         """The lifecycle event implied by what the business chart is in now, if any."""
@@ -85,9 +95,9 @@ class RunCharts:
     def allowed_events(self) -> list[str]:
         return allowed_events(
             self.definition,
-            type(self.lifecycle),
+            self.lifecycle_chart,
             tuple(snapshots.configuration(self.business)),
-            tuple(snapshots.configuration(self.lifecycle)),
+            self.lifecycle.configuration,
         )
 
 

@@ -33,7 +33,7 @@ from engine.ids import uuid7
 from engine.listener import CHANNEL
 from engine.observer import Observer
 from engine.sql import Row, Tx, sql
-from engine.views import run_view
+from engine.views import Change, HistoryEntry, run_view
 
 _ENCODER = msgspec.json.Encoder()
 _COLUMNS = (
@@ -92,6 +92,7 @@ class Committed:
     enqueued_jobs: bool
     definition: str
     event: str
+    entry: HistoryEntry
 
 
 _Body = Callable[[Tx, datetime], Awaitable[tuple[Response, Committed]]]
@@ -253,7 +254,11 @@ class Dispatcher:
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
         at = now.isoformat().replace("+00:00", "Z")
         if event in CONTROL_EVENTS:
-            self._send(charts.lifecycle, charts, run_id, event)
+            try:
+                charts.send_lifecycle(event)
+            except TransitionNotAllowed as exc:
+                state = list(charts.lifecycle.configuration)
+                raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
         else:
             if event not in snapshots.event_names(spec.chart):
                 raise UnknownEventError(event, _public_events(spec))
@@ -274,7 +279,7 @@ class Dispatcher:
             )
             derived = charts.derived_lifecycle_event()
             if derived is not None:
-                charts.lifecycle.send(derived)
+                charts.send_lifecycle(derived)
         return await self._write(
             tx,
             now,
@@ -311,7 +316,7 @@ class Dispatcher:
         keep_job: int | None = None,
     ) -> tuple[Response, Committed]:
         business_to = snapshots.configuration(charts.business)
-        lifecycle_to = snapshots.configuration(charts.lifecycle)
+        lifecycle_to = list(charts.lifecycle.configuration)
         version = before["version"] + 1
         after = {
             **before,
@@ -321,7 +326,7 @@ class Dispatcher:
             "business_history": snapshots.history_values(charts.business),
             "lifecycle": charts.lifecycle_state,
             "lifecycle_configuration": lifecycle_to,
-            "lifecycle_history": snapshots.history_values(charts.lifecycle),
+            "lifecycle_history": charts.lifecycle.history_values,
             "context": charts.model.context,
             "updated_at": now,
         }
@@ -347,7 +352,7 @@ class Dispatcher:
                 raise StaleVersionError()
         business_from = [] if new else list(before["configuration"])
         lifecycle_from = [] if new else list(before["lifecycle_configuration"])
-        if snapshots.is_final(charts.lifecycle):
+        if charts.lifecycle.final:
             await jobs.cancel(tx, run_id, now, keep=keep_job)
         else:
             exited = sorted(set(business_from) - set(business_to))
@@ -371,8 +376,22 @@ class Dispatcher:
         )
         assert appended is not None
         seq = appended["seq"]
+        entry = HistoryEntry(
+            seq=seq,
+            run_id=run_id,
+            at=now,
+            actor=actor,
+            event=event,
+            data=data,
+            reason=reason,
+            business=Change(from_=business_from, to=business_to),
+            lifecycle=Change(from_=lifecycle_from, to=lifecycle_to),
+            run=view,
+        )
         response = Response(201 if new else 200, _ENCODER.encode(view))
-        committed = Committed(run_id, seq, bool(charts.model.requests), after["definition"], event)
+        enqueued = bool(charts.model.requests)
+        committed = Committed(run_id, seq, enqueued, after["definition"], event, entry)
+        charts.release()  # nothing below can fail: a rollback now would mean a commit error
         return response, committed
 
 

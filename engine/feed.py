@@ -1,8 +1,10 @@
 """The live feed inside one process: read new history once, fan encoded frames out to clients.
 
-One broadcaster task per process follows the history table by `seq` (woken after every commit
-in this process, and polling for commits made by other processes). Each entry is encoded as an
-SSE frame once and put on every matching subscriber's bounded queue. A subscriber whose queue
+One broadcaster per process publishes history entries in `seq` order. An entry committed in
+this process is handed over directly when it is the next seq; anything else (another
+process's commit, announced by NOTIFY or found by polling, or a gap) is read from the history
+table by a background task. Each entry is encoded as an SSE frame once, and only if someone
+listens, then put on every matching subscriber's bounded queue. A subscriber whose queue
 overflows is dropped; its client reconnects with Last-Event-ID and replays from the table.
 """
 
@@ -89,8 +91,17 @@ class Feed:
                 await self._task
         self.disconnect_all()
 
-    def wake(self) -> None:
-        self._wake.set()
+    def wake(self, seq: int | None = None) -> None:
+        """Read new entries from the table (unless entry `seq` was published already)."""
+        if seq is None or seq > self.last_seq:
+            self._wake.set()
+
+    def offer(self, entry: HistoryEntry) -> None:
+        """An entry this process just committed: published now if it is the next one."""
+        if entry.seq == self.last_seq + 1:
+            self._publish([entry])
+        else:
+            self._wake.set()  # a gap: read it from the table, in order
 
     def disconnect_all(self) -> None:
         """End every client's stream (they reconnect with Last-Event-ID), e.g. on shutdown."""
@@ -174,6 +185,11 @@ class Feed:
 
     def _publish(self, entries: Sequence[HistoryEntry]) -> None:
         for entry in entries:
+            if entry.seq <= self.last_seq:
+                continue  # published already (offered directly while the table was read)
+            self.last_seq = entry.seq
+            if not self._subscribers:
+                continue
             data = frame(entry)  # encoded once, shared by every subscriber
             for sub in list(self._subscribers):
                 if not sub.filter.matches(entry):
@@ -183,7 +199,6 @@ class Feed:
                 except asyncio.QueueFull:
                     log.info("dropping a feed client %d entries behind", sub.queue.qsize())
                     self._drop(sub)
-            self.last_seq = entry.seq
 
     def _drop(self, sub: Subscription) -> None:
         # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.

@@ -1,7 +1,8 @@
 """LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition.
 
 The notification carries only the seq (NOTIFY is delivered at commit, and payloads must stay
-under 8,000 bytes); the feed then reads the new rows from the history table. A lost listener
+under 8,000 bytes); the feed then reads the new rows from the history table, unless the entry
+was this process's own and has been published already. A lost listener
 connection is detected (termination callback, plus a periodic ping for silent TCP loss),
 reconnected with backoff, and followed by a catch-up read, so nothing is missed meanwhile:
 the feed reads by seq, never from the notifications themselves.
@@ -27,7 +28,9 @@ def asyncpg_dsn(url: str) -> str:
 
 
 class PgListener:
-    def __init__(self, url: str, on_notify: Callable[[], None], *, ping_s: float = 5.0) -> None:
+    def __init__(
+        self, url: str, on_notify: Callable[[int | None], None], *, ping_s: float = 5.0
+    ) -> None:
         self.dsn = asyncpg_dsn(url)
         self.on_notify = on_notify
         self.ping_s = ping_s
@@ -66,11 +69,11 @@ class PgListener:
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _c: lost.set())
-            await conn.add_listener(CHANNEL, lambda *_: self.on_notify())
+            await conn.add_listener(CHANNEL, lambda *args: self.on_notify(_seq(args[-1])))
             self.backend_pid = conn.get_server_pid()
             self.connects += 1
             self._ready.set()
-            self.on_notify()  # catch up on whatever committed while we were not listening
+            self.on_notify(None)  # catch up on whatever committed while we were not listening
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.ping_s):
@@ -82,3 +85,7 @@ class PgListener:
         finally:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
+
+
+def _seq(payload: object) -> int | None:
+    return int(payload) if isinstance(payload, str) and payload.isdigit() else None

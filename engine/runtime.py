@@ -68,7 +68,7 @@ class Runtime:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners.append(self._wake_workers)
-        self.dispatcher.listeners.append(lambda _: self.feed.wake())
+        self.dispatcher.listeners.append(lambda committed: self.feed.offer(committed.entry))
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

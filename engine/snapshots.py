@@ -20,23 +20,34 @@ def restore(
     configuration: Sequence[str],
     history: Mapping[str, Sequence[str]],
 ) -> Chart:
-    """A chart instance at a stored configuration; an empty one enters the initial state."""
+    """A new chart instance at a stored configuration; an empty one enters the initial state."""
+    check(chart, configuration, history)
+    model.state = state_value(configuration)
+    machine = chart(model=model)
+    if history:
+        machine.history_values = {k: [chart.states_map[v] for v in vs] for k, vs in history.items()}
+    return machine
+
+
+def check(
+    chart: type[Chart], configuration: Sequence[str], history: Mapping[str, Sequence[str]]
+) -> None:
+    """Refuse a snapshot naming states the chart does not have."""
     states = chart.states_map
     unknown = [
         s for s in [*configuration, *(v for vs in history.values() for v in vs)] if s not in states
     ]
     if unknown:
         raise SnapshotError(f"{chart.__name__} has no state(s) {', '.join(unknown)}.")
+
+
+def state_value(configuration: Sequence[str]) -> Any:
+    """The model's state field for a configuration: None, one id, or an ordered set of ids."""
     if not configuration:
-        model.state = None
-    elif len(configuration) == 1:
-        model.state = configuration[0]
-    else:
-        model.state = OrderedSet(configuration)
-    machine = chart(model=model)
-    if history:
-        machine.history_values = {k: [states[v] for v in vs] for k, vs in history.items()}
-    return machine
+        return None
+    if len(configuration) == 1:
+        return configuration[0]
+    return OrderedSet(configuration)
 
 
 def configuration(machine: Chart) -> list[str]:

@@ -1,28 +1,30 @@
-"""SQLite's write path: the process's one write connection, on a thread of its own.
+"""SQLite's write path: the process's one write connection, serialized by an asyncio lock.
 
-SQLite has one writer at a time anyway, so the process keeps one connection for writing and
-runs every statement of a write transaction on that connection's thread, with plain `sqlite3`:
-no pool, no per-statement greenlet, `BEGIN IMMEDIATE` issued with the first statement.
-Readers use SQLAlchemy's own connections; WAL lets them read while this one writes.
+SQLite has one writer at a time anyway, so the process keeps one connection for writing. Once
+a transaction holds the write lock, its statements are memory-speed (no lock waits in WAL
+mode), so they run inline with plain `sqlite3`: no pool, no greenlet, no thread hop per
+statement. Only what can block goes to the connection's thread: COMMIT (the fsync) and a
+`BEGIN IMMEDIATE` that has to wait for another process's writer. Readers use SQLAlchemy's own
+connections; WAL lets them read while this one writes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 from engine.sql import Row, Sql, sqlite_param, sqlite_row
 
-T = TypeVar("T")
 PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000")
+BUSY_TIMEOUT_MS = 10_000
 
 
 class SqliteWriter:
-    """Serializes this process's write transactions onto one connection and one thread."""
+    """Serializes this process's write transactions onto one connection."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -34,83 +36,76 @@ class SqliteWriter:
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         """A write transaction: committed if the block exits cleanly, else rolled back."""
         async with self._lock:
-            tx = SqliteTx(self)
+            conn = await self._connection()
+            await self._begin(conn)
             try:
-                yield tx
+                yield SqliteTx(conn)
             except BaseException:
-                if tx.begun:
-                    await self.call(_finish("ROLLBACK"))
+                if conn.in_transaction:
+                    conn.rollback()
                 raise
-            if tx.begun:
-                await self.call(_finish("COMMIT"))
+            # The fsync happens off the event loop; nobody else uses `conn` meanwhile.
+            await self._off_loop(conn.commit)
 
-    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._with_connection, fn)
-
-    def _with_connection(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in PRAGMAS:
-                conn.execute(f"PRAGMA {pragma}")
-            self._conn = conn
-        return fn(self._conn)
+            self._conn = await self._off_loop(self._connect)
+        return self._conn
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        for pragma in PRAGMAS:
+            conn.execute(f"PRAGMA {pragma}")
+        # Inline statements must never wait: a busy database is waited for off the loop.
+        conn.execute("PRAGMA busy_timeout=0")
+        return conn
+
+    async def _begin(self, conn: sqlite3.Connection) -> None:
+        # IMMEDIATE takes the write lock up front: no two writers can both read version 7.
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            await self._off_loop(_begin_waiting, conn)
+
+    async def _off_loop(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def close(self) -> None:
-        def close() -> None:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, close)
+        if self._conn is not None:
+            await self._off_loop(self._conn.close)
+            self._conn = None
         self._executor.shutdown(wait=True)
 
 
-def _finish(verb: str) -> Callable[[sqlite3.Connection], None]:
-    def finish(conn: sqlite3.Connection) -> None:
-        if conn.in_transaction:  # BEGIN itself may have failed (busy timeout)
-            conn.execute(verb)
-
-    return finish
+def _begin_waiting(conn: sqlite3.Connection) -> None:
+    """Another process is writing: wait for its lock (up to the busy timeout), on the thread."""
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    finally:
+        conn.execute("PRAGMA busy_timeout=0")
 
 
 class SqliteTx:
-    """One write transaction on the writer thread; each call is one hop to that thread."""
+    """One write transaction holding SQLite's write lock; statements run inline."""
 
     is_sqlite = True
 
-    def __init__(self, writer: SqliteWriter) -> None:
-        self.writer = writer
-        self.begun = False
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
 
     async def fetch(self, stmt: Sql, *args: Any) -> list[Row]:
-        rows, _ = await self.writer.call(self._run(stmt, args))
-        return rows
+        cursor = self.conn.execute(stmt.sqlite, [sqlite_param(a) for a in args])
+        if cursor.description is None:
+            return []
+        names = [d[0] for d in cursor.description]
+        return [sqlite_row(stmt, names, values) for values in cursor.fetchall()]
 
     async def fetchrow(self, stmt: Sql, *args: Any) -> Row | None:
         rows = await self.fetch(stmt, *args)
         return rows[0] if rows else None
 
     async def execute(self, stmt: Sql, *args: Any) -> int:
-        _, count = await self.writer.call(self._run(stmt, args))
-        return count
-
-    def _run(
-        self, stmt: Sql, args: tuple[Any, ...]
-    ) -> Callable[[sqlite3.Connection], tuple[list[Row], int]]:
-        params = [sqlite_param(a) for a in args]
-        begin = not self.begun
-        self.begun = True
-
-        def run(conn: sqlite3.Connection) -> tuple[list[Row], int]:
-            if begin:
-                # Takes the write lock up front: no two writers can both read version 7.
-                conn.execute("BEGIN IMMEDIATE")
-            cursor = conn.execute(stmt.sqlite, params)
-            if cursor.description is None:
-                return [], cursor.rowcount
-            names = [d[0] for d in cursor.description]
-            rows = [sqlite_row(stmt, names, values) for values in cursor.fetchall()]
-            return rows, cursor.rowcount
-
-        return run
+        return self.conn.execute(stmt.sqlite, [sqlite_param(a) for a in args]).rowcount

@@ -163,3 +163,66 @@ def test_unknown_stored_state_is_a_clear_error() -> None:
 
     with pytest.raises(SnapshotError):
         snapshots.restore(Approval, RunModel(None, {}, {}), ["gone_state"], {})
+
+
+def _outcome(machine: Any, model: RunModel, event: str, data: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        send(machine, event, **data)
+    except (TransitionNotAllowed, InvalidEventDataError, KeyError) as exc:
+        return (type(exc).__name__,)
+    return (
+        snapshots.configuration(machine),
+        snapshots.history_values(machine),
+        dict(model.context),
+        [r.kind for r in model.requests],
+    )
+
+
+def test_pooled_chart_instances_behave_like_new_ones() -> None:
+    # Every state x event x data, restored into instances that served other runs before
+    # (one of which reached a final state), gives exactly what a new instance gives.
+    from engine import chart_pool
+
+    used = chart_pool.checkout(Approval, ["waiting_for_approval"], {}, {"output": 0.9}, {})
+    send(used, "approve")
+    chart_pool.checkin(used)
+    datas: list[dict[str, Any]] = [{"output": 0.9}, {"output": 0.1}, {"reason": "no"}, {}]
+    for state in Approval.states_map:
+        for event in APPROVAL_EVENTS:
+            for data in datas:
+                fresh, model = chart([state])
+                expected = _outcome(fresh, model, event, dict(data))
+                pooled = chart_pool.checkout(Approval, [state], {}, {}, {})
+                got = _outcome(pooled, pooled.model, event, dict(data))
+                assert got == expected, (state, event, data)
+                if len(got) > 1:
+                    chart_pool.checkin(pooled)
+
+
+def test_remembered_lifecycle_steps_match_the_chart() -> None:
+    from engine import lifecycle_steps
+
+    events = ["run", "wait", "fail", "complete", "pause", "resume", "cancel"]
+    todo = [lifecycle_steps.initial(Lifecycle)]
+    seen = set(todo)
+    while todo:
+        state = todo.pop()
+        for event in events:
+            machine = snapshots.restore(
+                Lifecycle, RunModel(None, {}, {}), state.configuration, state.history_values
+            )
+            try:
+                machine.send(event)
+            except TransitionNotAllowed:
+                with pytest.raises(TransitionNotAllowed):
+                    lifecycle_steps.step(Lifecycle, state, event)
+                continue
+            after = lifecycle_steps.step(Lifecycle, state, event)
+            assert list(after.configuration) == snapshots.configuration(machine)
+            assert after.history_values == snapshots.history_values(machine)
+            assert after.leaf == snapshots.leaf_state(machine)
+            assert after.final == snapshots.is_final(machine)
+            if after not in seen:
+                seen.add(after)
+                todo.append(after)
+    assert {s.leaf for s in seen} >= {"queued", "running", "waiting", "errored", "paused"}
