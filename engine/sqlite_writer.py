@@ -1,11 +1,15 @@
-"""SQLite's write path: the process's one write connection, serialized by an asyncio lock.
+"""SQLite's write path: one write connection per process, with group commit.
 
-SQLite has one writer at a time anyway, so the process keeps one connection for writing. Once
-a transaction holds the write lock, its statements are memory-speed (no lock waits in WAL
-mode), so they run inline with plain `sqlite3`: no pool, no greenlet, no thread hop per
-statement. Only what can block goes to the connection's thread: COMMIT (the fsync) and a
-`BEGIN IMMEDIATE` that has to wait for another process's writer. Readers use SQLAlchemy's own
-connections; WAL lets them read while this one writes.
+SQLite has one writer at a time anyway, so the process keeps one connection for writing and an
+asyncio lock in front of it. Once a transaction holds SQLite's write lock its statements are
+memory-speed (no lock waits in WAL mode), so they run inline with plain `sqlite3`: no pool, no
+greenlet, no thread hop per statement.
+
+Group commit: each caller's transaction is a SAVEPOINT inside one open database transaction.
+When a caller finishes while others are queued, it passes the lock on and waits; the last one
+in the group commits everything with one fsync, off the event loop, and every caller returns
+only after that commit (durable, as if each had committed alone). A caller whose block fails
+rolls back to its savepoint; the others' work is unaffected.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from engine.sql import Row, Sql, sqlite_param, sqlite_row
 
 PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000")
 BUSY_TIMEOUT_MS = 10_000
+MAX_GROUP = 64  # transactions per commit at most, so a burst still commits regularly
 
 
 class SqliteWriter:
@@ -31,21 +36,81 @@ class SqliteWriter:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="signoff-sqlite-writer")
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
+        self._queued = 0  # callers waiting for the lock
+        self._group: asyncio.Future[None] | None = None  # the open group's commit
+        self._members = 0
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTx]:
-        """A write transaction: committed if the block exits cleanly, else rolled back."""
-        async with self._lock:
+        """A write transaction: durable when the block exits cleanly, else rolled back."""
+        self._queued += 1
+        try:
+            await self._lock.acquire()
+        except BaseException:
+            if self._group is not None and not self._lock.locked() and self._queued == 1:
+                # The group was handed on to this caller, who is leaving: commit it for them.
+                asyncio.get_running_loop().create_task(self._flush())
+            raise
+        finally:
+            self._queued -= 1
+        try:
             conn = await self._connection()
-            await self._begin(conn)
+            if self._group is None:
+                await self._begin(conn)
+                self._group = asyncio.get_running_loop().create_future()
+                self._members = 0
+            group = self._group
+            conn.execute("SAVEPOINT tx")
             try:
                 yield SqliteTx(conn)
             except BaseException:
-                if conn.in_transaction:
+                conn.execute("ROLLBACK TO tx")
+                conn.execute("RELEASE tx")
+                if self._members == 0:  # nothing of anyone's to keep: end the group here
                     conn.rollback()
+                    self._group = None
+                    group.set_result(None)
+                else:
+                    await self._hand_on_or_commit(conn, group)
                 raise
-            # The fsync happens off the event loop; nobody else uses `conn` meanwhile.
-            await self._off_loop(conn.commit)
+            conn.execute("RELEASE tx")
+            self._members += 1
+            joined = await self._hand_on_or_commit(conn, group)
+        finally:
+            if self._lock.locked():
+                self._lock.release()
+        if joined:
+            await group  # the commit of this group, by its last member
+
+    async def _hand_on_or_commit(
+        self, conn: sqlite3.Connection, group: asyncio.Future[None]
+    ) -> bool:
+        """Leave the commit to the next queued caller (True), or commit the group now."""
+        if self._queued > 0 and self._members < MAX_GROUP:
+            return True
+        await self._commit(conn, group)
+        return False
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            if self._group is not None and self._conn is not None:
+                await self._commit(self._conn, self._group)
+
+    async def _commit(self, conn: sqlite3.Connection, group: asyncio.Future[None]) -> None:
+        self._group = None
+        done = asyncio.get_running_loop().run_in_executor(self._executor, conn.commit)
+        try:
+            # The fsync runs off the event loop. Cancelling the caller must not release the
+            # connection mid-commit, so the commit is awaited to its end either way.
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            await _settle(done, group)
+            raise
+        except BaseException as exc:
+            group.set_exception(exc)
+            group.exception()  # retrieved: members that were cancelled need not see it
+            raise
+        group.set_result(None)
 
     async def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -79,6 +144,20 @@ class SqliteWriter:
         self._executor.shutdown(wait=True)
 
 
+async def _settle(done: asyncio.Future[None], group: asyncio.Future[None]) -> None:
+    while not done.done():
+        try:
+            await asyncio.shield(done)
+        except asyncio.CancelledError:
+            continue
+        except BaseException:
+            break
+    if done.exception() is not None:
+        group.set_exception(done.exception())  # type: ignore[arg-type]
+    else:
+        group.set_result(None)
+
+
 def _begin_waiting(conn: sqlite3.Connection) -> None:
     """Another process is writing: wait for its lock (up to the busy timeout), on the thread."""
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -89,7 +168,7 @@ def _begin_waiting(conn: sqlite3.Connection) -> None:
 
 
 class SqliteTx:
-    """One write transaction holding SQLite's write lock; statements run inline."""
+    """One write transaction (a savepoint) holding SQLite's write lock; statements run inline."""
 
     is_sqlite = True
 
