@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, MediaType, Request, get
+from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
@@ -13,7 +13,7 @@ from litestar.response import File, Response
 from litestar.static_files import create_static_files_router
 from sqlalchemy import text
 
-from api.auth import Tokens, principal_of
+from api.auth import Tokens
 from api.definitions import DefinitionController
 from api.diagrams import DiagramController
 from api.errors import HANDLERS, problem
@@ -64,9 +64,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
 
     tokens = Tokens(runtime.settings.tokens)
 
-    def actor(request: Request[Any, Any, Any]) -> str:
-        return principal_of(request).actor
-
     app = Litestar(
         route_handlers=[
             RunController,
@@ -84,7 +81,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         ],
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
-            "actor": Provide(actor, sync_to_thread=False),
         },
         exception_handlers=HANDLERS,
         before_request=guard_request,

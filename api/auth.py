@@ -133,7 +133,8 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens)
 def requires(role: str) -> Any:
     """A route guard: authenticate the caller and demand `role` (admin passes every guard)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async, though it never awaits: Litestar runs a sync guard on a worker thread.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         tokens: Tokens = connection.app.state.tokens
         principal = authenticate(connection, tokens)
         connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]

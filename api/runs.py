@@ -111,10 +111,10 @@ class RunController(Controller):
         request: Request[Any, Any, Any],
         data: JSONBody[CreateRun],
         runtime: NamedDependency[Runtime],
-        actor: NamedDependency[str],
         idempotency: IdempotencyHeader = None,
     ) -> Response[bytes]:
         """Create a run of a definition; it starts in the chart's initial state."""
+        actor = principal_of(request).actor
         result = await runtime.dispatcher.create(
             data.definition,
             actor=actor,
@@ -171,12 +171,13 @@ class RunController(Controller):
         run_id: FromPath[str],
         data: JSONBody[SendEvent],
         runtime: NamedDependency[Runtime],
-        actor: NamedDependency[str],
         idempotency: IdempotencyHeader = None,
         if_match: IfMatchHeader = None,
     ) -> Response[bytes]:
         """Send a business event (or `pause`, `resume`, `cancel`) to a run."""
-        demand(principal_of(request), event_role(data.event))
+        principal = principal_of(request)
+        demand(principal, event_role(data.event))
+        actor = principal.actor
         result = await runtime.dispatcher.dispatch(
             run_id,
             data.event,
@@ -204,11 +205,11 @@ def _shortcut(event: str, summary: str) -> Any:
         request: Request[Any, Any, Any],
         run_id: FromPath[str],
         runtime: NamedDependency[Runtime],
-        actor: NamedDependency[str],
         data: JSONBody[Decision | None] = None,
         idempotency: IdempotencyHeader = None,
         if_match: IfMatchHeader = None,
     ) -> Response[bytes]:
+        actor = principal_of(request).actor
         result = await runtime.dispatcher.dispatch(
             run_id,
             event,

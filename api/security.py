@@ -22,7 +22,8 @@ HEADERS = {
 }
 
 
-def add_security_headers(response: Response[Any]) -> Response[Any]:
+async def add_security_headers(response: Response[Any]) -> Response[Any]:
+    # async, though it never awaits: Litestar runs a sync hook on a worker thread.
     for name, value in HEADERS.items():
         response.headers.setdefault(name, value)
     return response

@@ -49,12 +49,7 @@ def resume_point(header: str | None, query: str | None) -> int | None:
 
 
 def event_stream(frames: AsyncIterator[bytes]) -> Stream:
-    async def body() -> AsyncIterator[bytes]:
-        yield RETRY
-        async for data in frames:
-            yield data
-
-    return Stream(body(), media_type="text/event-stream", headers=HEADERS)
+    return Stream(frames, media_type="text/event-stream", headers=HEADERS)
 
 
 class StreamController(Controller):
@@ -73,7 +68,7 @@ class StreamController(Controller):
         """Every transition of one run (its whole history first, or after Last-Event-ID)."""
         await runtime.queries.get(run_id)  # 404 for an unknown run, before streaming starts
         after = resume_point(last_event_id, last_event_id_query)
-        return event_stream(runtime.feed.follow(FeedFilter(run_id=run_id), after))
+        return event_stream(runtime.feed.follow(FeedFilter(run_id=run_id), after, prefix=RETRY))
 
     @get("/api/stream")
     async def global_stream(
@@ -88,4 +83,5 @@ class StreamController(Controller):
         if definition is not None:
             runtime.registry.get(definition)  # 422 for an unknown definition
         after = resume_point(last_event_id, last_event_id_query)
-        return event_stream(runtime.feed.follow(FeedFilter(definition=definition), after))
+        frames = runtime.feed.follow(FeedFilter(definition=definition), after, prefix=RETRY)
+        return event_stream(frames)

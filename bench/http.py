@@ -11,9 +11,14 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 
 from bench.common import gather_limited, percentile
 from bench.server import signoff_server
+from engine.dispatcher import Committed
+from engine.runtime import Runtime
+from engine.settings import Settings
+from machines.registry import build_registry
 
 WRK_SCRIPT = """
 local ids = {}
@@ -59,18 +64,45 @@ async def http_roundtrips(backend: str, n: int, concurrency: int) -> dict[str, f
             "p99_ms": percentile(latency, 99) * 1000}
 
 
+async def prepare_waiting(url: str, runs: int, ids: list[str]) -> None:
+    """`runs` approval runs waiting for approval, made through the engine's own API."""
+    rt = Runtime(Settings(database_url=url, failure_rate=0.0, workers=1, concurrency=64),
+                 build_registry(0.0))
+    await rt.start()
+    waiting: set[str] = set()
+    all_waiting = asyncio.Event()
+
+    def on_commit(committed: Committed) -> None:
+        if committed.event == "processed":
+            waiting.add(committed.run_id)
+            if len(waiting) == runs:
+                all_waiting.set()
+
+    rt.dispatcher.listeners.append(on_commit)
+
+    async def one(_: int) -> None:
+        created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
+        run_id = msgspec.json.decode(created.body)["id"]
+        ids.append(run_id)
+        await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+
+    await gather_limited(runs, 32, one)
+    await all_waiting.wait()
+    await rt.stop()
+
+
 async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, float]:
-    """wrk on loopback, 32 connections, one approve per waiting run (each accepted once)."""
+    """wrk on loopback, 32 connections, one approve per waiting run (each accepted once).
+
+    `runs` must exceed what the server can approve in `seconds`: once every run is approved,
+    further approves are refused (409) and not counted; `exhausted` says if that happened.
+    """
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
-    async with signoff_server(backend) as (base, _pid):
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-            ids: list[str] = []
-
-            async def one(_: int) -> None:
-                ids.append(await waiting_run(client))
-
-            await gather_limited(runs, 16, one)
+    ids: list[str] = []
+    async with signoff_server(backend, lambda url: prepare_waiting(url, runs, ids)) as (
+        base, _pid
+    ):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "ids.txt").write_text("\n".join(ids) + "\n")
             script = Path(tmp) / "approve.lua"
@@ -85,7 +117,8 @@ async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, f
     ok = total - (int(bad.group(1)) if bad else 0)
     p50 = _wrk_ms(out, "50%")
     p99 = _wrk_ms(out, "99%")
-    return {"rps": ok / secs, "p50_ms": p50, "p99_ms": p99, "accepted": ok, "sent": total}
+    return {"rps": ok / secs, "p50_ms": p50, "p99_ms": p99, "accepted": ok, "sent": total,
+            "exhausted": float(ok >= runs)}
 
 
 def _wrk_ms(out: str, label: str) -> float:

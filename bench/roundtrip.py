@@ -9,6 +9,7 @@ import time
 import msgspec
 
 from bench.common import fresh_database, gather_limited, percentile
+from engine.dispatcher import Committed
 from engine.runtime import Runtime
 from engine.settings import Settings
 from machines.registry import build_registry
@@ -66,3 +67,53 @@ async def transition_rate(backend: str, n: int = 2000) -> float:
         rate = n / (time.perf_counter() - started)
         await rt.stop()
     return rate
+
+
+async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
+    """The issue's DBOS pattern: start N runs (C at a time) and wait until all wait for
+    approval, then approve all N (C at a time). End to end = N / (start + approval phase)."""
+    async with fresh_database(backend) as url:
+        settings = Settings(database_url=url, failure_rate=0.0, workers=1,
+                            concurrency=max(16, concurrency), poll_interval_s=0.5)
+        rt = Runtime(settings, build_registry(0.0))
+        await rt.start()
+        waiting: set[str] = set()
+        all_waiting = asyncio.Event()
+
+        def on_commit(committed: Committed) -> None:
+            if committed.event == "processed":
+                waiting.add(committed.run_id)
+                if len(waiting) == n:
+                    all_waiting.set()
+
+        rt.dispatcher.listeners.append(on_commit)
+        ids: list[str] = []
+        latency: list[float] = []
+
+        async def start(_: int) -> None:
+            created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
+            run_id = msgspec.json.decode(created.body)["id"]
+            ids.append(run_id)
+            await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+
+        async def approve(i: int) -> None:
+            started = time.perf_counter()
+            result = await rt.dispatcher.dispatch(ids[i], "approve", actor="bench")
+            latency.append(time.perf_counter() - started)
+            assert msgspec.json.decode(result.body)["state"] == "finished"
+
+        began = time.perf_counter()
+        await gather_limited(n, concurrency, start)
+        await all_waiting.wait()
+        start_s = time.perf_counter() - began
+        began = time.perf_counter()
+        await gather_limited(n, concurrency, approve)
+        approve_s = time.perf_counter() - began
+        await rt.stop()
+    return {
+        "rps": n / (start_s + approve_s),
+        "start_rps": n / start_s,
+        "approve_rps": n / approve_s,
+        "p50_ms": percentile(latency, 50) * 1000,
+        "p99_ms": percentile(latency, 99) * 1000,
+    }

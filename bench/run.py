@@ -1,7 +1,7 @@
 """Runs every benchmark side by side on this machine and writes bench/RESULTS.md.
 
     .venv/bin/pip install -e ".[test,bench]" && apt-get install wrk
-    .venv/bin/python -m bench.run [--n 300] [--reps 3]
+    .venv/bin/python -m bench.run [--n 1000] [--reps 3]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ async def repeat(reps: int, make: Callable[[], Awaitable[dict[str, Any]]]) -> di
     return {key: Figure([r[key] for r in runs]) for key in runs[0]}
 
 
-async def dbos(backend: str, n: int, concurrency: int) -> dict[str, Any]:
+async def dbos(backend: str, n: int, concurrency: int, mode: str = "lanes") -> dict[str, Any]:
     async with fresh_database("sqlite" if backend == "sqlite" else "pg") as url:
         if backend == "sqlite":
             target = "sqlite:///" + url.split("///", 1)[1]
@@ -41,7 +41,7 @@ async def dbos(backend: str, n: int, concurrency: int) -> dict[str, Any]:
             target = url.replace("postgresql+asyncpg", "postgresql+psycopg")
         done = await asyncio.to_thread(
             subprocess.run, [sys.executable, "-m", "bench.dbos_peer", backend if backend ==
-                             "sqlite" else "pg", str(n), str(concurrency), target],
+                             "sqlite" else "pg", str(n), str(concurrency), target, mode],
             capture_output=True, text=True, timeout=3600)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -54,15 +54,18 @@ async def main(n: int, reps: int) -> None:
             print(f"round trips {backend} c={c}", flush=True)
             out[f"rt-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c:
                                                     roundtrip.roundtrips(b, n, c))
-            dbos_n = n if (backend == "pg" or c > 1) else max(20, n // 10)
+            dbos_n = n if (backend == "pg" or c > 1) else min(30, n)
             print(f"dbos {backend} c={c} n={dbos_n}", flush=True)
             out[f"dbos-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c, m=dbos_n:
                                                       dbos(b, m, c))
             out[f"dbos-{backend}-{c}-n"] = dbos_n
+        print(f"batch {backend}", flush=True)
+        out[f"batch-{backend}"] = await repeat(reps, lambda b=backend: roundtrip.batch(b, n, 16))
+        out[f"dbos-batch-{backend}"] = await repeat(reps, lambda b=backend: dbos(b, n, 16, "batch"))
         out[f"rate-{backend}"] = await repeat(reps, lambda b=backend: _rate(b))
     print("http", flush=True)
-    out["http-rt"] = await repeat(reps, lambda: http.http_roundtrips("sqlite", n, 16))
-    out["http-approve"] = await repeat(reps, lambda: http.approve_rate("sqlite", 600, 5))
+    out["http-rt"] = await repeat(reps, lambda: http.http_roundtrips("sqlite", min(n, 300), 16))
+    out["http-approve"] = await repeat(reps, lambda: http.approve_rate("sqlite", 10000, 4))
     print("sse", flush=True)
     out["sse"] = await repeat(reps, lambda: sse.sse_latency("sqlite", 1000, 10))
     for count in (1000, 5000, 10000):
@@ -95,7 +98,7 @@ def render(r: dict[str, Any], n: int, reps: int) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=300, help="round trips per measurement")
+    parser.add_argument("--n", type=int, default=1000, help="round trips per measurement")
     parser.add_argument("--reps", type=int, default=3, help="repetitions of each figure")
     args = parser.parse_args()
     tempfile.tempdir = tempfile.gettempdir()

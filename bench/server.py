@@ -7,7 +7,7 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import httpx
@@ -22,10 +22,15 @@ def _raise_fd_limit() -> None:
 
 
 @asynccontextmanager
-async def signoff_server(backend: str, **env: str) -> AsyncIterator[tuple[str, int]]:
-    """(base URL, server pid) of `signoff serve` with one embedded worker."""
+async def signoff_server(
+    backend: str, prepare: Callable[[str], Awaitable[None]] | None = None, **env: str
+) -> AsyncIterator[tuple[str, int]]:
+    """(base URL, server pid) of `signoff serve` with one embedded worker; `prepare(url)`
+    fills the fresh database first."""
     _raise_fd_limit()
     async with fresh_database(backend) as url:
+        if prepare is not None:
+            await prepare(url)
         sock = free_socket()
         port = sock.getsockname()[1]
         sock.close()

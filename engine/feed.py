@@ -46,11 +46,15 @@ def frame(entry: HistoryEntry) -> bytes:
     return b"id: %d\nevent: transition\ndata: %s\n\n" % (entry.seq, _ENCODER.encode(entry))
 
 
+_BEAT = -1  # the seq of a heartbeat item: always sent, never counted
+
+
 @dataclass(eq=False)
 class Subscription:
     filter: FeedFilter
     queue: asyncio.Queue[tuple[int, bytes] | None] = field(default_factory=asyncio.Queue)
     dropped: bool = False
+    idle: bool = True  # nothing queued since the last heartbeat round
 
 
 class Feed:
@@ -74,6 +78,7 @@ class Feed:
         self._subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
 
     @property
     def subscriber_count(self) -> int:
@@ -83,12 +88,14 @@ class Feed:
         async with self.db.read() as conn:
             self.last_seq = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar() or 0
         self._task = asyncio.create_task(self._run(), name="signoff-feed")
+        self._beat = asyncio.create_task(self._heartbeats(), name="signoff-feed-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.disconnect_all()
 
     def wake(self, seq: int | None = None) -> None:
@@ -108,33 +115,43 @@ class Feed:
         for sub in list(self._subscribers):
             self._drop(sub)
 
-    async def follow(self, where: FeedFilter, after: int | None) -> AsyncIterator[bytes]:
+    async def follow(
+        self, where: FeedFilter, after: int | None, *, prefix: bytes = b""
+    ) -> AsyncIterator[bytes]:
         """SSE frames: the entries after `after` from the table, then live ones, then pings.
 
         Subscribes before replaying, so nothing committed meanwhile is missed, and skips any
         seq already sent, so nothing is sent twice. Without `after`, a run's feed replays the
-        whole run and the global feed starts at the present.
+        whole run and the global feed starts at the present. Frames that queued up while the
+        client was being written to go out together, in one chunk.
         """
         sub = Subscription(where, asyncio.Queue(self.buffer))
         self._subscribers.add(sub)
         try:
+            if prefix:
+                yield prefix
             sent = after if after is not None else (0 if where.run_id else self.last_seq)
             async for seq, data in self._replay(where, sent):
                 sent = seq
                 yield data
-            while not sub.dropped:
-                try:
-                    async with asyncio.timeout(self.heartbeat_s):
-                        item = await sub.queue.get()
-                except TimeoutError:
-                    yield HEARTBEAT
-                    continue
-                if item is None:
-                    return
-                seq, data = item
-                if seq > sent:
-                    sent = seq
-                    yield data
+            queue = sub.queue
+            while True:
+                item = await queue.get()
+                chunk: list[bytes] = []
+                while True:
+                    if item is None:
+                        if chunk:
+                            yield b"".join(chunk)
+                        return
+                    seq, data = item
+                    if seq > sent or seq == _BEAT:
+                        sent = max(sent, seq)
+                        chunk.append(data)
+                    if queue.empty():
+                        break
+                    item = queue.get_nowait()
+                if chunk:
+                    yield b"".join(chunk) if len(chunk) > 1 else chunk[0]
         finally:
             self._subscribers.discard(sub)
 
@@ -194,11 +211,23 @@ class Feed:
             for sub in list(self._subscribers):
                 if not sub.filter.matches(entry):
                     continue
+                sub.idle = False
                 try:
                     sub.queue.put_nowait((entry.seq, data))
                 except asyncio.QueueFull:
                     log.info("dropping a feed client %d entries behind", sub.queue.qsize())
                     self._drop(sub)
+
+    async def _heartbeats(self) -> None:
+        # One task for every client (not a timer per client per message): a client that was
+        # sent nothing since the last round gets an SSE comment, so proxies keep it open.
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            for sub in list(self._subscribers):
+                if sub.idle:
+                    with contextlib.suppress(asyncio.QueueFull):
+                        sub.queue.put_nowait((_BEAT, HEARTBEAT))
+                sub.idle = True
 
     def _drop(self, sub: Subscription) -> None:
         # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
