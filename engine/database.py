@@ -17,7 +17,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from engine.errors import WriteConflictError
 from engine.pg_writer import PgWriter
-from engine.sql import Tx
+from engine.sql import Row, Sql, Tx
 from engine.sqlite_writer import PRAGMAS, SqliteWriter
 
 _ENCODER = msgspec.json.Encoder()
@@ -65,6 +65,13 @@ class Database:
         try:
             async with self._writer.transaction() as tx:
                 yield tx
+        except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+            raise WriteConflictError() from exc
+
+    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
+        """Run one write statement as a transaction of its own; its rows."""
+        try:
+            return await self._writer.fetch_once(stmt, *args)
         except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
             raise WriteConflictError() from exc
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from statemachine.exceptions import TransitionNotAllowed
 
-from engine import idempotency, jobs, snapshots
+from engine import idempotency, jobs, run_writes, snapshots
 from engine.charts import RunCharts
 from engine.database import Database
 from engine.definition import CANCELLED, CONTROL_EVENTS, PAUSED, Definition, Registry
@@ -30,56 +30,17 @@ from engine.errors import (
 )
 from engine.idempotency import IdempotencyKey, Response
 from engine.ids import uuid7
-from engine.listener import CHANNEL
 from engine.observer import Observer
 from engine.sql import Row, Tx, sql
 from engine.views import Change, HistoryEntry, run_view
 
 _ENCODER = msgspec.json.Encoder()
-_COLUMNS = (
-    "id, definition, definition_version, version, ref_id, ref_type, input, state, configuration,"
-    " business_history, lifecycle, lifecycle_configuration, lifecycle_history, context,"
-    " created_by, created_at, updated_at"
-)
-_RUN_JSON = (
-    "input",
-    "configuration",
-    "business_history",
-    "lifecycle_configuration",
-    "lifecycle_history",
-    "context",
-)
 # FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
 _LOCK_RUN = sql(
-    f"SELECT {_COLUMNS} FROM runs WHERE id = $1 FOR UPDATE",
-    sqlite=f"SELECT {_COLUMNS} FROM runs WHERE id = $1",
-    json=_RUN_JSON,
+    f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1 FOR UPDATE",
+    sqlite=f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1",
+    json=run_writes.RUN_JSON,
     times=("created_at", "updated_at"),
-)
-_INSERT_RUN = sql(
-    f"INSERT INTO runs ({_COLUMNS}) VALUES"
-    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-)
-_UPDATE_RUN = sql(
-    """UPDATE runs SET version = $3, state = $4, configuration = $5, business_history = $6,
-    lifecycle = $7, lifecycle_configuration = $8, lifecycle_history = $9, context = $10,
-    updated_at = $11 WHERE id = $1 AND version = $2"""
-)
-_HISTORY_COLUMNS = (
-    "run_id, version, at, actor, event, data, reason,"
-    " business_from, business_to, lifecycle_from, lifecycle_to, run"
-)
-_VALUES = "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12"
-# PostgreSQL, in one round trip: take the feed lock, append the entry, NOTIFY its seq.
-# The lock is held from the history insert to commit, so seq order is commit order and a
-# feed reader that has seen seq N can never later find a smaller seq appear (see DESIGN.md).
-# The NOTIFY reaches every process LISTENing (engine/listener.py) at commit; only the seq
-# travels, payloads must stay small.
-_APPEND = sql(
-    f"""WITH feed AS (SELECT pg_advisory_xact_lock({0x5160FF})),
-    entry AS (INSERT INTO history ({_HISTORY_COLUMNS}) SELECT {_VALUES} FROM feed RETURNING seq)
-    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified FROM entry""",
-    sqlite=f"INSERT INTO history ({_HISTORY_COLUMNS}) VALUES ({_VALUES}) RETURNING seq",
 )
 
 
@@ -331,51 +292,32 @@ class Dispatcher:
             "updated_at": now,
         }
         run_id = after["id"]
-        if new:
-            await tx.execute(_INSERT_RUN, *(after[c.strip()] for c in _COLUMNS.split(",")))
-        else:
-            changed = await tx.execute(
-                _UPDATE_RUN,
-                run_id,
-                before["version"],
-                version,
-                after["state"],
-                business_to,
-                after["business_history"],
-                after["lifecycle"],
-                lifecycle_to,
-                after["lifecycle_history"],
-                after["context"],
-                now,
-            )
-            if changed != 1:
-                raise StaleVersionError()
         business_from = [] if new else list(before["configuration"])
         lifecycle_from = [] if new else list(before["lifecycle_configuration"])
-        if charts.lifecycle.final:
-            await jobs.cancel(tx, run_id, now, keep=keep_job)
-        else:
-            exited = sorted(set(business_from) - set(business_to))
-            await jobs.cancel(tx, run_id, now, states=exited, keep=keep_job)
-            await jobs.enqueue(tx, run_id, version, charts.model.requests, now, self.max_attempts)
         view = run_view(after, charts.allowed_events())
-        appended = await tx.fetchrow(
-            _APPEND,
-            run_id,
-            version,
-            now,
-            actor,
-            event,
-            data,
-            reason,
-            business_from,
-            business_to,
-            lifecycle_from,
-            lifecycle_to,
-            msgspec.to_builtins(view),
+        final = charts.lifecycle.final
+        seq = await run_writes.store(
+            tx,
+            run_writes.TransitionWrite(
+                after=after,
+                before=None if new else before,
+                now=now,
+                actor=actor,
+                event=event,
+                data=data,
+                reason=reason,
+                business_from=business_from,
+                lifecycle_from=lifecycle_from,
+                view=msgspec.to_builtins(view),
+                cancel_all=final,
+                cancel_states=sorted(set(business_from) - set(business_to)),
+                keep_job=keep_job,
+                requests=() if final else charts.model.requests,
+                max_attempts=self.max_attempts,
+            ),
         )
-        assert appended is not None
-        seq = appended["seq"]
+        if seq is None:
+            raise StaleVersionError()
         entry = HistoryEntry(
             seq=seq,
             run_id=run_id,

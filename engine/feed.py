@@ -26,6 +26,7 @@ from engine.views import HistoryEntry, history_entry
 log = logging.getLogger("signoff.feed")
 _ENCODER = msgspec.json.Encoder()
 HEARTBEAT = b": ping\n\n"
+GAP_GRACE_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,9 @@ class Feed:
         self.last_seq = 0
         self._subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
+        self._known = 0  # the highest seq known to be committed (offered or notified)
+        self._early: dict[int, HistoryEntry] = {}  # offered ahead of a gap, by seq
+        self._read = False  # read the table without waiting out a gap (poll, reconnect)
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
 
@@ -99,16 +103,26 @@ class Feed:
         self.disconnect_all()
 
     def wake(self, seq: int | None = None) -> None:
-        """Read new entries from the table (unless entry `seq` was published already)."""
-        if seq is None or seq > self.last_seq:
+        """Entry `seq` was committed somewhere (None: anything may have been): make sure it
+        is published, from the table unless this process offers it first."""
+        if seq is None:
+            self._read = True
+            self._wake.set()
+        elif seq > self.last_seq:
+            self._known = max(self._known, seq)
             self._wake.set()
 
     def offer(self, entry: HistoryEntry) -> None:
-        """An entry this process just committed: published now if it is the next one."""
+        """An entry this process just committed: published now if it is the next one, else
+        kept until the entries before it arrive (or are read from the table)."""
         if entry.seq == self.last_seq + 1:
             self._publish([entry])
-        else:
-            self._wake.set()  # a gap: read it from the table, in order
+            while self._early and (nxt := self._early.pop(self.last_seq + 1, None)):
+                self._publish([nxt])
+        elif entry.seq > self.last_seq:
+            self._early[entry.seq] = entry
+            self._known = max(self._known, entry.seq)
+            self._wake.set()
 
     def disconnect_all(self) -> None:
         """End every client's stream (they reconnect with Last-Event-ID), e.g. on shutdown."""
@@ -180,6 +194,13 @@ class Feed:
                 async with asyncio.timeout(self.poll_interval_s):
                     await self._wake.wait()
             self._wake.clear()
+            if not self._read and self._known > self.last_seq:
+                # Concurrent commits in this process are offered slightly out of order, and
+                # NOTIFY can beat the committing task's own offer: give them a moment.
+                await asyncio.sleep(GAP_GRACE_S)
+                if self._known <= self.last_seq and not self._read:
+                    continue
+            self._read = False
             try:
                 await self._pump()
             except Exception:
@@ -197,6 +218,8 @@ class Feed:
             async with self.db.read() as conn:
                 rows = (await conn.execute(query)).all()
             self._publish([history_entry(r) for r in rows])
+            for seq in [s for s in self._early if s <= self.last_seq]:
+                del self._early[seq]
             if len(rows) < self.batch:
                 return
 

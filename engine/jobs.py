@@ -44,14 +44,16 @@ _DUE = f"""SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
 _CLAIM = """UPDATE jobs SET status = 'running', lease_owner = $1, attempts = attempts + 1,
     lease_until = $2, updated_at = $3 WHERE id IN ({due})
     RETURNING id, run_id, kind, payload, attempts, max_attempts, outcome, last_error"""
-_CLAIM_SQL = sql(
-    _CLAIM.format(due=_DUE + " FOR UPDATE OF j SKIP LOCKED"),
-    sqlite=_CLAIM.format(due=_DUE),
-    json=("payload", "outcome"),
+# PostgreSQL: claim and read the runs' inputs in one autocommit statement.
+_CLAIM_PG = sql(
+    "WITH claimed AS ("
+    + _CLAIM.format(due=_DUE + " FOR UPDATE OF j SKIP LOCKED")
+    + ") SELECT c.*, r.input FROM claimed c JOIN runs r ON r.id = c.run_id",
+    sqlite="-- PostgreSQL only",
 )
+_CLAIM_SQLITE = sql(_CLAIM.format(due=_DUE), json=("payload", "outcome"))
 _INPUTS = sql(
-    "SELECT id, input FROM runs WHERE id = ANY($1::text[])",
-    sqlite="SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))",
+    "SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))",
     json=("input",),
 )
 
@@ -139,12 +141,14 @@ class JobQueue:
     ) -> list[ClaimedJob]:
         """Lease up to `limit` due jobs: ready ones, and running ones whose lease expired."""
         until = now + timedelta(seconds=lease_s)
-        async with self.db.write() as tx:
-            rows = await tx.fetch(_CLAIM_SQL, owner, until, now, limit)
-            if not rows:
-                return []
-            found = await tx.fetch(_INPUTS, sorted({r["run_id"] for r in rows}))
-        inputs: dict[str, dict[str, Any]] = {r["id"]: r["input"] for r in found}
+        if not self.db.is_sqlite:
+            rows = await self.db.fetch_once(_CLAIM_PG, owner, until, now, limit)
+            inputs = {r["run_id"]: r["input"] for r in rows}
+        else:
+            async with self.db.write() as tx:
+                rows = await tx.fetch(_CLAIM_SQLITE, owner, until, now, limit)
+                found = await tx.fetch(_INPUTS, sorted({r["run_id"] for r in rows}))
+            inputs = {r["id"]: r["input"] for r in found}
         return [
             ClaimedJob(
                 r["id"],

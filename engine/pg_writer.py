@@ -66,6 +66,12 @@ class PgWriter:
         async with pool.acquire() as conn, conn.transaction():
             yield PgTx(conn)
 
+    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
+        """One statement in a transaction of its own (autocommit: no BEGIN/COMMIT trips)."""
+        pool = await self._ensure()
+        async with pool.acquire() as conn:
+            return [pg_row(r) for r in await conn.fetch(stmt.pg, *args)]
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()

@@ -82,6 +82,11 @@ class SqliteWriter:
         if joined:
             await group  # the commit of this group, by its last member
 
+    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
+        """One statement in a transaction of its own."""
+        async with self.transaction() as tx:
+            return await tx.fetch(stmt, *args)
+
     async def _hand_on_or_commit(
         self, conn: sqlite3.Connection, group: asyncio.Future[None]
     ) -> bool:
