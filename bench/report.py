@@ -26,6 +26,33 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         "",
         "## 1–2. Approval round trips, in-process, Signoff beside DBOS",
         "",
+        "### The issue's pattern: start N, then approve N",
+        "",
+        f"N = {n} runs (Signoff) or workflows (DBOS), 16 at a time in each phase: start them "
+        "(create + process; DBOS: `start_workflow`) until every one waits for approval, then "
+        "approve all (Signoff: `dispatch(approve)`; DBOS: `DBOS.send`). Round trips/s = N / "
+        "(start phase + approval phase), the definition limits.md used for DBOS's reference "
+        "figures (58/s SQLite, 86/s PostgreSQL); DBOS also gets 0.5 s, not counted, for its "
+        "`recv`s to register. Latency: approve (send) → finished.",
+        "",
+        "| backend | Signoff round trips/s | DBOS round trips/s | Signoff / DBOS | "
+        "Signoff start / approval phase, per s | DBOS start / approval phase, per s | "
+        "Signoff approve→finished p50 / p99 ms | DBOS p50 / p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for backend in ("sqlite", "pg"):
+        s, d = r[f"batch-{backend}"], r[f"dbos-batch-{backend}"]
+        lines.append(
+            f"| {'SQLite' if backend == 'sqlite' else 'PostgreSQL'} | "
+            f"{s['rps'].show('{:,.1f}')} | {d['rps'].show('{:,.1f}')} | "
+            f"{ratio(s['rps'], d['rps'])} | {s['start_rps'].show()} / "
+            f"{s['approve_rps'].show()} | {d['start_rps'].show()} / {d['approve_rps'].show()} | "
+            f"{s['p50_ms'].show(ms)} / {s['p99_ms'].show(ms)} | "
+            f"{d['p50_ms'].show(ms)} / {d['p99_ms'].show(ms)} |")
+    lines += [
+        "",
+        "### One round trip after another, in C lanes",
+        "",
         f"N = {n} round trips per measurement: create → process → job → waiting_for_approval → "
         "approve → finished (Signoff: the engine's Python API, failure rate 0, input.output "
         "= 0.9, an embedded worker woken on commit; DBOS: a workflow with one step, then "
@@ -56,11 +83,14 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         "",
         "| measurement | figure |",
         "|---|---|",
-        f"| round trips/s, {n} round trips, 16 at a time (httpx client in the same 2 CPUs) | "
+        f"| round trips/s, {min(n, 300)} round trips, 16 at a time (an httpx client in the same "
+        "2 CPUs polls `GET /api/runs/{id}` until the job has run) | "
         f"{r['http-rt']['rps'].show('{:,.1f}')} |",
         f"| approve request latency in those round trips, p50 / p99 ms | "
         f"{r['http-rt']['p50_ms'].show(ms)} / {r['http-rt']['p99_ms'].show(ms)} |",
-        f"| approve requests/s accepted (wrk -t1 -c32 -d5s, one approve per waiting run) | "
+        "| approve requests/s accepted (wrk -t1 -c32 -d4s on 10,000 runs prepared waiting "
+        "through the engine API before the server starts; each run approved once, refusals "
+        "not counted) | "
         f"{r['http-approve']['rps'].show('{:,.0f}')} |",
         f"| wrk approve latency p50 / p99 ms | {r['http-approve']['p50_ms'].show(ms)} / "
         f"{r['http-approve']['p99_ms'].show(ms)} |",
@@ -81,6 +111,7 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
             f"{idle['held'].show()}, {idle['kib_per_client'].show('{:,.1f}')}, "
             f"{idle['rss_mib'].show('{:,.0f}')}, {idle['connect_s'].show('{:,.1f}')} |")
     fs, fp, fc = r["floor-sqlite"]["ops"], r["floor-pg"]["ops"], r["floor-chart"]["ops"]
+    ec = r["engine-chart"]["ops"]
     es, ep = r["rate-sqlite"]["tps"], r["rate-pg"]["tps"]
     lines += [
         "",
@@ -92,8 +123,9 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         f"COMMIT; FULL) | {fs.show()} | {es.show()} | {es.median / fs.median:.2f} |",
         f"| asyncpg, one connection, same shape + FOR UPDATE, advisory lock, NOTIFY | "
         f"{fp.show()} | {ep.show()} | {ep.median / fp.median:.2f} |",
-        f"| python-statemachine: restore both charts + one event + derived lifecycle event | "
-        f"{fc.show()} | – | – |",
+        f"| python-statemachine: new instances of both charts + one event + the lifecycle "
+        f"event | {fc.show()} | {ec.show()} (a pooled instance + a remembered lifecycle step) "
+        f"| {ec.median / fc.median:.1f} |",
         "",
     ]
     lines += targets(r) + ANALYSIS.splitlines()
@@ -104,8 +136,8 @@ def targets(r: dict[str, Any]) -> list[str]:
     def met(ok: bool) -> str:
         return "met" if ok else "**missed**"
 
-    sq, pg = r["rt-sqlite-16"]["rps"], r["rt-pg-16"]["rps"]
-    dsq, dpg = r["dbos-sqlite-16"]["rps"], r["dbos-pg-16"]["rps"]
+    sq, pg = r["batch-sqlite"]["rps"], r["batch-pg"]["rps"]
+    dsq, dpg = r["dbos-batch-sqlite"]["rps"], r["dbos-batch-pg"]["rps"]
     p50, p99 = r["rt-sqlite-1"]["p50_ms"].median, r["rt-sqlite-1"]["p99_ms"].median
     sse99 = r["sse"]["p99_ms"].median
     idle = r["idle-10000"]
@@ -115,10 +147,10 @@ def targets(r: dict[str, Any]) -> list[str]:
         "",
         "| figure | target | measured here | |",
         "|---|---|---|---|",
-        f"| round trips/s, SQLite, in-process (C = 16) | ≥ 5× DBOS | "
+        f"| round trips/s, SQLite, in-process (start N, approve N) | ≥ 5× DBOS | "
         f"{sq.median / dsq.median:.1f}× ({sq.median:,.1f} vs {dsq.median:,.1f}) | "
         f"{met(sq.median >= 5 * dsq.median)} |",
-        f"| round trips/s, PostgreSQL, in-process (C = 16) | ≥ 4× DBOS | "
+        f"| round trips/s, PostgreSQL, in-process (start N, approve N) | ≥ 4× DBOS | "
         f"{pg.median / dpg.median:.1f}× ({pg.median:,.1f} vs {dpg.median:,.1f}) | "
         f"{met(pg.median >= 4 * dpg.median)} |",
         f"| approve → finished, p50 / p99 (SQLite, C = 1) | ≤ 5 / 20 ms | {p50:,.1f} / "

@@ -74,6 +74,8 @@ async def main(n: int, reps: int) -> None:
     out["floor-sqlite"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.sqlite_floor)))
     out["floor-pg"] = await repeat(reps, lambda: _wrap(floors.postgres_floor()))
     out["floor-chart"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.chart_floor)))
+    out["engine-chart"] = await repeat(
+        reps, lambda: _wrap(asyncio.to_thread(floors.engine_chart_rate)))
     out["elapsed"] = time.time() - started
     RAW.write_text(json.dumps({k: v.values if isinstance(v, Figure) else
                                {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict)

@@ -57,13 +57,15 @@ class Database:
             self._writer = PgWriter(dsn, size=pool_size)
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Tx]:
-        """A write transaction, committed when the block exits without an error.
+    async def write(self, *, single: bool = False) -> AsyncIterator[Tx]:
+        """A write transaction, committed when the block exits without an error. `single`
+        promises that the block runs exactly one statement (PostgreSQL then saves the
+        BEGIN and COMMIT round trips).
 
         A unique-key violation (two requests racing on one key) surfaces as WriteConflictError.
         """
         try:
-            async with self._writer.transaction() as tx:
+            async with self._writer.transaction(single=single) as tx:
                 yield tx
         except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
             raise WriteConflictError() from exc

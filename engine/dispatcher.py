@@ -102,7 +102,11 @@ class Dispatcher:
         self._check_size("input", data)
         _validate_input(spec, data)
         return await self._transact(
-            idem, lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type)
+            idem,
+            lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type),
+            # Without a key to record, creating is one statement on PostgreSQL
+            # (engine/run_writes.py), atomic without a transaction block around it.
+            single=idem is None,
         )
 
     async def dispatch(
@@ -135,10 +139,12 @@ class Dispatcher:
                 f"The {what} is {size} bytes of JSON; the limit is {self.max_input_bytes}."
             )
 
-    async def _transact(self, idem: IdempotencyKey | None, body: _Body) -> Response:
+    async def _transact(
+        self, idem: IdempotencyKey | None, body: _Body, *, single: bool = False
+    ) -> Response:
         for attempt in (1, 2):
             try:
-                return await self._once(idem, body)
+                return await self._once(idem, body, single)
             except WriteConflictError:
                 # Two requests with one Idempotency-Key raced on PostgreSQL: the loser's
                 # transaction rolled back; the second pass finds and replays the winner's.
@@ -146,10 +152,10 @@ class Dispatcher:
                     raise
         raise AssertionError("unreachable")
 
-    async def _once(self, idem: IdempotencyKey | None, body: _Body) -> Response:
+    async def _once(self, idem: IdempotencyKey | None, body: _Body, single: bool) -> Response:
         started = time.perf_counter()
         now = self.clock()
-        async with self.db.write() as tx:
+        async with self.db.write(single=single) as tx:
             if idem is not None:
                 stored = await idempotency.lookup(tx, idem)
                 if stored is not None:

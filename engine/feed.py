@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import msgspec
 from sqlalchemy import func, select
@@ -50,12 +51,42 @@ def frame(entry: HistoryEntry) -> bytes:
 _BEAT = -1  # the seq of a heartbeat item: always sent, never counted
 
 
-@dataclass(eq=False)
+Item = tuple[int, bytes] | None  # (seq, frame), or None: the stream ends
+
+
 class Subscription:
-    filter: FeedFilter
-    queue: asyncio.Queue[tuple[int, bytes] | None] = field(default_factory=asyncio.Queue)
-    dropped: bool = False
-    idle: bool = True  # nothing queued since the last heartbeat round
+    """One client's bounded mailbox: a deque and at most one waiting reader.
+
+    Leaner than asyncio.Queue (no putter/getter deques, no join support) in memory per idle
+    client and in work per delivered frame, which is what one process does most of."""
+
+    __slots__ = ("dropped", "filter", "idle", "items", "limit", "waiter")
+
+    def __init__(self, where: FeedFilter, limit: int) -> None:
+        self.filter = where
+        self.items: deque[Item] = deque()
+        self.limit = limit
+        self.waiter: asyncio.Future[None] | None = None
+        self.dropped = False
+        self.idle = True  # nothing queued since the last heartbeat round
+
+    def put(self, item: Item) -> bool:
+        """Queue an item; False if the mailbox is full (end-of-stream always fits)."""
+        if item is not None and len(self.items) >= self.limit:
+            return False
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    async def wait(self) -> None:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
 
 
 class Feed:
@@ -139,7 +170,7 @@ class Feed:
         whole run and the global feed starts at the present. Frames that queued up while the
         client was being written to go out together, in one chunk.
         """
-        sub = Subscription(where, asyncio.Queue(self.buffer))
+        sub = Subscription(where, self.buffer)
         self._subscribers.add(sub)
         try:
             if prefix:
@@ -148,11 +179,12 @@ class Feed:
             async for seq, data in self._replay(where, sent):
                 sent = seq
                 yield data
-            queue = sub.queue
+            items = sub.items
             while True:
-                item = await queue.get()
+                await sub.wait()
                 chunk: list[bytes] = []
-                while True:
+                while items:
+                    item = items.popleft()
                     if item is None:
                         if chunk:
                             yield b"".join(chunk)
@@ -161,9 +193,6 @@ class Feed:
                     if seq > sent or seq == _BEAT:
                         sent = max(sent, seq)
                         chunk.append(data)
-                    if queue.empty():
-                        break
-                    item = queue.get_nowait()
                 if chunk:
                     yield b"".join(chunk) if len(chunk) > 1 else chunk[0]
         finally:
@@ -235,10 +264,8 @@ class Feed:
                 if not sub.filter.matches(entry):
                     continue
                 sub.idle = False
-                try:
-                    sub.queue.put_nowait((entry.seq, data))
-                except asyncio.QueueFull:
-                    log.info("dropping a feed client %d entries behind", sub.queue.qsize())
+                if not sub.put((entry.seq, data)):
+                    log.info("dropping a feed client %d entries behind", len(sub.items))
                     self._drop(sub)
 
     async def _heartbeats(self) -> None:
@@ -248,14 +275,12 @@ class Feed:
             await asyncio.sleep(self.heartbeat_s)
             for sub in list(self._subscribers):
                 if sub.idle:
-                    with contextlib.suppress(asyncio.QueueFull):
-                        sub.queue.put_nowait((_BEAT, HEARTBEAT))
+                    sub.put((_BEAT, HEARTBEAT))
                 sub.idle = True
 
     def _drop(self, sub: Subscription) -> None:
         # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
         sub.dropped = True
         self._subscribers.discard(sub)
-        while not sub.queue.empty():
-            sub.queue.get_nowait()
-        sub.queue.put_nowait(None)
+        sub.items.clear()
+        sub.put(None)

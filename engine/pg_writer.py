@@ -61,10 +61,16 @@ class PgWriter:
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PgTx]:
+    async def transaction(self, *, single: bool = False) -> AsyncIterator[PgTx]:
+        """A transaction; `single`: the block runs one statement, atomic on its own, so no
+        BEGIN/COMMIT round trips are spent on it."""
         pool = await self._ensure()
-        async with pool.acquire() as conn, conn.transaction():
-            yield PgTx(conn)
+        async with pool.acquire() as conn:
+            if single:
+                yield PgTx(conn)
+                return
+            async with conn.transaction():
+                yield PgTx(conn)
 
     async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
         """One statement in a transaction of its own (autocommit: no BEGIN/COMMIT trips)."""

@@ -41,8 +41,9 @@ class SqliteWriter:
         self._members = 0
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTx]:
-        """A write transaction: durable when the block exits cleanly, else rolled back."""
+    async def transaction(self, *, single: bool = False) -> AsyncIterator[SqliteTx]:
+        """A write transaction: durable when the block exits cleanly, else rolled back.
+        (`single` is for PostgreSQL; here every transaction is a savepoint in a group.)"""
         self._queued += 1
         try:
             await self._lock.acquire()
