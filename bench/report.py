@@ -128,7 +128,7 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         f"| {ec.median / fc.median:.1f} |",
         "",
     ]
-    lines += targets(r) + ANALYSIS.splitlines()
+    lines += targets(r) + analysis(r)
     return "\n".join(lines) + "\n"
 
 
@@ -165,43 +165,78 @@ def targets(r: dict[str, Any]) -> list[str]:
     ]
 
 
-ANALYSIS = """## What limits each figure, measured, and what would move it
+def analysis(r: dict[str, Any]) -> list[str]:
+    m = {k: v for k, v in _medians(r).items()}
+    text = f"""## What limits each figure now, measured, and what would move it
 
-**One transition costs about 10 ms of CPU in the engine's process**, against well under 1 ms for
-the same transaction shape in raw sqlite3 or raw asyncpg (section 5: the engine runs at 1–7 % of
-those floors). Every figure above follows from that: throughput stays near 20
-round trips/s whether 1 or 16 run at once (one event loop does all of it), latency under load is
-the queue in front of that loop, and the HTTP figures add request handling on the same two CPUs.
-Profiled with cProfile on the round-trip benchmark and by timing each statement:
+Profiled with py-spy (sampling the engine in the round-trip benchmarks and the `serve` process
+under wrk and under the 1,000-client feed). Before this work a transition cost ~10 ms of CPU;
+the changes that took it to well under 1 ms, each measured on its own, are in the git log and in
+the README's "How it works": statements on the raw driver instead of SQLAlchemy Core (2×),
+pooled chart instances and remembered lifecycle steps (section 5: {m['chart_gain']:.1f}× cheaper
+than building both charts), SQLite statements inline with group commit (2.5× at C = 16), one
+statement per transition and per claim on PostgreSQL, committed entries handed straight to the
+feed, and no worker-thread hops for Litestar guards and hooks.
 
-1. **SQLAlchemy Core on the hot path, 6–8 statements per transition.** Building, coercing and
-   cache-keying each statement, then a greenlet switch and (SQLite) a thread hop per statement:
-   0.2–0.5 ms each, before any I/O. *Would move it:* one round trip per transition (on PostgreSQL
-   a single statement: a CTE that updates the run, inserts history and jobs and calls pg_notify;
-   limits.md measures 3.5k such transactions/s on one connection), prepared statements built once,
-   and on SQLite the whole transaction in one hop on a writer thread with group commit (15k–46k
-   durable transactions/s measured there).
-2. **Restoring two charts per transition: ~1.2 ms** (section 5). python-statemachine
-   3.2 builds a chart instance, resolving every callback by name, each time; our approval chart
-   has validators, guards and entry actions, so a restore is ~0.55 ms (approval) + ~0.35 ms
-   (lifecycle) before the event. *Would move it:* derive the lifecycle step from a transition table
-   computed once from the lifecycle chart instead of restoring it; reuse chart instances per
-   (definition, configuration) by resetting their model; keep `allowed_events` cached (done).
-3. **The feed reads back every committed entry** (one read transaction and a decode of the stored
-   run view per transition) even when nobody follows it. *Would move it:* hand the committed entry
-   to the in-process broadcaster directly, and read from the table only to catch up on other
-   processes' commits (NOTIFY) or when a client is subscribed.
-4. **DBOS beside it.** On SQLite Signoff wins because DBOS's `recv` polls once a second; on
-   PostgreSQL DBOS (LISTEN/NOTIFY, plain psycopg) currently completes more round trips per second
-   than Signoff: item 1 above is the difference.
-5. **The live feed** delivers every event to every client (section 4). Fan-out to 1,000 clients is
-   bounded by one process writing 1,000 sockets (encoded once, shared bytes); the p99 also carries
-   the 1,000 reading clients running in the same two CPUs. Idle clients cost ~30 KiB each (uvicorn
-   protocol + Litestar stream + one subscription queue); 10,000 were held.
-
-None of these is a design change: the dispatch path, the schema and the guarantees stay; the work
-is to make each transition cheaper. That is the next step for this issue.
+1. **Round trips, SQLite** ({m['sq_batch']:,.0f}/s, {m['sq_ratio']:.1f}× DBOS): one event loop
+   runs the API, the worker and the writer; a round trip is four transitions and a claim, under
+   2 ms of Python in all, a quarter to a third of it python-statemachine sending the business
+   events (~130–210 µs each with our callbacks), the rest statements, asyncio and the worker.
+   Group commit keeps the fsyncs off the critical path. DBOS is slower here mainly because
+   `recv` polls once a second.
+2. **Round trips, PostgreSQL** ({m['pg_batch']:,.0f}/s, {m['pg_ratio']:.1f}× DBOS's
+   {m['pg_dbos']:,.0f}/s in the issue's batch pattern; {m['pg_lanes']:,.0f}/s,
+   {m['pg_lanes_ratio']:.1f}× DBOS in lanes of 16): the Signoff process is at 100 % of one CPU and
+   the PostgreSQL backends take most of the other; a transition is three round trips (lock the run,
+   one statement that stores everything, commit), ~15 asyncpg calls per round trip, each a few
+   tens of µs of Python in asyncpg and the event loop besides the wait. *Would move it:*
+   running the worker in a second process (the scale-out layout) so the API process does half
+   the work, or folding the run lock into the
+   storing statement (optimistic version check, retry on conflict) to save one more round trip.
+3. **Approve → finished** ({m['lat_p50']:.1f} / {m['lat_p99']:.1f} ms, SQLite, one at a time): one
+   transition and one group commit; the target holds with a wide margin on both databases.
+4. **Approve → SSE, 1,000 clients** (p99 {m['sse_p99']:.1f} ms): the server writes 1,000 sockets
+   per event, ~25–30 µs each (uvicorn's send and the write syscall are about a third of it, then
+   the per-client task wake-up and Litestar's streaming loop), and the 1,000 reading clients run in
+   the same 2 CPUs: the last one reads the event ~20 ms after the first even when the bytes are
+   already there (limits.md's raw-uvicorn floor, measured the same way, is 27 ms p99). *Would
+   move it:* writing the shared frame to every client's transport from the broadcaster itself
+   (outside ASGI, e.g. a small dedicated SSE server on the raw event loop), or spreading clients
+   over several processes (each receives every event by LISTEN/NOTIFY on PostgreSQL).
+5. **Idle clients** ({m['idle_kib']:.1f} KiB each at 10,000): most of it is uvicorn's per-connection
+   protocol object and buffers; Signoff's own share is one small mailbox and one generator.
+6. **HTTP approves** ({m['http']:,.0f}/s, spread {m['http_lo']:,.0f}–{m['http_hi']:,.0f}): wrk
+   and the server share the 2 CPUs. Per request the transition is ~60 % of the server's time;
+   Litestar's routing, guard, parameter parsing and response and uvicorn are the rest (its access
+   log alone ~6 %).
+   *Would move it:* a second `serve` process (SQLite allows one writer at a time, but the
+   request handling around the write is most of the cost), or switching the access log off.
 """
+    return text.splitlines()
+
+
+def _medians(r: dict[str, Any]) -> dict[str, float]:
+    def med(key: str, field: str) -> float:
+        return float(r[key][field].median)
+
+    http = r["http-approve"]["rps"]
+    return {
+        "chart_gain": med("engine-chart", "ops") / med("floor-chart", "ops"),
+        "sq_batch": med("batch-sqlite", "rps"),
+        "sq_ratio": med("batch-sqlite", "rps") / med("dbos-batch-sqlite", "rps"),
+        "pg_batch": med("batch-pg", "rps"),
+        "pg_dbos": med("dbos-batch-pg", "rps"),
+        "pg_ratio": med("batch-pg", "rps") / med("dbos-batch-pg", "rps"),
+        "pg_lanes": med("rt-pg-16", "rps"),
+        "pg_lanes_ratio": med("rt-pg-16", "rps") / med("dbos-pg-16", "rps"),
+        "lat_p50": med("rt-sqlite-1", "p50_ms"),
+        "lat_p99": med("rt-sqlite-1", "p99_ms"),
+        "sse_p99": med("sse", "p99_ms"),
+        "idle_kib": med("idle-10000", "kib_per_client"),
+        "http": float(http.median),
+        "http_lo": float(min(http.values)),
+        "http_hi": float(max(http.values)),
+    }
 
 
 if __name__ == "__main__":
