@@ -1,4 +1,4 @@
-"""The `signoff` command: serve, worker, migrate, diagrams."""
+"""The `signoff` command: serve, worker, migrate, diagrams; runs and watch (api/cli_runs.py)."""
 
 from __future__ import annotations
 
@@ -8,18 +8,23 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import uvloop
 from prometheus_client import start_http_server
 
+from api import cli_runs
 from api.app import create_app
+from api.client import ApiError
 from api.diagrams import write_all
 from api.metrics import Metrics
 from api.security import RedactTokens
 from api.server import server
+from engine import paths as generated_paths
 from engine.database import Database
+from engine.errors import EngineError
 from engine.migrate import upgrade
 from engine.runtime import Runtime
 from engine.settings import Settings
@@ -52,7 +57,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     diagrams = commands.add_parser("diagrams", help="write every chart as .svg, .dot and .mmd")
     diagrams.add_argument("--out", default="diagrams", help="directory (default: diagrams)")
 
+    paths = commands.add_parser("paths", help="print the generated test paths of a chart")
+    paths.add_argument("name", help="a definition's name, or `lifecycle`")
+
+    cli_runs.add_commands(commands)
+
     args = parser.parse_args(argv)
+    if args.command in ("runs", "watch"):
+        try:
+            return uvloop.run(cli_runs.run(args))
+        except ApiError as exc:
+            print(f"signoff: {exc.message}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -63,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             settings = Settings.from_env(concurrency=args.concurrency, workers=1)
             return uvloop.run(_worker(settings, args.metrics_port))
+        if args.command == "paths":
+            return _paths(args.name)
         if args.command == "diagrams":
             for path in write_all(build_registry(), Path(args.out)):
                 print(path)
@@ -71,6 +91,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"signoff: {exc}", file=sys.stderr)
         return 2
+    except generated_paths.ChartNotTestableError as exc:
+        print(f"signoff: {exc.message}", file=sys.stderr)
+        return 1
+
+
+def _paths(name: str) -> int:
+    registry = build_registry()
+    examples: Mapping[str, Sequence[Mapping[str, Any]]] = {}
+    if name == "lifecycle":
+        chart = registry.lifecycle
+    else:
+        try:
+            spec = registry.get(name)
+        except EngineError as exc:
+            raise ValueError(exc.message) from exc
+        chart, examples = spec.chart, spec.examples
+    walk = generated_paths.walk(chart, examples)
+    for path in walk.paths:
+        print(path.describe(walk.start))
+    generated_paths.check(chart, walk)
+    return 0
 
 
 def _runtime(settings: Settings) -> Runtime:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,9 @@ class Definition:
     description: str = ""
     # Events the run's creator may not send under SIGNOFF_SEPARATION_OF_DUTIES.
     approval_events: frozenset[str] = frozenset({"approve"})
+    # Per event, the keyword arguments (data, reason) that drive each of its guards and
+    # validators one way or the other; the path generator (engine/paths.py) sends each.
+    examples: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

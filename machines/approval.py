@@ -95,3 +95,10 @@ KINDS = {
     "error": StateKind.FAILURE,
 }
 INTERNAL_EVENTS = frozenset({"processed", "failed", "expire"})
+# What drives each guard and validator both ways, for the generated path tests.
+EXAMPLES: dict[str, list[dict[str, Any]]] = {
+    "processed": [{"data": {"output": 0.9, "attempts": 1}}, {"data": {"output": 0.1}}],
+    "failed": [{"data": {"error": "queue down", "attempts": 5}}],
+    "approve": [{"reason": "looks right"}],
+    "reject": [{"reason": "numbers are off"}, {"reason": ""}],
+}

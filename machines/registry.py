@@ -26,6 +26,7 @@ def build_registry(
             internal_events=approval.INTERNAL_EVENTS,
             input_type=approval.ApprovalInput,
             description="Process a request on a queue; a person approves or rejects the output.",
+            examples=approval.EXAMPLES,
         ),
     ]
     return Registry({d.name: d for d in definitions}, lifecycle=Lifecycle, jobs=jobs)

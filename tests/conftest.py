@@ -163,25 +163,26 @@ class LiveServer:
         self.client = client
 
 
-def free_socket(sndbuf: int | None = None) -> socket.socket:
+def free_socket(sndbuf: int | None = None, port: int = 0) -> socket.socket:
     """A listening socket on a free loopback port; `sndbuf` caps each connection's send buffer
     (accepted sockets inherit it), so a client that stops reading blocks the server quickly."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if sndbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     return sock
 
 
 @asynccontextmanager
 async def serve(
-    database_url: str, sndbuf: int | None = None, **overrides: Any
+    database_url: str, sndbuf: int | None = None, port: int = 0, **overrides: Any
 ) -> AsyncIterator[LiveServer]:
-    """The real app under uvicorn on a free loopback port, with one embedded worker."""
+    """The real app under uvicorn on a free loopback port (or `port`), with one embedded
+    worker."""
     rt = Runtime(settings_for(database_url, workers=1, **overrides), build_registry(0.0), Metrics())
     app = create_app(rt)
-    sock = free_socket(sndbuf)
+    sock = free_socket(sndbuf, port)
     port = sock.getsockname()[1]
     server = signoff_server(
         app, rt, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
