@@ -28,6 +28,7 @@ from engine.errors import EngineError
 from engine.migrate import upgrade
 from engine.runtime import Runtime
 from engine.settings import Settings
+from engine.versions import migrate_runs
 from machines.registry import build_registry
 
 log = logging.getLogger("signoff")
@@ -57,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     diagrams = commands.add_parser("diagrams", help="write every chart as .svg, .dot and .mmd")
     diagrams.add_argument("--out", default="diagrams", help="directory (default: diagrams)")
 
+    move = commands.add_parser(
+        "migrate-runs", help="move a definition's unfinished runs to a newer version"
+    )
+    move.add_argument("name", help="the definition")
+    move.add_argument("--to", type=int, required=True, help="the version to move them to")
+
     paths = commands.add_parser("paths", help="print the generated test paths of a chart")
     paths.add_argument("name", help="a definition's name, or `lifecycle`")
 
@@ -81,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             settings = Settings.from_env(concurrency=args.concurrency, workers=1)
             return uvloop.run(_worker(settings, args.metrics_port))
+        if args.command == "migrate-runs":
+            return uvloop.run(_migrate_runs(Settings.from_env(workers=0), args.name, args.to))
         if args.command == "paths":
             return _paths(args.name)
         if args.command == "diagrams":
@@ -94,6 +103,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except generated_paths.ChartNotTestableError as exc:
         print(f"signoff: {exc.message}", file=sys.stderr)
         return 1
+
+
+async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
+    from rich.progress import Progress
+
+    runtime = _runtime(settings)
+    await runtime.start()
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"moving {name} runs to v{to}")
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = await migrate_runs(runtime, name, to, progress=advance)
+    except EngineError as exc:
+        raise ValueError(exc.message) from exc
+    finally:
+        await runtime.stop()
+    print(f"moved {len(report.migrated)} run(s) of {name} to version {to}")
+    for run_id, states in report.stuck.items():
+        print(f"stays: {run_id} is in {', '.join(states)}, which version {to} removed")
+    return 1 if report.stuck else 0
 
 
 def _paths(name: str) -> int:

@@ -9,6 +9,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from api.auth import requires
+from engine.definition import Registry
 from engine.describe import ChartInfo, describe, describe_lifecycle
 from engine.errors import DefinitionNotFoundError
 from engine.runtime import Runtime
@@ -29,7 +30,7 @@ class DefinitionController(Controller):
         """Every registered definition, and the lifecycle machine every run shares."""
         registry = runtime.registry
         return DefinitionList(
-            items=[describe(d) for d in registry.definitions.values()],
+            items=[describe(d, _versions(registry, d.name)) for d in registry.definitions.values()],
             lifecycle=describe_lifecycle(registry.lifecycle),
         )
 
@@ -39,6 +40,10 @@ class DefinitionController(Controller):
     ) -> ChartInfo:
         """One definition: its states (with what each means to the runtime), events, transitions."""
         try:
-            return describe(runtime.registry.get(name))
+            return describe(runtime.registry.get(name), _versions(runtime.registry, name))
         except DefinitionNotFoundError as exc:  # in a path, an unknown name is a missing resource
             raise NotFoundException(exc.message) from exc
+
+
+def _versions(registry: Registry, name: str) -> list[int]:
+    return [d.version for d in registry.versions(name)]

@@ -154,7 +154,7 @@ class DiagramController(Controller):
     ) -> Response[bytes]:
         """The run's chart with its active states lit."""
         run = await runtime.queries.get(run_id)
-        spec = runtime.registry.get(run.definition)
+        spec = runtime.registry.version(run.definition, run.definition_version)
         machine = snapshots.restore(spec.chart, RunModel(None, {}, {}), run.configuration, {})
         return Response(
             await render(machine, fmt),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import msgspec
@@ -89,6 +90,9 @@ class JobKind:
     failure_event: str
 
 
+Migration = Callable[[list[str], dict[str, Any]], tuple[list[str], dict[str, Any]]]
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: a cache key
 class Definition:
     """A registered business chart and what its states and events mean to the runtime."""
@@ -105,15 +109,43 @@ class Definition:
     # Per event, the keyword arguments (data, reason) that drive each of its guards and
     # validators one way or the other; the path generator (engine/paths.py) sends each.
     examples: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    # Moves a run's stored (configuration, context) from the previous version to this one;
+    # None: they carry over as they are (engine/versions.py).
+    migrate: Migration | None = None
+
+    @cached_property
+    def structural_hash(self) -> str:
+        """What the chart's stored snapshots depend on (engine/structure.py)."""
+        from engine.structure import structural_hash
+
+        return structural_hash(self.chart, self.kinds)
 
 
 @dataclass(frozen=True)
 class Registry:
-    """Every definition by name, and the run-lifecycle chart they all share."""
+    """Every definition by name (its newest version, which new runs start on), the older
+    versions that existing runs may still be on, and the run-lifecycle chart they all share."""
 
     definitions: Mapping[str, Definition]
     lifecycle: type[StateChart[Any]]
     jobs: Mapping[str, JobKind] = field(default_factory=dict)
+    older: Sequence[Definition] = ()
+
+    @classmethod
+    def of(
+        cls,
+        definitions: Sequence[Definition],
+        lifecycle: type[StateChart[Any]],
+        jobs: Mapping[str, JobKind] | None = None,
+    ) -> Registry:
+        """From every version of every definition; the highest version of a name is current."""
+        newest: dict[str, Definition] = {}
+        for d in definitions:
+            if d.name not in newest or d.version > newest[d.name].version:
+                newest[d.name] = d
+        current = set(map(id, newest.values()))
+        rest = [d for d in definitions if id(d) not in current]
+        return cls(newest, lifecycle, dict(jobs or {}), rest)
 
     def get(self, name: str) -> Definition:
         from engine.errors import DefinitionNotFoundError
@@ -122,3 +154,21 @@ class Registry:
             return self.definitions[name]
         except KeyError:
             raise DefinitionNotFoundError(name) from None
+
+    def versions(self, name: str) -> list[Definition]:
+        """Every registered version of `name`, oldest first."""
+        found = [d for d in (*self.older, *self.definitions.values()) if d.name == name]
+        return sorted(found, key=lambda d: d.version)
+
+    def version(self, name: str, version: int) -> Definition:
+        from engine.errors import SnapshotError
+
+        for d in self.versions(name):
+            if d.version == version:
+                return d
+        self.get(name)  # an unknown name is DefinitionNotFoundError
+        raise SnapshotError(
+            f"Version {version} of {name!r} is not registered (registered: "
+            f"{', '.join(str(d.version) for d in self.versions(name))}); register it beside "
+            "the newer one so its runs can continue, or migrate them (signoff migrate-runs)."
+        )

@@ -38,6 +38,9 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     states: list[StateInfo]
     events: list[EventInfo]
     transitions: list[TransitionInfo]
+    # What the runs on this version record (engine/structure.py); the versions registered.
+    structural_hash: str | None = None
+    versions: list[int] = []
 
 
 def describe_chart(
@@ -86,14 +89,19 @@ def describe_chart(
     )
 
 
-def describe(definition: Definition) -> ChartInfo:
-    return describe_chart(
+def describe(definition: Definition, versions: list[int] | None = None) -> ChartInfo:
+    info = describe_chart(
         definition.chart,
         definition.name,
         definition.version,
         definition.description,
         {k: v.value for k, v in definition.kinds.items()},
         definition.internal_events,
+    )
+    return msgspec.structs.replace(
+        info,
+        structural_hash=definition.structural_hash,
+        versions=versions or [definition.version],
     )
 
 

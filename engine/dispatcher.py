@@ -19,11 +19,14 @@ from engine.errors import (
     EventNotAllowedError,
     InternalEventError,
     InvalidInputError,
+    MigrationTargetError,
     PreconditionFailedError,
+    RemovedStateError,
     RunCancelledError,
     RunNotFoundError,
     RunPausedError,
     SeparationOfDutiesError,
+    SnapshotError,
     StaleVersionError,
     UnknownEventError,
     WriteConflictError,
@@ -132,6 +135,53 @@ class Dispatcher:
             ),
         )
 
+    async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Response:
+        """Move a run to a newer version of its definition: each version's `migrate` maps the
+        stored configuration and context on the way; the run keeps its place otherwise. Written
+        as a `migrate` history entry. RemovedStateError if the run sits in a state the target
+        version no longer has (it then stays where it is)."""
+        return await self._transact(
+            None, lambda tx, now: self._migrate(tx, now, run_id, to_version, actor)
+        )
+
+    async def _migrate(
+        self, tx: Tx, now: datetime, run_id: str, to_version: int, actor: str
+    ) -> tuple[Response, Committed]:
+        row = await tx.fetchrow(_LOCK_RUN, run_id)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        source = self._spec_of(row)
+        target = self.registry.version(source.name, to_version)
+        if target.version <= source.version:
+            raise MigrationTargetError(
+                f"Run {run_id} is on {source.name} v{source.version}; it can only move to a "
+                "newer version."
+            )
+        configuration, context = list(row["configuration"]), dict(row["context"])
+        for step in self.registry.versions(source.name):
+            if source.version < step.version <= target.version:
+                if step.migrate is not None:
+                    configuration, context = step.migrate(configuration, context)
+                gone = [s for s in configuration if s not in step.chart.states_map]
+                if gone:
+                    raise RemovedStateError(run_id, step.name, step.version, gone)
+        states = target.chart.states_map
+        history = {
+            k: v
+            for k, v in row["business_history"].items()
+            if k in states and all(s in states for s in v)
+        }
+        moved = {**row, "configuration": sorted(configuration), "business_history": history}
+        moved["context"] = context
+        charts = RunCharts.restore(target, self.registry.lifecycle, moved, row["input"])
+        before = {
+            **row,
+            "definition_version": target.version,
+            "definition_hash": target.structural_hash,
+        }
+        data = {"from_version": source.version, "to_version": target.version}
+        return await self._write(tx, now, charts, before, "migrate", actor, data, None)
+
     def _check_size(self, what: str, value: Mapping[str, Any]) -> None:
         size = len(_ENCODER.encode(value))
         if size > self.max_input_bytes:
@@ -186,6 +236,7 @@ class Dispatcher:
             "id": run_id,
             "definition": spec.name,
             "definition_version": spec.version,
+            "definition_hash": spec.structural_hash,
             "ref_id": ref_id,
             "ref_type": ref_type,
             "input": data,
@@ -217,7 +268,7 @@ class Dispatcher:
             await jobs.settle(tx, lease, now)
         if if_match is not None and row["version"] not in if_match:
             raise PreconditionFailedError(if_match, row["version"])
-        spec = self.registry.get(row["definition"])
+        spec = self._spec_of(row)
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
         at = now.isoformat().replace("+00:00", "Z")
         if event in CONTROL_EVENTS:
@@ -258,6 +309,19 @@ class Dispatcher:
             reason,
             keep_job=lease.job_id if lease else None,
         )
+
+    def _spec_of(self, row: Row) -> Definition:
+        """The definition version the run is on; refuses a chart changed under that version."""
+        spec = self.registry.version(row["definition"], row["definition_version"])
+        stored = row.get("definition_hash")
+        if stored is not None and stored != spec.structural_hash:
+            raise SnapshotError(
+                f"Run {row['id']} was stored by {spec.name} v{spec.version} with chart structure "
+                f"{stored}, but the registered v{spec.version} has {spec.structural_hash}: the "
+                "chart changed without a new version. Register the changed chart as a new "
+                "version (keeping the old one beside it), then migrate runs if needed."
+            )
+        return spec
 
     def _send(
         self, machine: Any, charts: RunCharts, run_id: str, event: str, **kwargs: Any

@@ -10,6 +10,7 @@ EngineError
 │   ├── InternalEventError
 │   ├── InvalidEventDataError
 │   ├── InvalidInputError
+│   ├── MigrationTargetError
 │   └── IdempotencyMismatchError
 ├── ConflictError
 │   ├── EventNotAllowedError
@@ -17,7 +18,8 @@ EngineError
 │   ├── RunCancelledError
 │   ├── StaleVersionError
 │   │   └── PreconditionFailedError
-│   └── WriteConflictError
+│   ├── WriteConflictError
+│   └── RemovedStateError
 ├── ForbiddenError
 │   └── SeparationOfDutiesError
 ├── LeaseLostError
@@ -88,6 +90,10 @@ class InvalidEventDataError(InvalidRequestError):
     """The event's data or reason is not valid."""
 
 
+class MigrationTargetError(InvalidRequestError):
+    """A run can only move to a newer registered version of its definition."""
+
+
 class InvalidInputError(InvalidRequestError):
     """The run's input is not valid for this definition."""
 
@@ -128,6 +134,17 @@ class RunCancelledError(ConflictError):
 
 class StaleVersionError(ConflictError):
     """Another event changed this run first; reload and retry."""
+
+
+class RemovedStateError(ConflictError):
+    """The run is in a state the target version of its definition no longer has."""
+
+    def __init__(self, run_id: str, name: str, version: int, states: Sequence[str]) -> None:
+        self.states = list(states)
+        super().__init__(
+            f"Run {run_id} is in {', '.join(states)}, which {name} v{version} removed; it stays "
+            f"on its version (give v{version} a migrate function that maps these states)."
+        )
 
 
 class WriteConflictError(ConflictError):

@@ -73,7 +73,7 @@ class RunQueries:
 
     def view(self, row: Any) -> RunView:
         """The run view of a `runs` row read outside a transition."""
-        spec = self.registry.get(row.definition)
+        spec = self.registry.version(row.definition, row.definition_version)
         allowed = allowed_events(
             spec,
             self.registry.lifecycle,

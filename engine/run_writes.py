@@ -21,7 +21,7 @@ from engine.sql import Row, Tx, sql
 COLUMNS = (
     "id, definition, definition_version, version, ref_id, ref_type, input, state, configuration,"
     " business_history, lifecycle, lifecycle_configuration, lifecycle_history, context,"
-    " created_by, created_at, updated_at"
+    " created_by, created_at, updated_at, definition_hash"
 )
 _NAMES = [c.strip() for c in COLUMNS.split(",")]
 RUN_JSON = (
@@ -44,12 +44,16 @@ _HISTORY = (
 
 _INSERT_RUN = sql(
     f"INSERT INTO runs ({COLUMNS}) VALUES"
-    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+    " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 )
 _RUN_STATE = """version = $3, state = $4, configuration = $5, business_history = $6,
     lifecycle = $7, lifecycle_configuration = $8, lifecycle_history = $9, context = $10,
     updated_at = $11"""
-_UPDATE_RUN = sql(f"UPDATE runs SET {_RUN_STATE} WHERE id = $1 AND version = $2")
+# A migration to another version of the definition also rewrites these two.
+_UPDATE_RUN = sql(
+    f"UPDATE runs SET {_RUN_STATE}, definition_version = $12, definition_hash = $13"
+    " WHERE id = $1 AND version = $2"
+)
 _APPEND_SQLITE = sql(
     f"INSERT INTO history ({_HISTORY}) VALUES"
     " ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING seq"
@@ -58,7 +62,8 @@ _APPEND_SQLITE = sql(
 # PostgreSQL, in one statement. $1 id, $2 version before, $3..$11 the run's new state (as in
 # _UPDATE_RUN), $12 job to keep, $13 cancel all open jobs, $14 states whose jobs to cancel,
 # $15 max attempts, $16..$19 new jobs (kinds, states, payloads, due times), $20 actor,
-# $21 event, $22 data, $23 reason, $24 business from, $25 lifecycle from, $26 run view.
+# $21 event, $22 data, $23 reason, $24 business from, $25 lifecycle from, $26 run view;
+# updating: $27 definition version, $28 its hash.
 _TAIL = f"""
 cancelled AS (UPDATE jobs SET status = 'cancelled', updated_at = $11
     WHERE run_id = (SELECT id FROM run) AND status IN ('ready', 'running') AND id <> $12
@@ -74,14 +79,14 @@ entry AS (INSERT INTO history ({_HISTORY})
     SELECT $1, $3, $11, $20, $21, $22, $23, $24, $5, $25, $8, $26 FROM feed RETURNING seq)
 SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified FROM entry"""
 _UPDATE_PG = sql(
-    f"WITH run AS (UPDATE runs SET {_RUN_STATE} WHERE id = $1 AND version = $2 RETURNING id),"
-    + _TAIL,
+    f"WITH run AS (UPDATE runs SET {_RUN_STATE}, definition_version = $27,"
+    " definition_hash = $28 WHERE id = $1 AND version = $2 RETURNING id)," + _TAIL,
     sqlite="-- PostgreSQL only",
 )
-# Creating: $2 is unused (0), and $27..$32 are the columns an update leaves alone.
+# Creating: $2 is 0, and $27..$33 are the columns an update leaves alone.
 _CREATE_PG = sql(
     f"""WITH run AS (INSERT INTO runs ({COLUMNS}) SELECT $1, $27, $28, $3, $29, $30, $31, $4,
-    $5, $6, $7, $8, $9, $10, $32, $11, $11 WHERE $2 = 0 RETURNING id),"""
+    $5, $6, $7, $8, $9, $10, $32, $11, $11, $33 WHERE $2 = 0 RETURNING id),"""
     + _TAIL,
     sqlite="-- PostgreSQL only",
 )
@@ -143,7 +148,9 @@ async def store(tx: Tx, w: TransitionWrite) -> int | None:
     ]
     if w.before is None:
         args += [a["definition"], a["definition_version"], a["ref_id"], a["ref_type"]]
-        args += [a["input"], a["created_by"]]
+        args += [a["input"], a["created_by"], a["definition_hash"]]
+    else:
+        args += [a["definition_version"], a["definition_hash"]]
     row = await tx.fetchrow(_CREATE_PG if w.before is None else _UPDATE_PG, *args)
     return None if row is None else int(row["seq"])
 
@@ -167,6 +174,8 @@ async def _store_sqlite(tx: Tx, w: TransitionWrite) -> int | None:
             a["lifecycle_history"],
             a["context"],
             now,
+            a["definition_version"],
+            a["definition_hash"],
         )
         if changed != 1:
             return None

@@ -63,6 +63,8 @@ class Run(SQLModel, table=True):
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     definition: str = Field(sa_column=Column(String(100), nullable=False))
     definition_version: int
+    # The structural hash of the chart version the run is on (engine/structure.py).
+    definition_hash: str | None = Field(default=None, sa_column=Column(String(64)))
     version: int
     ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
     ref_type: str | None = Field(default=None, sa_column=Column(String(100)))

@@ -29,4 +29,4 @@ def build_registry(
             examples=approval.EXAMPLES,
         ),
     ]
-    return Registry({d.name: d for d in definitions}, lifecycle=Lifecycle, jobs=jobs)
+    return Registry.of(definitions, Lifecycle, jobs)

@@ -20,9 +20,10 @@ import uvloop
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
+from api.client import SignoffClient
 from api.metrics import Metrics
 from api.server import server as signoff_server
-from engine.definition import JobKind
+from engine.definition import JobKind, Registry
 from engine.dispatcher import utcnow
 from engine.retry import RetryPolicy
 from engine.runtime import Runtime
@@ -176,11 +177,16 @@ def free_socket(sndbuf: int | None = None, port: int = 0) -> socket.socket:
 
 @asynccontextmanager
 async def serve(
-    database_url: str, sndbuf: int | None = None, port: int = 0, **overrides: Any
+    database_url: str,
+    sndbuf: int | None = None,
+    port: int = 0,
+    registry: Registry | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[LiveServer]:
     """The real app under uvicorn on a free loopback port (or `port`), with one embedded
     worker."""
-    rt = Runtime(settings_for(database_url, workers=1, **overrides), build_registry(0.0), Metrics())
+    registry = registry or build_registry(0.0)
+    rt = Runtime(settings_for(database_url, workers=1, **overrides), registry, Metrics())
     app = create_app(rt)
     sock = free_socket(sndbuf, port)
     port = sock.getsockname()[1]
@@ -216,3 +222,15 @@ async def pg_database_url() -> AsyncIterator[str]:
         yield pg_url(name)
     finally:
         await _drop_pg_database(name)
+
+
+async def waiting_run(client: SignoffClient, **create: Any) -> str:
+    """A new approval run (output 0.9) that the job has brought to waiting_for_approval."""
+    run = await client.create("approval", input={"output": 0.9}, **create)
+    await client.process(run.id)
+
+    async def waiting() -> bool:
+        return (await client.get(run.id)).state == "waiting_for_approval"
+
+    await eventually(waiting)
+    return run.id

@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 from rich.console import Console
@@ -17,24 +16,13 @@ from rich.console import Console
 from api import cli_runs
 from api.client import ApiError, SignoffClient
 from engine.views import HistoryEntry
-from tests.conftest import eventually, serve
-
-
-async def _waiting(client: SignoffClient, **create: Any) -> str:
-    run = await client.create("approval", input={"output": 0.9}, **create)
-    await client.process(run.id)
-
-    async def waiting() -> bool:
-        return (await client.get(run.id)).state == "waiting_for_approval"
-
-    await eventually(waiting)
-    return run.id
+from tests.conftest import eventually, serve, waiting_run
 
 
 async def test_client_covers_the_run_api(database_url: str) -> None:
     async with serve(database_url) as live, SignoffClient(live.url) as client:
-        run_id = await _waiting(client, ref_id="PO-1", ref_type="order")
-        other = await _waiting(client)
+        run_id = await waiting_run(client, ref_id="PO-1", ref_type="order")
+        other = await waiting_run(client)
         assert (await client.approve(run_id, reason="fine")).state == "finished"
         rejected = await client.reject(other, reason="numbers are off")
         assert rejected.state == "sending_to_queue"
@@ -70,7 +58,7 @@ async def test_follow_survives_a_server_restart(database_url: str) -> None:
     async with serve(database_url) as first:
         port = int(first.url.rsplit(":", 1)[1])
         client = SignoffClient(first.url)
-        run_id = await _waiting(client)
+        run_id = await waiting_run(client)
         seen: list[HistoryEntry] = []
 
         async def collect() -> None:
@@ -171,7 +159,7 @@ async def test_watch_shows_runs_as_they_change(database_url: str) -> None:
         )
         watcher = asyncio.create_task(cli_runs.run(args, console))
         await asyncio.sleep(0.3)  # subscribed
-        run_id = await _waiting(client)
+        run_id = await waiting_run(client)
 
         async def shown() -> bool:
             return run_id in out.getvalue() and "waiting_for_approval" in out.getvalue()

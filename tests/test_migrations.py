@@ -25,9 +25,11 @@ async def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:
     db = Database(database_url)
     try:
         assert await current(db) is None
+        await upgrade(db, "0001")  # a database of the first release, then upgraded
+        assert await current(db) == "0001"
         await upgrade(db)
         await upgrade(db)  # a second run (another process starting) is a no-op
-        assert await current(db) == "0001"
+        assert await current(db) == "0002"
         async with db.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             assert {"runs", "history", "jobs", "idempotency"} <= tables
@@ -49,6 +51,6 @@ async def test_migrate_command(database_url: str) -> None:
     assert "schema is up to date" in done.stderr
     db = Database(database_url)
     try:
-        assert await current(db) == "0001"
+        assert await current(db) == "0002"
     finally:
         await db.dispose()
