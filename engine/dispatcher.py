@@ -278,7 +278,7 @@ class Dispatcher:
                 state = list(charts.lifecycle.configuration)
                 raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
         else:
-            if event not in snapshots.event_names(spec.chart):
+            if not snapshots.declares(spec.chart, event):
                 raise UnknownEventError(event, _public_events(spec))
             if event in spec.internal_events and not internal:
                 raise InternalEventError(event)

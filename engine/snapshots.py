@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from statemachine import StateChart
@@ -90,8 +91,23 @@ def is_final(machine: Chart) -> bool:
 
 def event_names(chart: type[Chart]) -> list[str]:
     """Every event the chart declares, in declaration order of their source states."""
+    return list(_event_names(chart))
+
+
+def declares(chart: type[Chart], event: str) -> bool:
+    return event in _event_set(chart)
+
+
+@lru_cache(maxsize=256)
+def _event_set(chart: type[Chart]) -> frozenset[str]:
+    return frozenset(_event_names(chart))
+
+
+@lru_cache(maxsize=256)
+def _event_names(chart: type[Chart]) -> tuple[str, ...]:
+    # A chart class's events never change once it is built: computed once per class.
     seen: dict[str, None] = {}
     for state in chart.states_map.values():
         for event in state.transitions.unique_events:
             seen.setdefault(str(event.id), None)
-    return list(seen)
+    return tuple(seen)
