@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
-import msgspec
 
 from bench.common import gather_limited, percentile
+from bench.roundtrip import start_waiting
 from bench.server import signoff_server
-from engine.dispatcher import Committed
 from engine.runtime import Runtime
 from engine.settings import Settings
 from machines.registry import build_registry
@@ -69,25 +68,7 @@ async def prepare_waiting(url: str, runs: int, ids: list[str]) -> None:
     rt = Runtime(Settings(database_url=url, failure_rate=0.0, workers=1, concurrency=64),
                  build_registry(0.0))
     await rt.start()
-    waiting: set[str] = set()
-    all_waiting = asyncio.Event()
-
-    def on_commit(committed: Committed) -> None:
-        if committed.event == "processed":
-            waiting.add(committed.run_id)
-            if len(waiting) == runs:
-                all_waiting.set()
-
-    rt.dispatcher.listeners.append(on_commit)
-
-    async def one(_: int) -> None:
-        created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
-        run_id = msgspec.json.decode(created.body)["id"]
-        ids.append(run_id)
-        await rt.dispatcher.dispatch(run_id, "process", actor="bench")
-
-    await gather_limited(runs, 32, one)
-    await all_waiting.wait()
+    ids += await start_waiting(rt, runs, 32)
     await rt.stop()
 
 

@@ -77,24 +77,10 @@ async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
                             concurrency=max(16, concurrency), poll_interval_s=0.5)
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
-        waiting: set[str] = set()
-        all_waiting = asyncio.Event()
-
-        def on_commit(committed: Committed) -> None:
-            if committed.event == "processed":
-                waiting.add(committed.run_id)
-                if len(waiting) == n:
-                    all_waiting.set()
-
-        rt.dispatcher.listeners.append(on_commit)
-        ids: list[str] = []
         latency: list[float] = []
-
-        async def start(_: int) -> None:
-            created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
-            run_id = msgspec.json.decode(created.body)["id"]
-            ids.append(run_id)
-            await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+        began = time.perf_counter()
+        ids = await start_waiting(rt, n, concurrency)
+        start_s = time.perf_counter() - began
 
         async def approve(i: int) -> None:
             started = time.perf_counter()
@@ -102,10 +88,6 @@ async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
             latency.append(time.perf_counter() - started)
             assert msgspec.json.decode(result.body)["state"] == "finished"
 
-        began = time.perf_counter()
-        await gather_limited(n, concurrency, start)
-        await all_waiting.wait()
-        start_s = time.perf_counter() - began
         began = time.perf_counter()
         await gather_limited(n, concurrency, approve)
         approve_s = time.perf_counter() - began
@@ -117,3 +99,30 @@ async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
         "p50_ms": percentile(latency, 50) * 1000,
         "p99_ms": percentile(latency, 99) * 1000,
     }
+
+
+async def start_waiting(rt: Runtime, n: int, concurrency: int) -> list[str]:
+    """Create and process `n` approval runs (output 0.9), `concurrency` at a time, and wait
+    until the job has brought every one to waiting_for_approval; their ids."""
+    waiting: set[str] = set()
+    all_waiting = asyncio.Event()
+
+    def on_commit(committed: Committed) -> None:
+        if committed.event == "processed":
+            waiting.add(committed.run_id)
+            if len(waiting) == n:
+                all_waiting.set()
+
+    rt.dispatcher.listeners.append(on_commit)
+    ids: list[str] = []
+
+    async def start(_: int) -> None:
+        created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
+        run_id = msgspec.json.decode(created.body)["id"]
+        ids.append(run_id)
+        await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+
+    await gather_limited(n, concurrency, start)
+    await all_waiting.wait()
+    rt.dispatcher.listeners.remove(on_commit)
+    return ids
