@@ -24,6 +24,8 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         "databases. Setup: `pip install -e \".[test,bench]\"` (DBOS 3.4 from PyPI, the `bench` "
         "extra) and `apt-get install wrk`.",
         "",
+        _cpu(r),
+        "",
         "## 1–2. Approval round trips, in-process, Signoff beside DBOS",
         "",
         "### The issue's pattern: start N, then approve N",
@@ -130,6 +132,19 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
     ]
     lines += targets(r) + analysis(r)
     return "\n".join(lines) + "\n"
+
+
+def _cpu(r: dict[str, Any]) -> str:
+    ref = r.get("cpu-ref-us")
+    if not ref:
+        return ("CPU speed during this run was not recorded (the harness records it since). "
+                "`python -m timeit \"sum(range(1000))\"` gave 12.9 µs on this kind of machine "
+                "in limits.md and 17.4 µs here half an hour after this run, when the same code "
+                "measured up to a third slower: compare only figures from one run.")
+    return (f"CPU speed reference (`python -m timeit \"sum(range(1000))\"`, 12.9 µs in "
+            f"limits.md): {ref[0]:.1f} µs at the start of this run, {ref[-1]:.1f} µs at the "
+            "end. This VM's speed drifts by up to a third over hours: compare only figures "
+            "from one run.")
 
 
 def targets(r: dict[str, Any]) -> list[str]:

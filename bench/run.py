@@ -46,9 +46,17 @@ async def dbos(backend: str, n: int, concurrency: int, mode: str = "lanes") -> d
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+def cpu_reference_us() -> float:
+    """limits.md's CPU speed reference: `python -m timeit "sum(range(1000))"` (12.9 µs there).
+    This VM's speed drifts by a third over hours; RESULTS.md records it at start and end."""
+    import timeit
+
+    return min(timeit.repeat("sum(range(1000))", number=20000, repeat=5)) / 20000 * 1e6
+
+
 async def main(n: int, reps: int) -> None:
     started = time.time()
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"cpu-ref-us": [cpu_reference_us()]}
     for backend in ("sqlite", "pg"):
         for c in (1, 16):
             print(f"round trips {backend} c={c}", flush=True)
@@ -76,6 +84,7 @@ async def main(n: int, reps: int) -> None:
     out["floor-chart"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.chart_floor)))
     out["engine-chart"] = await repeat(
         reps, lambda: _wrap(asyncio.to_thread(floors.engine_chart_rate)))
+    out["cpu-ref-us"].append(cpu_reference_us())
     out["elapsed"] = time.time() - started
     RAW.write_text(json.dumps({k: v.values if isinstance(v, Figure) else
                                {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict)
