@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvloop
 from prometheus_client import start_http_server
 
@@ -75,6 +76,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return uvloop.run(cli_runs.run(args))
         except ApiError as exc:
             print(f"signoff: {exc.message}", file=sys.stderr)
+            return 1
+        except ValueError as exc:
+            print(f"signoff: {exc}", file=sys.stderr)
+            return 2
+        except httpx.TransportError as exc:
+            print(f"signoff: cannot reach {args.url}: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
             return 0

@@ -28,11 +28,11 @@ _STATUS = Console(stderr=True)  # progress and refusals; results go to stdout
 
 def add_commands(commands: Any) -> None:
     """Register `runs` and `watch` on the top-level parser's subcommands."""
+    conn = _connection()
     runs = commands.add_parser("runs", help="create, inspect, approve and reject runs")
-    _connection(runs)
     actions = runs.add_subparsers(dest="action", required=True)
 
-    create = actions.add_parser("create", help="create runs (prints each as JSON)")
+    create = actions.add_parser("create", parents=[conn], help="create runs (prints each as JSON)")
     create.add_argument("definition")
     create.add_argument("--input", default="{}", help="the run's input, as JSON")
     create.add_argument("--ref-id")
@@ -40,32 +40,39 @@ def add_commands(commands: Any) -> None:
     create.add_argument("--count", type=int, default=1, help="create this many (progress bar)")
     create.add_argument("--process", action="store_true", help="also send `process` to each")
 
-    get = actions.add_parser("get", help="one run, as JSON")
+    get = actions.add_parser("get", parents=[conn], help="one run, as JSON")
     get.add_argument("run_id")
     get.add_argument("--history", action="store_true", help="its history instead")
 
-    listing = actions.add_parser("list", help="runs, newest first, as a table")
+    listing = actions.add_parser("list", parents=[conn], help="runs, newest first, as a table")
     for name in ("definition", "state", "lifecycle", "ref-id", "ref-type"):
         listing.add_argument(f"--{name}")
     listing.add_argument("--limit", type=int, default=50, help="at most this many (all pages)")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
 
     for event in ("approve", "reject"):
-        decide = actions.add_parser(event, help=f"{event} runs (several ids: progress bar)")
+        decide = actions.add_parser(
+            event, parents=[conn], help=f"{event} runs (several ids: progress bar)"
+        )
         decide.add_argument("run_ids", nargs="+", metavar="run_id")
         decide.add_argument("--reason", required=event == "reject")
 
-    watch = commands.add_parser("watch", help="a live table of runs as their transitions land")
-    _connection(watch)
+    watch = commands.add_parser(
+        "watch", parents=[conn], help="a live table of runs as their transitions land"
+    )
     watch.add_argument("--definition", help="only runs of this definition")
     watch.add_argument("--rows", type=int, default=20, help="most recent runs shown")
 
 
-def _connection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("SIGNOFF_URL", DEFAULT_URL))
+def _connection() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(
+        "--url", default=os.environ.get("SIGNOFF_URL", DEFAULT_URL), help="the server"
+    )
     parser.add_argument(
         "--token", default=os.environ.get("SIGNOFF_TOKEN"), help="bearer token (SIGNOFF_TOKEN)"
     )
+    return parser
 
 
 async def run(args: argparse.Namespace, console: Console | None = None) -> int:
@@ -92,7 +99,12 @@ async def run(args: argparse.Namespace, console: Console | None = None) -> int:
 
 
 async def _create(client: SignoffClient, console: Console, args: argparse.Namespace) -> int:
-    data = json.loads(args.input)
+    try:
+        data = json.loads(args.input)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--input is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError("--input must be a JSON object")
     with Progress(console=_STATUS, disable=args.count < 2, transient=True) as progress:
         task = progress.add_task("creating", total=args.count)
         for _ in range(args.count):

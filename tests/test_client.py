@@ -145,6 +145,13 @@ async def test_runs_commands(database_url: str) -> None:
 
         again = await asyncio.to_thread(_cli, live.url, "runs", "approve", ids[0])
         assert again.returncode == 1 and "409" in again.stdout + again.stderr
+        bad = await asyncio.to_thread(_cli, live.url, "runs", "create", "approval", "--input", "{")
+        assert bad.returncode == 2 and "--input is not JSON" in bad.stderr
+        assert len((await client.list()).items) == 2  # nothing created
+        down = await asyncio.to_thread(
+            _cli, live.url, "runs", "get", "x", "--url", "http://127.0.0.1:9"
+        )
+        assert down.returncode == 1 and "cannot reach http://127.0.0.1:9" in down.stderr
         missing = await asyncio.to_thread(_cli, live.url, "runs", "get", "nope")
         assert missing.returncode == 1 and "404" in missing.stderr
         assert (await client.get(ids[0])).version == 4  # the refused approve changed nothing
