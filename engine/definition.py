@@ -157,15 +157,21 @@ class Registry:
 
     def versions(self, name: str) -> list[Definition]:
         """Every registered version of `name`, oldest first."""
-        found = [d for d in (*self.older, *self.definitions.values()) if d.name == name]
-        return sorted(found, key=lambda d: d.version)
+        return sorted(
+            (d for (n, _), d in self._by_version.items() if n == name), key=lambda d: d.version
+        )
+
+    @cached_property
+    def _by_version(self) -> dict[tuple[str, int], Definition]:
+        # Looked up on every transition: built once.
+        return {(d.name, d.version): d for d in (*self.older, *self.definitions.values())}
 
     def version(self, name: str, version: int) -> Definition:
         from engine.errors import SnapshotError
 
-        for d in self.versions(name):
-            if d.version == version:
-                return d
+        found = self._by_version.get((name, version))
+        if found is not None:
+            return found
         self.get(name)  # an unknown name is DefinitionNotFoundError
         raise SnapshotError(
             f"Version {version} of {name!r} is not registered (registered: "
