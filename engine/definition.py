@@ -106,9 +106,16 @@ class Definition:
     description: str = ""
     # Events the run's creator may not send under SIGNOFF_SEPARATION_OF_DUTIES.
     approval_events: frozenset[str] = frozenset({"approve"})
-    # Per event, the keyword arguments (data, reason) that drive each of its guards and
-    # validators one way or the other; the path generator (engine/paths.py) sends each.
+    # Approval regions (parallel states decided separately) → the group whose approvers
+    # decide there. When set, every decision event names its region in `data.region`, and
+    # the dispatcher admits only approvers of that region's group (engine/regions.py).
+    regions: Mapping[str, str] = field(default_factory=dict)
+    decision_events: frozenset[str] = frozenset({"approve", "reject"})
+    # Per event, the keyword arguments (data, reason, actor) that drive each of its guards and
+    # validators one way or the other; the path generator (engine/paths.py) sends each, on a
+    # run started with each of `example_inputs`.
     examples: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    example_inputs: Sequence[Mapping[str, Any]] = ({},)
     # Moves a run's stored (configuration, context) from the previous version to this one;
     # None: they carry over as they are (engine/versions.py).
     migrate: Migration | None = None

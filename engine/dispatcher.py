@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 from statemachine.exceptions import TransitionNotAllowed
 
-from engine import idempotency, jobs, run_writes, snapshots
+from engine import idempotency, jobs, regions, run_writes, snapshots
 from engine.charts import RunCharts
 from engine.database import Database
 from engine.definition import CANCELLED, CONTROL_EVENTS, PAUSED, Definition, Registry
@@ -124,14 +124,26 @@ class Dispatcher:
         idem: IdempotencyKey | None = None,
         lease: jobs.Lease | None = None,
         internal: bool = False,
+        groups: frozenset[str] | None = None,
     ) -> Response:
-        """Apply `event` to a run. `internal` lets workers and timers send internal events."""
+        """Apply `event` to a run. `internal` lets workers and timers send internal events;
+        `groups` are the actor's approver groups (None: not limited, engine/regions.py)."""
         if data:
             self._check_size("data", data)
         return await self._transact(
             idem,
             lambda tx, now: self._apply(
-                tx, now, run_id, event, actor, dict(data or {}), reason, if_match, lease, internal
+                tx,
+                now,
+                run_id,
+                event,
+                actor,
+                dict(data or {}),
+                reason,
+                if_match,
+                lease,
+                internal,
+                groups,
             ),
         )
 
@@ -258,6 +270,7 @@ class Dispatcher:
         if_match: Sequence[int] | None,
         lease: jobs.Lease | None,
         internal: bool,
+        groups: frozenset[str] | None,
     ) -> tuple[Response, Committed]:
         # The run row is always locked before any of its job rows, so no two transactions
         # can wait on each other.
@@ -266,9 +279,16 @@ class Dispatcher:
             raise RunNotFoundError(run_id)
         if lease is not None:
             await jobs.settle(tx, lease, now)
+        spec = self._spec_of(row)
+        # What is wrong with the request itself is said before what is stale about it.
+        if event not in CONTROL_EVENTS:
+            if not snapshots.declares(spec.chart, event):
+                raise UnknownEventError(event, _public_events(spec))
+            if event in spec.internal_events and not internal:
+                raise InternalEventError(event)
+            regions.check(spec, event, data, actor, groups)
         if if_match is not None and row["version"] not in if_match:
             raise PreconditionFailedError(if_match, row["version"])
-        spec = self._spec_of(row)
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
         at = now.isoformat().replace("+00:00", "Z")
         if event in CONTROL_EVENTS:
@@ -278,10 +298,6 @@ class Dispatcher:
                 state = list(charts.lifecycle.configuration)
                 raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
         else:
-            if not snapshots.declares(spec.chart, event):
-                raise UnknownEventError(event, _public_events(spec))
-            if event in spec.internal_events and not internal:
-                raise InternalEventError(event)
             if row["lifecycle"] == PAUSED:
                 raise RunPausedError(charts.allowed_events())
             if row["lifecycle"] == CANCELLED:

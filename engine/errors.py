@@ -19,9 +19,11 @@ EngineError
 │   ├── StaleVersionError
 │   │   └── PreconditionFailedError
 │   ├── WriteConflictError
-│   └── RemovedStateError
+│   ├── RemovedStateError
+│   └── DuplicateApprovalError
 ├── ForbiddenError
-│   └── SeparationOfDutiesError
+│   ├── SeparationOfDutiesError
+│   └── RegionForbiddenError
 ├── LeaseLostError
 └── SnapshotError
 """
@@ -147,6 +149,16 @@ class RemovedStateError(ConflictError):
         )
 
 
+class DuplicateApprovalError(ConflictError):
+    """This approver already counted in this review round; the same person cannot count twice."""
+
+    def __init__(self, actor: str) -> None:
+        super().__init__(
+            f"{actor} already approved in this review round; the same approver counts once."
+        )
+        self.actor = actor
+
+
 class WriteConflictError(ConflictError):
     """A concurrent request wrote the same record first; retry."""
 
@@ -167,6 +179,15 @@ class ForbiddenError(EngineError):
 
 class SeparationOfDutiesError(ForbiddenError):
     """The actor who created a run may not approve it (SIGNOFF_SEPARATION_OF_DUTIES)."""
+
+
+class RegionForbiddenError(ForbiddenError):
+    """Only approvers of a region's group decide in that region."""
+
+    def __init__(self, actor: str, region: str, group: str) -> None:
+        super().__init__(
+            f"{actor} is not in the {group} group, so cannot decide in the {region} region."
+        )
 
 
 class LeaseLostError(EngineError):

@@ -80,8 +80,18 @@ def allowed_events(machine: Chart) -> list[str]:
     """Events with a transition from the current configuration (guards not evaluated)."""
     seen: dict[str, None] = {}
     for event in machine.allowed_events:
-        seen.setdefault(str(event.id), None)
+        if not is_automatic(str(event.id)):
+            seen.setdefault(str(event.id), None)
     return list(seen)
+
+
+# Events the chart raises itself (SCXML's done.state.X when a compound or parallel state
+# completes, done.invoke.X, error.X) under either spelling: nobody sends them from outside.
+AUTOMATIC_PREFIXES = ("done_state_", "done.state.", "done_invoke_", "done.invoke.", "error_")
+
+
+def is_automatic(event: str) -> bool:
+    return event.startswith(AUTOMATIC_PREFIXES) or event == "error" or event.startswith("error.")
 
 
 def is_final(machine: Chart) -> bool:
@@ -90,7 +100,8 @@ def is_final(machine: Chart) -> bool:
 
 
 def event_names(chart: type[Chart]) -> list[str]:
-    """Every event the chart declares, in declaration order of their source states."""
+    """Every event the chart declares that can be sent to it (not its automatic events), in
+    declaration order of their source states."""
     return list(_event_names(chart))
 
 
@@ -109,5 +120,6 @@ def _event_names(chart: type[Chart]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for state in chart.states_map.values():
         for event in state.transitions.unique_events:
-            seen.setdefault(str(event.id), None)
+            if not is_automatic(str(event.id)):
+                seen.setdefault(str(event.id), None)
     return tuple(seen)
