@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from engine.definition import Definition, JobKind, Registry
-from machines import approval
-from machines.jobs import approval_job
+from machines import approval, purchase_order
+from machines.jobs import approval_job, purchase_order_job
 from machines.lifecycle import Lifecycle
 
 
@@ -16,7 +16,11 @@ def build_registry(
     extra_jobs: dict[str, JobKind] | None = None,
 ) -> Registry:
     """Every definition Signoff ships, with the approval job's failure rate set."""
-    jobs = {"approval": approval_job(failure_rate, rng), **(extra_jobs or {})}
+    jobs = {
+        "approval": approval_job(failure_rate, rng),
+        "purchase_order": purchase_order_job(failure_rate, rng),
+        **(extra_jobs or {}),
+    }
     definitions = [
         Definition(
             name="approval",
@@ -27,6 +31,21 @@ def build_registry(
             input_type=approval.ApprovalInput,
             description="Process a request on a queue; a person approves or rejects the output.",
             examples=approval.EXAMPLES,
+        ),
+        Definition(
+            name="purchase_order",
+            version=1,
+            chart=purchase_order.PurchaseOrder,
+            kinds=purchase_order.KINDS,
+            internal_events=purchase_order.INTERNAL_EVENTS,
+            input_type=purchase_order.PurchaseOrderInput,
+            description=(
+                "Check an order, then legal and finance review it in parallel; finance needs "
+                f"2 approvers from {purchase_order.FINANCE_QUORUM_AMOUNT:,} up."
+            ),
+            regions=purchase_order.REGIONS,
+            examples=purchase_order.EXAMPLES,
+            example_inputs=purchase_order.EXAMPLE_INPUTS,
         ),
     ]
     return Registry.of(definitions, Lifecycle, jobs)
