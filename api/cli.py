@@ -138,6 +138,7 @@ async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
 def _paths(name: str) -> int:
     registry = build_registry()
     examples: Mapping[str, Sequence[Mapping[str, Any]]] = {}
+    inputs: Sequence[Mapping[str, Any]] = ({},)
     if name == "lifecycle":
         chart = registry.lifecycle
     else:
@@ -145,8 +146,8 @@ def _paths(name: str) -> int:
             spec = registry.get(name)
         except EngineError as exc:
             raise ValueError(exc.message) from exc
-        chart, examples = spec.chart, spec.examples
-    walk = generated_paths.walk(chart, examples)
+        chart, examples, inputs = spec.chart, spec.examples, spec.example_inputs
+    walk = generated_paths.walk(chart, examples, inputs)
     for path in walk.paths:
         print(path.describe(walk.start))
     generated_paths.check(chart, walk)

@@ -19,13 +19,17 @@ from machines.registry import build_registry
 from tests.conftest import settings_for
 
 REGISTRY = build_registry(0.0)
-CHARTS = [(d.chart, d.examples) for d in REGISTRY.definitions.values()]
-CHARTS.append((REGISTRY.lifecycle, {}))
+CHARTS = [(d.chart, d.examples, d.example_inputs) for d in REGISTRY.definitions.values()]
+CHARTS.append((REGISTRY.lifecycle, {}, ({},)))
 
 
-@pytest.mark.parametrize(("chart", "examples"), CHARTS, ids=lambda c: getattr(c, "__name__", ""))
-def test_paths_cover_every_transition_of_every_chart(chart: Any, examples: Any) -> None:
-    walk = paths.walk(chart, examples)
+@pytest.mark.parametrize(
+    ("chart", "examples", "inputs"), CHARTS, ids=lambda c: getattr(c, "__name__", "")
+)
+def test_paths_cover_every_transition_of_every_chart(
+    chart: Any, examples: Any, inputs: Any
+) -> None:
+    walk = paths.walk(chart, examples, inputs)
     paths.check(chart, walk)  # every state entered, a final state reachable from everywhere
     taken = set()
     for path in walk.paths:
@@ -39,22 +43,24 @@ def test_paths_cover_every_transition_of_every_chart(chart: Any, examples: Any) 
     assert {event for _, event, _ in taken} == set(snapshots.event_names(chart))
 
 
-async def test_every_approval_path_runs_through_the_engine(tmp_path: Path) -> None:
-    spec = REGISTRY.get("approval")
-    walk = paths.walk(spec.chart, spec.examples)
+@pytest.mark.parametrize("name", sorted(REGISTRY.definitions))
+async def test_every_path_of_every_definition_runs_through_the_engine(
+    tmp_path: Path, name: str
+) -> None:
+    spec = REGISTRY.get(name)
+    walk = paths.walk(spec.chart, spec.examples, spec.example_inputs)
     assert len(walk.paths) >= 5
-    rt = Runtime(settings_for(f"sqlite+aiosqlite:///{tmp_path / 'paths.db'}", workers=0),
-                 REGISTRY)
+    rt = Runtime(settings_for(f"sqlite+aiosqlite:///{tmp_path / 'paths.db'}", workers=0), REGISTRY)
     await rt.start()
     try:
         for path in walk.paths:
-            created = await rt.dispatcher.create("approval", actor="paths")
+            created = await rt.dispatcher.create(name, actor="creator", input=path.input)
             run_id = msgspec.json.decode(created.body)["id"]
             for step in path.steps:
                 response = await rt.dispatcher.dispatch(
                     run_id,
                     step.event,
-                    actor="paths",
+                    actor=step.kwargs.get("actor", "paths"),
                     data=step.kwargs.get("data"),
                     reason=step.kwargs.get("reason"),
                     internal=True,
@@ -70,6 +76,7 @@ async def test_every_approval_path_runs_through_the_engine(tmp_path: Path) -> No
 
 def test_every_lifecycle_path_runs_through_the_engines_lifecycle_steps() -> None:
     walk = paths.walk(REGISTRY.lifecycle)
+    assert walk.paths
     for path in walk.paths:
         state = lifecycle_steps.initial(REGISTRY.lifecycle)
         for step in path.steps:
@@ -107,12 +114,31 @@ def test_a_state_the_paths_cannot_cover_fails_the_check() -> None:
 
 
 def test_paths_command_prints_them() -> None:
-    done = subprocess.run([sys.executable, "-m", "api.cli", "paths", "approval"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "api.cli", "paths", "approval"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert any("--approve" in line and line.endswith("finished") for line in lines)
     assert any("--reject(reason='numbers are off')-->" in line for line in lines)
-    missing = subprocess.run([sys.executable, "-m", "api.cli", "paths", "nope"],
-                             capture_output=True, text=True, timeout=60)
+    po = subprocess.run(
+        [sys.executable, "-m", "api.cli", "paths", "purchase_order"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert po.returncode == 0, po.stderr
+    assert any(
+        line.startswith('[input {"amount":25000}]') and "finance_partial" in line
+        for line in po.stdout.splitlines()
+    )
+    missing = subprocess.run(
+        [sys.executable, "-m", "api.cli", "paths", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert missing.returncode == 2 and "nope" in missing.stderr
