@@ -33,8 +33,13 @@ class Principal:
     def has(self, role: str) -> bool:
         return "admin" in self.roles or role in self.roles or role == "viewer"
 
+    @property
+    def decides_in(self) -> frozenset[str] | None:
+        """The approver groups this principal decides for; None: every group (admin)."""
+        return None if "admin" in self.roles else self.groups
 
-ANONYMOUS = Principal("anonymous", frozenset(ROLES))
+
+ANONYMOUS = Principal("anonymous", frozenset(ROLES))  # an open server: admin, so every group
 
 
 class Tokens:

@@ -56,6 +56,7 @@ def add_commands(commands: Any) -> None:
         )
         decide.add_argument("run_ids", nargs="+", metavar="run_id")
         decide.add_argument("--reason", required=event == "reject")
+        decide.add_argument("--region", help="the approval region (purchase_order: legal, finance)")
 
     watch = commands.add_parser(
         "watch", parents=[conn], help="a live table of runs as their transitions land"
@@ -146,9 +147,10 @@ async def _decide(client: SignoffClient, console: Console, args: argparse.Namesp
         for run_id in args.run_ids:
             try:
                 if args.action == "approve":
-                    _print_json(await client.approve(run_id, reason=args.reason))
+                    view = await client.approve(run_id, reason=args.reason, region=args.region)
                 else:
-                    _print_json(await client.reject(run_id, reason=args.reason))
+                    view = await client.reject(run_id, reason=args.reason, region=args.region)
+                _print_json(view)
             except Exception as exc:  # report each refusal, go on with the others
                 failed += 1
                 _STATUS.print(f"[red]{run_id}: {exc}[/red]", highlight=False)

@@ -152,11 +152,16 @@ class SignoffClient:
             idempotency_key=idempotency_key,
         )
 
-    async def approve(self, run_id: str, *, reason: str | None = None, **kw: Any) -> RunView:
-        return await self._decide(run_id, "approve", reason, **kw)
+    async def approve(
+        self, run_id: str, *, reason: str | None = None, region: str | None = None, **kw: Any
+    ) -> RunView:
+        """Approve; `region` names the approval region (e.g. `finance` on a purchase order)."""
+        return await self._decide(run_id, "approve", reason, region=region, **kw)
 
-    async def reject(self, run_id: str, *, reason: str, **kw: Any) -> RunView:
-        return await self._decide(run_id, "reject", reason, **kw)
+    async def reject(
+        self, run_id: str, *, reason: str, region: str | None = None, **kw: Any
+    ) -> RunView:
+        return await self._decide(run_id, "reject", reason, region=region, **kw)
 
     async def process(self, run_id: str, **kw: Any) -> RunView:
         return await self._decide(run_id, "process", None, **kw)
@@ -167,10 +172,13 @@ class SignoffClient:
         event: str,
         reason: str | None,
         *,
+        region: str | None = None,
         if_match: int | None = None,
         idempotency_key: str | None = None,
     ) -> RunView:
         body = {"reason": reason} if reason is not None else {}
+        if region is not None:
+            body["region"] = region
         return await self._run(
             "POST",
             f"/api/runs/{run_id}/{event}",

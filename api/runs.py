@@ -186,6 +186,7 @@ class RunController(Controller):
             reason=data.reason,
             if_match=parse_if_match(if_match),
             idem=await idempotency_key(request, idempotency, actor),
+            groups=principal.decides_in,
         )
         return respond(result)
 
@@ -209,14 +210,17 @@ def _shortcut(event: str, summary: str) -> Any:
         idempotency: IdempotencyHeader = None,
         if_match: IfMatchHeader = None,
     ) -> Response[bytes]:
-        actor = principal_of(request).actor
+        principal = principal_of(request)
+        actor = principal.actor
         result = await runtime.dispatcher.dispatch(
             run_id,
             event,
             actor=actor,
+            data={"region": data.region} if data and data.region else None,
             reason=data.reason if data else None,
             if_match=parse_if_match(if_match),
             idem=await idempotency_key(request, idempotency, actor),
+            groups=principal.decides_in,
         )
         return respond(result)
 

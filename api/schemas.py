@@ -26,6 +26,8 @@ class SendEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Body of the shortcut endpoints; `reject` requires a reason."""
+    """Body of the shortcut endpoints; `reject` requires a reason. A definition with approval
+    regions (`purchase_order`) takes the region the decision is for."""
 
     reason: Reason | None = None
+    region: Name | None = None

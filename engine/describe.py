@@ -31,6 +31,11 @@ class TransitionInfo(msgspec.Struct, frozen=True, kw_only=True):
     cond: list[str]
 
 
+class RegionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # the region's state id, and what `region` names in a decision
+    group: str  # approvers of this group decide here
+
+
 class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     version: int
@@ -41,6 +46,8 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     # What the runs on this version record (engine/structure.py); the versions registered.
     structural_hash: str | None = None
     versions: list[int] = []
+    # Approval regions (parallel states decided separately) and the group deciding in each.
+    regions: list[RegionInfo] = []
 
 
 def describe_chart(
@@ -102,6 +109,7 @@ def describe(definition: Definition, versions: list[int] | None = None) -> Chart
         info,
         structural_hash=definition.structural_hash,
         versions=versions or [definition.version],
+        regions=[RegionInfo(name=r, group=g) for r, g in definition.regions.items()],
     )
 
 
