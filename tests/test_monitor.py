@@ -200,3 +200,76 @@ async def test_the_page_asks_for_a_token_and_shows_what_the_role_may_do(
         await page.click("#logout")
         await expect(page.locator("#login")).to_be_visible()
         await page.close()
+
+
+async def signed_in(browser: Browser, live: LiveServer, secret: str) -> Page:
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    await page.goto(live.url + "/")
+    await page.fill("#token", secret)
+    await page.click("#login-button")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page
+
+
+async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
+    browser: Browser, tmp_path: Path
+) -> None:
+    tokens = (
+        "otto:operator:o-secret,fay:approver@finance:fay-secret,"
+        "finn:approver@finance:finn-secret,lee:approver@legal:lee-secret"
+    )
+    async with serve(f"sqlite+aiosqlite:///{tmp_path / 'po.db'}", tokens=tokens) as live:
+        otto = {"Authorization": "Bearer o-secret"}
+        run = (
+            await live.client.post(
+                "/api/runs",
+                json={"definition": "purchase_order", "input": {"amount": 25000}},
+                headers=otto,
+            )
+        ).json()
+        await live.client.post(f"/api/runs/{run['id']}/process", headers=otto)
+
+        fay = await signed_in(browser, live, "fay-secret")
+        await expect(fay.locator("#whoami")).to_have_text("fay · approver @ finance")
+        await fay.click(f'#run-list button[data-run-id="{run["id"]}"]')
+        await expect(fay.locator("#business-state")).to_have_text("Review")
+        regions = fay.locator("#regions li")
+        await expect(regions).to_have_text(
+            ["legal · 0 of 1 approvals", "finance · 0 of 2 approvals"]
+        )
+        # fay is in finance only: she sees finance's buttons, not legal's.
+        await expect(fay.locator("#actions button")).to_have_text(
+            ["Approve finance", "Reject finance"]
+        )
+        await fay.click('#actions button[data-event="approve"][data-region="finance"]')
+        await expect(regions).to_have_text(
+            ["legal · 0 of 1 approvals", "finance · 1 of 2 approvals (fay)"]
+        )
+        lit = fay.locator("#diagram g.node").filter(has=fay.locator('[fill="turquoise"]'))
+        await expect(lit.locator("title")).to_have_text(["legal_pending", "finance_partial"])
+
+        lee = await signed_in(browser, live, "lee-secret")
+        await lee.click(f'#run-list button[data-run-id="{run["id"]}"]')
+        await expect(lee.locator("#actions button")).to_have_text(["Approve legal", "Reject legal"])
+        await lee.click('#actions button[data-event="approve"][data-region="legal"]')
+        await expect(lee.locator('#regions li[data-region="legal"]')).to_have_attribute(
+            "data-status", "approved"
+        )
+        # fay's page follows the feed: legal is done there too, and her buttons stay finance's.
+        await expect(fay.locator('#regions li[data-region="legal"]')).to_have_text(
+            "legal · approved (lee)"
+        )
+
+        finn = {"Authorization": "Bearer finn-secret"}
+        done = await live.client.post(
+            f"/api/runs/{run['id']}/approve", json={"region": "finance"}, headers=finn
+        )
+        assert done.status_code == 200, done.text
+        for page in (fay, lee):
+            await expect(page.locator("#business-state")).to_have_text("Approved")
+            await expect(page.locator("#review")).to_be_hidden()
+            await expect(page.locator("#actions button")).to_have_count(0)
+        await expect(fay.locator("#timeline li").last).to_contain_text("approve (finance) by finn")
+        await fay.close()
+        await lee.close()

@@ -11,7 +11,7 @@ const state = {
   definitions: new Map(), // name -> definition (states, events)
   lastSeq: null,          // last feed entry seen: where a reconnect resumes
   source: null,
-  me: null,               // {actor, roles, open} from /api/me
+  me: null,               // {actor, roles, groups, open} from /api/me
 };
 
 const TOKEN_KEY = "signoff-token"; // sessionStorage: this tab only, gone when it closes
@@ -70,6 +70,63 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
 function may(role) {
   const roles = state.me?.roles || [];
   return roles.includes("admin") || roles.includes(role) || role === "viewer";
+}
+
+// The approver groups a user decides for; null: every group (admin, or an open server).
+function decidesIn() {
+  if (state.me?.open || (state.me?.roles || []).includes("admin")) return null;
+  return state.me?.groups || [];
+}
+
+// Approval regions of a run (parallel states reviewed separately): each with whether it is
+// still open and the approvals it counted this round, read off the configuration and context.
+function regionsOf(run) {
+  const definition = state.definitions.get(run.definition);
+  if (!definition?.regions?.length || !run.configuration.includes(definition.regions[0].name)) return [];
+  const ctx = run.context || {};
+  return definition.regions.map((region) => {
+    const finals = definition.states.filter((s) => s.parent === region.name && s.final).map((s) => s.id);
+    const approvedBy = (ctx.decisions || [])
+      .filter((d) => d.round === ctx.round && d.region === region.name && d.decision === "approve")
+      .map((d) => d.actor);
+    return {
+      ...region,
+      open: !finals.some((id) => run.configuration.includes(id)),
+      approvedBy,
+      needed: ctx.needed?.[region.name] ?? 1,
+    };
+  });
+}
+
+// One button per event, or per event and open region the user may decide in.
+function actionsFor(run) {
+  const permitted = run.allowed_events.filter((event) => may(EVENT_ROLES[event] || "operator"));
+  const regions = regionsOf(run);
+  const groups = decidesIn();
+  const actions = [];
+  for (const event of permitted) {
+    if (regions.length && EVENT_ROLES[event] === "approver") {
+      for (const region of regions) {
+        if (region.open && (groups === null || groups.includes(region.group))) {
+          actions.push({ event, region: region.name, label: `${LABELS[event] || event} ${region.name}` });
+        }
+      }
+    } else {
+      actions.push({ event, label: LABELS[event] || event });
+    }
+  }
+  return actions;
+}
+
+function renderRegions(run) {
+  const regions = regionsOf(run);
+  $("review").hidden = !regions.length;
+  $("regions").replaceChildren(...regions.map((region) => {
+    const status = region.open ? "open" : "approved";
+    const who = region.approvedBy.length ? ` (${region.approvedBy.join(", ")})` : "";
+    const text = region.open ? `${region.approvedBy.length} of ${region.needed} approvals${who}` : `approved${who}`;
+    return el("li", { dataset: { region: region.name, status } }, el("strong", {}, region.name), ` · ${text}`);
+  }));
 }
 
 function showLogin() {
@@ -155,14 +212,16 @@ function renderDetail() {
   $("ctx-attempts").textContent = ctx.attempts ?? "–";
   $("ctx-error").textContent = ctx.last_error ?? "–";
   $("run-input").textContent = JSON.stringify(run.input, null, 1);
-  const permitted = run.allowed_events.filter((event) => may(EVENT_ROLES[event] || "operator"));
-  const buttons = permitted.map((event) => {
-    const button = el("button", { type: "button", dataset: { event } }, LABELS[event] || event);
-    button.addEventListener("click", () => act(run, event, button));
+  renderRegions(run);
+  const actions = actionsFor(run);
+  const buttons = actions.map(({ event, region, label }) => {
+    const dataset = region ? { event, region } : { event };
+    const button = el("button", { type: "button", dataset }, label);
+    button.addEventListener("click", () => act(run, event, button, region));
     return button;
   });
   $("actions").replaceChildren(...buttons);
-  $("reason").hidden = !permitted.some((event) => WITH_REASON.has(event));
+  $("reason").hidden = !actions.some(({ event }) => WITH_REASON.has(event));
   renderTimeline();
 }
 
@@ -176,7 +235,8 @@ function renderTimeline() {
     const to = entry.business.to.join(", ");
     const life = entry.lifecycle.to.filter((s) => s !== "active").join(", ");
     const li = el("li", { dataset: { seq: entry.seq } },
-      el("span", { className: "event" }, entry.event), ` by ${entry.actor} → ${to} (${life})`,
+      el("span", { className: "event" }, entry.event),
+      entry.data?.region ? ` (${entry.data.region})` : "", ` by ${entry.actor} → ${to} (${life})`,
       el("span", { className: "spent" }, next || !["completed", "cancelled"].includes(run?.lifecycle) ? ` · ${duration(spent)} there` : ""));
     if (entry.reason) li.append(el("div", { className: "muted" }, `“${entry.reason}”`));
     li.append(el("div", { className: "muted" }, new Date(entry.at).toLocaleString()));
@@ -248,11 +308,12 @@ async function select(id) {
   renderDiagram();
 }
 
-async function act(run, event, button) {
+async function act(run, event, button, region) {
   clearError();
   button.disabled = true;
   const reason = $("reason").value.trim();
-  const body = WITH_REASON.has(event) ? (reason ? { reason } : {}) : undefined;
+  let body = WITH_REASON.has(event) ? (reason ? { reason } : {}) : undefined;
+  if (region) body = { ...body, region };
   try {
     // If-Match: act only on the version on screen; a stale page gets 412, not a wrong decision.
     const updated = await api(`/api/runs/${encodeURIComponent(run.id)}/${event}`, {
@@ -381,7 +442,8 @@ async function start() {
   clearError();
   $("login").hidden = true;
   $("app").hidden = false;
-  $("whoami").textContent = state.me.open ? "open server" : `${state.me.actor} · ${state.me.roles.join(", ")}`;
+  const groups = state.me.groups?.length ? ` @ ${state.me.groups.join(", ")}` : "";
+  $("whoami").textContent = state.me.open ? "open server" : `${state.me.actor} · ${state.me.roles.join(", ")}${groups}`;
   $("logout").hidden = state.me.open;
   $("create-form").hidden = !may("operator");
   connect(); // first, so nothing that changes while the list loads is missed
