@@ -4,7 +4,13 @@ For quick A/B checks of one change (run it from two checkouts, alternating); ben
 measures everything else.
 """
 
-import asyncio, sys, tempfile, time, msgspec
+import asyncio
+import sys
+import tempfile
+import time
+
+import msgspec
+
 from engine.runtime import Runtime
 from engine.settings import Settings
 from machines.registry import build_registry
