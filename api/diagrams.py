@@ -43,11 +43,36 @@ class RendererMissingError(RuntimeError):
 def dot_source(chart: StateChart[Any] | type[StateChart[Any]]) -> str:
     """DOT for a chart class, or for an instance with its active states filled."""
     graph = DotGraphMachine(chart).get_graph()  # type: ignore[no-untyped-call]
+    _hoist_edges(graph, graph)
     text = graph.to_string()
     # The library names helper nodes after Python object ids; number them in order instead,
     # so the same chart always gives the same text (the committed diagrams depend on it).
     ids: dict[str, str] = {}
     return _OBJECT_ID.sub(lambda m: ids.setdefault(m.group(), str(len(ids) + 1)), text)
+
+
+def _hoist_edges(root: Any, graph: Any) -> set[str]:
+    """Move edges that leave a cluster up to the top level; returns the nodes `graph` declares.
+
+    python-statemachine writes a transition inside its source state's cluster. Graphviz puts a
+    node into the first (sub)graph that mentions it, so a target outside the cluster that is
+    declared later (a rejection from a parallel region back to `processing`) was drawn inside
+    the region. At the top level, an edge places no node.
+    """
+    declared = {str(node.get_name()) for node in graph.get_nodes()}
+    for sub in graph.get_subgraphs():
+        declared |= _hoist_edges(root, sub)
+    if graph is not root:
+        leaving = [
+            e
+            for e in graph.get_edges()
+            if str(e.get_source()) not in declared or str(e.get_destination()) not in declared
+        ]
+        for edge in leaving:
+            graph.del_edge(edge.get_source(), edge.get_destination())
+        for edge in leaving:
+            root.add_edge(edge)
+    return declared
 
 
 def mermaid_source(chart: StateChart[Any] | type[StateChart[Any]]) -> str:

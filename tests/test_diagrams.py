@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,6 +29,28 @@ def test_committed_diagrams_match_the_code(name: str) -> None:
 def test_dot_is_the_same_in_every_process() -> None:
     assert dot_source(build_registry().lifecycle) == dot_source(build_registry().lifecycle)
     assert "__initial_1" in dot_source(build_registry().lifecycle)
+
+
+def test_a_region_draws_only_its_own_states() -> None:
+    """A rejection from a parallel region goes back to `processing`, which stays outside the
+    review cluster (Graphviz places a node in the first subgraph that mentions it)."""
+    import pydot
+
+    chart = build_registry().get("purchase_order").chart
+    (graph,) = pydot.graph_from_dot_data(dot_source(chart))
+
+    def mentioned(sub: Any) -> set[str]:
+        names = {str(n.get_name()) for n in sub.get_nodes()}
+        for edge in sub.get_edges():
+            names |= {str(edge.get_source()), str(edge.get_destination())}
+        for inner in sub.get_subgraphs():
+            names |= mentioned(inner)
+        return names
+
+    (review,) = [g for g in graph.get_subgraphs() if g.get_name() == "cluster_review"]
+    inside = mentioned(review)
+    assert {"legal_pending", "finance_partial", "finance_approved"} <= inside
+    assert not inside & {"processing", "draft", "approved", "error"}
 
 
 async def test_definition_diagram_in_every_format(live_server: LiveServer) -> None:
