@@ -13,6 +13,7 @@ from tests.conftest import LiveServer, serve, unavailable
 
 CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = os.environ.get("SIGNOFF_SCREENSHOT")  # set to refresh docs/monitor.png
+REVIEW_SCREENSHOT = os.environ.get("SIGNOFF_REVIEW_SCREENSHOT")  # docs/monitor-review.png
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -246,8 +247,13 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await expect(regions).to_have_text(
             ["legal · 0 of 1 approvals", "finance · 1 of 2 approvals (fay)"]
         )
+        # She counted once this round: only her veto is left to her.
+        await expect(fay.locator("#actions button")).to_have_text(["Reject finance"])
         lit = fay.locator("#diagram g.node").filter(has=fay.locator('[fill="turquoise"]'))
         await expect(lit.locator("title")).to_have_text(["legal_pending", "finance_partial"])
+        await fay.screenshot(
+            path=REVIEW_SCREENSHOT or str(tmp_path / "review.png"), full_page=True
+        )
 
         lee = await signed_in(browser, live, "lee-secret")
         await lee.click(f'#run-list button[data-run-id="{run["id"]}"]')

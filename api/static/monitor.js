@@ -103,9 +103,12 @@ function actionsFor(run) {
   const permitted = run.allowed_events.filter((event) => may(EVENT_ROLES[event] || "operator"));
   const regions = regionsOf(run);
   const groups = decidesIn();
+  // One person approves once per round, in whichever region: no button that would be refused.
+  const approved = regions.some((region) => region.approvedBy.includes(state.me?.actor));
   const actions = [];
   for (const event of permitted) {
     if (regions.length && EVENT_ROLES[event] === "approver") {
+      if (event === "approve" && approved) continue;
       for (const region of regions) {
         if (region.open && (groups === null || groups.includes(region.group))) {
           actions.push({ event, region: region.name, label: `${LABELS[event] || event} ${region.name}` });
