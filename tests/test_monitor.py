@@ -235,6 +235,8 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await expect(fay.locator("#whoami")).to_have_text("fay · approver @ finance")
         await fay.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(fay.locator("#business-state")).to_have_text("Review")
+        # The definition version the run is on (runs stay on theirs) is in the title.
+        await expect(fay.locator("#run-title")).to_have_text(f"purchase_order v1 · {run['id']}")
         regions = fay.locator("#regions li")
         await expect(regions).to_have_text(
             ["legal · 0 of 1 approvals", "finance · 0 of 2 approvals"]
@@ -251,9 +253,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await expect(fay.locator("#actions button")).to_have_text(["Reject finance"])
         lit = fay.locator("#diagram g.node").filter(has=fay.locator('[fill="turquoise"]'))
         await expect(lit.locator("title")).to_have_text(["legal_pending", "finance_partial"])
-        await fay.screenshot(
-            path=REVIEW_SCREENSHOT or str(tmp_path / "review.png"), full_page=True
-        )
+        await fay.screenshot(path=REVIEW_SCREENSHOT or str(tmp_path / "review.png"), full_page=True)
 
         lee = await signed_in(browser, live, "lee-secret")
         await lee.click(f'#run-list button[data-run-id="{run["id"]}"]')

@@ -205,7 +205,7 @@ function renderDetail() {
   const run = state.runs.get(state.selected);
   $("detail").hidden = !run;
   if (!run) return;
-  $("run-title").textContent = `${run.definition} · ${run.id}`;
+  $("run-title").textContent = `${run.definition} v${run.definition_version} · ${run.id}`;
   $("run-ref").textContent = run.ref_type || run.ref_id ? `${run.ref_type ?? ""} ${run.ref_id ?? ""}` : "";
   badge($("business-state"), run.state, stateName(run, run.state));
   badge($("lifecycle-state"), run.lifecycle, run.lifecycle);
