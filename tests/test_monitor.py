@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -50,6 +51,16 @@ async def open_monitor(browser: Browser, live: LiveServer) -> Page:
     await page.goto(live.url + "/")
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     return page
+
+
+async def processed_run(
+    live: LiveServer, headers: dict[str, str], definition: str, input: dict[str, Any]
+) -> dict[str, Any]:
+    """A run created and sent to processing through the API, as an operator."""
+    body = {"definition": definition, "input": input}
+    run: dict[str, Any] = (await live.client.post("/api/runs", json=body, headers=headers)).json()
+    await live.client.post(f"/api/runs/{run['id']}/process", headers=headers)
+    return run
 
 
 async def lit_in_diagram(page: Page, state: str) -> None:
@@ -171,14 +182,7 @@ async def test_the_page_asks_for_a_token_and_shows_what_the_role_may_do(
     tokens = "anna:approver:a-secret,otto:operator:o-secret"
     async with serve(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}", tokens=tokens) as live:
         headers = {"Authorization": "Bearer o-secret"}
-        run = (
-            await live.client.post(
-                "/api/runs",
-                json={"definition": "approval", "input": {"output": 0.9}},
-                headers=headers,
-            )
-        ).json()
-        await live.client.post(f"/api/runs/{run['id']}/process", headers=headers)
+        run = await processed_run(live, headers, "approval", {"output": 0.9})
         page = await browser.new_page()
         await page.goto(live.url + "/")
         await expect(page.locator("#login")).to_be_visible()
@@ -222,14 +226,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
     )
     async with serve(f"sqlite+aiosqlite:///{tmp_path / 'po.db'}", tokens=tokens) as live:
         otto = {"Authorization": "Bearer o-secret"}
-        run = (
-            await live.client.post(
-                "/api/runs",
-                json={"definition": "purchase_order", "input": {"amount": 25000}},
-                headers=otto,
-            )
-        ).json()
-        await live.client.post(f"/api/runs/{run['id']}/process", headers=otto)
+        run = await processed_run(live, otto, "purchase_order", {"amount": 25000})
 
         fay = await signed_in(browser, live, "fay-secret")
         await expect(fay.locator("#whoami")).to_have_text("fay · approver @ finance")
