@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
-from litestar.response import File, Response
+from litestar.response import File
 from litestar.static_files import create_static_files_router
-from sqlalchemy import text
 
 from api.auth import Tokens
 from api.definitions import DefinitionController
 from api.diagrams import DiagramController
-from api.errors import HANDLERS, problem
+from api.errors import HANDLERS
 from api.guard import guard_request
+from api.health import healthz
 from api.identity import IdentityController
 from api.metrics import metrics
 from api.openapi import finish as finish_openapi
@@ -40,17 +39,6 @@ async def monitor() -> File:
         content_disposition_type="inline",
         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
     )
-
-
-@get("/healthz", tags=["operations"])
-async def healthz(runtime: NamedDependency[Runtime]) -> Response[Any]:
-    """Liveness and database reachability."""
-    try:
-        async with runtime.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception as exc:
-        return problem(503, f"The database is unreachable: {type(exc).__name__}.")
-    return Response({"status": "ok", "database": "ok"})
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:

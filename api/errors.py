@@ -26,6 +26,7 @@ STATUS: list[tuple[type[errors.EngineError], int]] = [
     (errors.ConflictError, 409),
     (errors.LeaseLostError, 409),
     (errors.SnapshotError, 500),
+    (errors.StorageUnavailableError, 503),
 ]
 
 TITLES = {
@@ -72,9 +73,14 @@ def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Re
     allowed = getattr(exc, "allowed_events", None)
     if allowed is not None:
         extra["allowed_events"] = allowed
-    if status >= 500:
+    headers = None
+    if isinstance(exc, errors.StorageUnavailableError):
+        headers = {"Retry-After": str(exc.retry_after_s)}
+        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path,
+                    exc.__cause__ or exc)
+    elif status >= 500:
         log.error("engine error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(status, exc.message, kind=_slug(exc), **extra)
+    return problem(status, exc.message, kind=_slug(exc), headers=headers, **extra)
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

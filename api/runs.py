@@ -136,6 +136,12 @@ class RunController(Controller):
         lifecycle: Query = None,
         ref_id: Query = None,
         ref_type: Query = None,
+        ref_id_prefix: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=200, pattern=NO_NUL, description="runs whose ref_id starts with this"
+            ),
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         cursor: Annotated[
             str | None,
@@ -146,7 +152,7 @@ class RunController(Controller):
         ] = None,
     ) -> RunPage:
         """Runs, newest first, filtered; follow `next_cursor` for the next page."""
-        where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type)
+        where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type, ref_id_prefix)
         return await runtime.queries.page(where, limit, cursor)
 
     @get("/{run_id:str}", responses=RUN_RESPONSES)

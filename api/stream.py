@@ -39,12 +39,18 @@ LastEventQuery = Annotated[
 RETRY = b"retry: 3000\n\n"
 
 
+MAX_SEQ = 2**63 - 1  # history.seq is a signed 64-bit integer
+
+
 def resume_point(header: str | None, query: str | None) -> int | None:
+    """The seq to resume after: ASCII digits only (`str.isdigit` also takes `²`), in range."""
     value = header if header is not None else query
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise InvalidRequestError(f"Last-Event-ID must be a history seq, not {value!r}.")
+    if not (value.isascii() and value.isdigit()) or int(value) > MAX_SEQ:
+        raise InvalidRequestError(
+            f"Last-Event-ID must be a history seq (0 to {MAX_SEQ}), not {value!r}."
+        )
     return int(value)
 
 

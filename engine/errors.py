@@ -25,7 +25,8 @@ EngineError
 │   ├── SeparationOfDutiesError
 │   └── RegionForbiddenError
 ├── LeaseLostError
-└── SnapshotError
+├── SnapshotError
+└── StorageUnavailableError
 """
 
 from __future__ import annotations
@@ -196,3 +197,10 @@ class LeaseLostError(EngineError):
 
 class SnapshotError(EngineError):
     """A stored snapshot does not match the registered chart."""
+
+
+class StorageUnavailableError(EngineError):
+    """The database cannot take writes right now (disk full, read-only, unreachable or out
+    of connections); nothing was written. Retry later."""
+
+    retry_after_s = 5

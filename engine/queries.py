@@ -23,6 +23,7 @@ class RunFilter:
     lifecycle: str | None = None
     ref_id: str | None = None
     ref_type: str | None = None
+    ref_id_prefix: str | None = None  # ref_id starts with this (the monitor's search box)
 
 
 class RunQueries:
@@ -44,6 +45,8 @@ class RunQueries:
             value = getattr(where, column)
             if value is not None:
                 query = query.where(RUNS.c[column] == value)
+        if where.ref_id_prefix:
+            query = query.where(RUNS.c.ref_id.startswith(where.ref_id_prefix, autoescape=True))
         if cursor is not None:
             query = query.where(RUNS.c.id < decode_cursor(cursor))
         async with self.db.read() as conn:

@@ -34,6 +34,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # before it is dropped (it then reconnects with Last-Event-ID and replays).
     heartbeat_s: float = 15.0
     feed_buffer: int = 1024
+    # A write to a client that makes no progress for this long closes its connection.
+    send_timeout_s: float = 30.0
+    # Slow clients: time to receive a request's headers, then its body; open connections.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    max_connections: int = 10_000
+    # Host names the server answers to besides the loopback names (comma-separated).
+    allowed_hosts: str = ""
+    metrics_public: bool = False  # serve /metrics without a token even when tokens are set
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
