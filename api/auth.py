@@ -21,6 +21,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 ROLES = ("viewer", "operator", "approver", "admin")
 STREAM_TOKEN_TTL_S = 300
+STREAM_SCOPE = "stream"
 _SCOPE_KEY = "signoff_principal"
 
 
@@ -42,26 +43,52 @@ class Principal:
 ANONYMOUS = Principal("anonymous", frozenset(ROLES))  # an open server: admin, so every group
 
 
+class TokenSpecError(ValueError):
+    """SIGNOFF_TOKENS is malformed; the message names the entry by position, never its secret."""
+
+
+def parse_tokens(spec: str) -> list[tuple[bytes, Principal]]:
+    """The entries of a SIGNOFF_TOKENS value, as (SHA-256 of the secret, principal).
+
+    A value that is set must hold at least one well-formed entry: a list that parses to
+    nothing (`' '`, `','`) would otherwise leave the server open without a word.
+    """
+    if not spec.strip():
+        if spec:
+            raise TokenSpecError("SIGNOFF_TOKENS is set but holds no token; unset it to run open")
+        return []
+    entries: list[tuple[bytes, Principal]] = []
+    for position, item in enumerate((part.strip() for part in spec.split(",")), start=1):
+        where = f"SIGNOFF_TOKENS entry {position}"
+        if not item:
+            raise TokenSpecError(f"{where} is empty (a stray comma?)")
+        actor, sep, rest = item.partition(":")
+        roles_text, sep2, secret = rest.partition(":")
+        if not (sep and sep2 and actor and roles_text and secret):
+            raise TokenSpecError(f"{where} is not actor:role[+role…]:secret")
+        roles, groups = set(), set()
+        for role in roles_text.split("+"):
+            name, _, group = role.partition("@")
+            if name not in ROLES:
+                raise TokenSpecError(
+                    f"{where} ({actor}) has unknown role {name!r}; roles: {', '.join(ROLES)}"
+                )
+            roles.add(name)
+            if group:
+                groups.add(group)
+        digest = hashlib.sha256(secret.encode()).digest()
+        for other, (known, _) in enumerate(entries, start=1):
+            if hmac.compare_digest(known, digest):
+                raise TokenSpecError(f"{where} has the same secret as entry {other}")
+        entries.append((digest, Principal(actor, frozenset(roles), frozenset(groups))))
+    return entries
+
+
 class Tokens:
     """The configured tokens; secrets are kept only as SHA-256 digests."""
 
     def __init__(self, spec: str) -> None:
-        self._entries: list[tuple[bytes, Principal]] = []
-        for item in filter(None, (part.strip() for part in spec.split(","))):
-            actor, sep, rest = item.partition(":")
-            roles_text, sep2, secret = rest.partition(":")
-            if not (sep and sep2 and actor and roles_text and secret):
-                raise ValueError("SIGNOFF_TOKENS entries look like actor:role[+role]:secret")
-            roles, groups = set(), set()
-            for role in roles_text.split("+"):
-                name, _, group = role.partition("@")
-                if name not in ROLES:
-                    raise ValueError(f"SIGNOFF_TOKENS: unknown role {name!r} for {actor!r}")
-                roles.add(name)
-                if group:
-                    groups.add(group)
-            digest = hashlib.sha256(secret.encode()).digest()
-            self._entries.append((digest, Principal(actor, frozenset(roles), frozenset(groups))))
+        self._entries = parse_tokens(spec)
         # Stream tokens are signed with a key every process sharing this configuration derives.
         self._key = hashlib.sha256(b"signoff-stream-token\0" + spec.encode()).digest()
 
@@ -79,13 +106,18 @@ class Tokens:
         return found
 
     def stream_token(self, principal: Principal, ttl_s: int = STREAM_TOKEN_TTL_S) -> str:
-        """A short-lived token that opens streams as `principal` (EventSource sends no headers)."""
+        """A short-lived token that opens streams as `principal` (EventSource sends no headers).
+
+        It names its scope, so that no other kind of signed token could pass for it."""
         expires = int(time.time()) + ttl_s
-        body = f"{expires}\0{principal.actor}\0{'+'.join(sorted(principal.roles))}".encode()
+        body = f"{STREAM_SCOPE}\0{expires}\0{principal.actor}".encode()
         mac = hmac.new(self._key, body, hashlib.sha256).digest()
         return _b64(body) + "." + _b64(mac)
 
     def verify_stream_token(self, token: str) -> Principal | None:
+        """The stream reader a token names, if this server signed it and it has not expired.
+
+        The reader may only read: a stream token is a viewer, whatever its issuer could do."""
         try:
             body_text, mac_text = token.split(".")
             body, mac = _unb64(body_text), _unb64(mac_text)
@@ -94,10 +126,13 @@ class Tokens:
         expected = hmac.new(self._key, body, hashlib.sha256).digest()
         if not hmac.compare_digest(expected, mac):
             return None
-        expires, actor, roles = body.decode().split("\0")
-        if int(expires) < time.time():
+        try:
+            scope, expires, actor = body.decode().split("\0")
+            if scope != STREAM_SCOPE or int(expires) < time.time():
+                return None
+        except ValueError:  # signed by us, but not a stream token of this shape
             return None
-        return Principal(actor, frozenset(roles.split("+")))
+        return Principal(actor, frozenset({"viewer"}))
 
 
 def _b64(data: bytes) -> str:
@@ -117,7 +152,11 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return found if isinstance(found, Principal) else ANONYMOUS
 
 
-def authenticate(connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens) -> Principal:
+def authenticate(
+    connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens, *, stream: bool = False
+) -> Principal:
+    """The caller, from its bearer token; on a stream route (`stream`) a `?token=` from
+    POST /api/stream-tokens also serves, and nowhere else."""
     if tokens.open:
         return ANONYMOUS
     header = connection.headers.get("authorization", "")
@@ -125,7 +164,7 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens)
     principal = None
     if scheme.lower() == "bearer" and secret:
         principal = tokens.authenticate(secret.strip())
-    elif not header and (signed := connection.query_params.get("token")):
+    elif stream and not header and (signed := connection.query_params.get("token")):
         principal = tokens.verify_stream_token(signed)
     if principal is None:
         raise NotAuthorizedException(
@@ -135,13 +174,14 @@ def authenticate(connection: ASGIConnection[Any, Any, Any, Any], tokens: Tokens)
     return principal
 
 
-def requires(role: str) -> Any:
-    """A route guard: authenticate the caller and demand `role` (admin passes every guard)."""
+def requires(role: str, *, stream: bool = False) -> Any:
+    """A route guard: authenticate the caller and demand `role` (admin passes every guard).
+    `stream` routes also accept a signed stream token as `?token=`."""
 
     # async, though it never awaits: Litestar runs a sync guard on a worker thread.
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         tokens: Tokens = connection.app.state.tokens
-        principal = authenticate(connection, tokens)
+        principal = authenticate(connection, tokens, stream=stream)
         connection.scope[_SCOPE_KEY] = principal  # type: ignore[literal-required]
         if not principal.has(role):
             raise PermissionDeniedException(f"{principal.actor} lacks the {role} role.")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -18,6 +20,7 @@ from prometheus_client import start_http_server
 
 from api import cli_runs
 from api.app import create_app
+from api.auth import Tokens, parse_tokens
 from api.client import ApiError
 from api.diagrams import write_all
 from api.metrics import Metrics
@@ -25,6 +28,7 @@ from api.security import RedactTokens
 from api.server import server
 from engine import paths as generated_paths
 from engine.database import Database
+from engine.database_url import check_reachable
 from engine.errors import EngineError
 from engine.migrate import upgrade
 from engine.runtime import Runtime
@@ -115,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
     from rich.progress import Progress
 
+    await check_reachable(settings.database_url)
     runtime = _runtime(settings)
     await runtime.start()
     try:
@@ -159,7 +164,8 @@ def _runtime(settings: Settings) -> Runtime:
 
 
 def _serve(settings: Settings) -> int:
-    if not settings.tokens:
+    tokens = Tokens(settings.tokens)  # a malformed list stops here, before anything starts
+    if tokens.open:
         if settings.host not in LOOPBACK and not settings.allow_open:
             raise ValueError(
                 f"refusing to serve without SIGNOFF_TOKENS on {settings.host}: anyone who can "
@@ -167,6 +173,9 @@ def _serve(settings: Settings) -> int:
                 "SIGNOFF_ALLOW_OPEN=1."
             )
         log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    # The port and the database are checked before migrations and workers start.
+    sock = _bind(settings.host, settings.port)
+    uvloop.run(check_reachable(settings.database_url))
     runtime = _runtime(settings)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
@@ -177,11 +186,33 @@ def _serve(settings: Settings) -> int:
         port=settings.port,
         log_level="info",
         proxy_headers=False,
-    ).run()
+    ).run(sockets=[sock])
     return 0
 
 
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now so that a port in use is reported before anything
+    else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {port} on {host} is already in use (another signoff serve?): stop it, "
+                "or choose another port with --port or SIGNOFF_PORT"
+            ) from None
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def _worker(settings: Settings, metrics_port: int = 0) -> int:
+    parse_tokens(settings.tokens)  # the same configuration as the API's, checked the same way
+    await check_reachable(settings.database_url)
     runtime = _runtime(settings)
     await runtime.start()
     if metrics_port:
@@ -204,6 +235,7 @@ async def _worker(settings: Settings, metrics_port: int = 0) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
+    await check_reachable(settings.database_url)
     db = Database(settings.database_url)
     try:
         await upgrade(db)

@@ -11,6 +11,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from api.auth import requires
+from api.send_timeout import abort_of
 from engine.errors import InvalidRequestError
 from engine.feed import FeedFilter
 from engine.runtime import Runtime
@@ -60,7 +61,7 @@ def event_stream(frames: AsyncIterator[bytes]) -> Stream:
 
 class StreamController(Controller):
     tags = ("streams",)
-    guards = (requires("viewer"),)  # also accepts ?token= from POST /api/stream-tokens
+    guards = (requires("viewer", stream=True),)  # ?token= from POST /api/stream-tokens too
 
     @get("/api/runs/{run_id:str}/stream")
     async def run_stream(
@@ -74,11 +75,15 @@ class StreamController(Controller):
         """Every transition of one run (its whole history first, or after Last-Event-ID)."""
         await runtime.queries.get(run_id)  # 404 for an unknown run, before streaming starts
         after = resume_point(last_event_id, last_event_id_query)
-        return event_stream(runtime.feed.follow(FeedFilter(run_id=run_id), after, prefix=RETRY))
+        frames = runtime.feed.follow(
+            FeedFilter(run_id=run_id), after, prefix=RETRY, on_drop=abort_of(request.scope)
+        )
+        return event_stream(frames)
 
     @get("/api/stream")
     async def global_stream(
         self,
+        request: Request[Any, Any, Any],
         runtime: NamedDependency[Runtime],
         definition: Annotated[str | None, QueryParameter(max_length=100)] = None,
         last_event_id: LastEventHeader = None,
@@ -89,5 +94,7 @@ class StreamController(Controller):
         if definition is not None:
             runtime.registry.get(definition)  # 422 for an unknown definition
         after = resume_point(last_event_id, last_event_id_query)
-        frames = runtime.feed.follow(FeedFilter(definition=definition), after, prefix=RETRY)
+        frames = runtime.feed.follow(
+            FeedFilter(definition=definition), after, prefix=RETRY, on_drop=abort_of(request.scope)
+        )
         return event_stream(frames)

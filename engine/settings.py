@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import msgspec
+
+from engine.database_url import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///signoff.db"
 
@@ -44,21 +48,86 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     allowed_hosts: str = ""
     metrics_public: bool = False  # serve /metrics without a token even when tokens are set
 
+    def __post_init__(self) -> None:
+        for name, (ok, phrase) in _RULES.items():
+            if not ok(getattr(self, name)):
+                raise ValueError(f"{variable(name)} must be {phrase}, not {getattr(self, name)!r}")
+        if self.retry_cap_s < self.retry_base_s:
+            raise ValueError("SIGNOFF_RETRY_CAP_S must be at least SIGNOFF_RETRY_BASE_S")
+        for origin in _items(self.cors_origins):
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(
+                    f"SIGNOFF_CORS_ORIGINS holds {origin!r}; an origin looks like "
+                    "https://app.example.com (scheme, host and optional port, no path)"
+                )
+        # The forms people copy (postgresql://…, postgres://…, sqlite:///…) get the async driver.
+        msgspec.structs.force_setattr(self, "database_url", async_url(self.database_url))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Settings from SIGNOFF_<FIELD> variables; explicit overrides win."""
+        """Settings from SIGNOFF_<FIELD> variables; explicit overrides win. A bad value raises
+        ValueError naming its variable."""
         env = os.environ if env is None else env
         raw: dict[str, object] = {}
         for name in cls.__struct_fields__:
-            value = env.get(f"SIGNOFF_{name.upper()}")
+            value = env.get(variable(name))
             if value is not None and value != "":
                 raw[name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:
-            raise ValueError(f"Invalid SIGNOFF_* setting: {exc}") from exc
+            found = _FIELD.search(str(exc))
+            if found is None:  # raised by __post_init__: it already names the variable
+                raise ValueError(str(exc)) from None
+            name = found.group(1)
+            phrase = _RULES[name][1] if name in _RULES else _KINDS.get(_kind(name), "valid")
+            raise ValueError(f"{variable(name)} must be {phrase}, not {raw[name]!r}") from None
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+
+def variable(name: str) -> str:
+    """The environment variable of a settings field."""
+    return f"SIGNOFF_{name.upper()}"
+
+
+def _items(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _kind(name: str) -> type:
+    return type(getattr(Settings(), name))
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _at_least(low: int) -> Callable[[int], bool]:
+    return lambda value: value >= low
+
+
+_FIELD = re.compile(r"at `\$\.(\w+)`")
+_ORIGIN = re.compile(r"^https?://[^/\s:]+(:\d{1,5})?$")
+_KINDS = {bool: "1 or 0 (true or false)", int: "a whole number", float: "a number", str: "text"}
+_SECONDS = "a number of seconds above 0"
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "host": (bool, "a host name or address"),
+    "port": (lambda p: 1 <= p <= 65535, "a port number (1 to 65535)"),
+    "failure_rate": (lambda r: 0 <= r <= 1, "between 0 and 1"),
+    "workers": (_at_least(0), "a whole number of 0 or more"),
+    "pool_size": (_at_least(1), "a whole number of 1 or more"),
+    "concurrency": (_at_least(1), "a whole number of 1 or more"),
+    "poll_interval_s": (_positive, _SECONDS),
+    "lease_s": (_positive, _SECONDS),
+    "max_attempts": (_at_least(1), "a whole number of 1 or more"),
+    "retry_base_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
+    "retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
+    "max_body_bytes": (_at_least(1), "a number of bytes above 0"),
+    "max_input_bytes": (_at_least(1), "a number of bytes above 0"),
+    "heartbeat_s": (_positive, _SECONDS),
+    "feed_buffer": (_at_least(1), "a whole number of 1 or more"),
+    "send_timeout_s": (_positive, _SECONDS),
+    "header_timeout_s": (_positive, _SECONDS),
+    "body_timeout_s": (_positive, _SECONDS),
+    "max_connections": (_at_least(1), "a whole number of 1 or more"),
+}
