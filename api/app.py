@@ -7,9 +7,10 @@ from pathlib import Path
 from litestar import Litestar, MediaType, get
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
+from litestar.params import FromPath
 from litestar.response import File
-from litestar.static_files import create_static_files_router
 
 from api.auth import Tokens
 from api.definitions import DefinitionController
@@ -20,6 +21,7 @@ from api.health import healthz
 from api.identity import IdentityController
 from api.metrics import metrics
 from api.openapi import finish as finish_openapi
+from api.origin import HostPolicy, host_guard
 from api.runs import SHORTCUTS, RunController
 from api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from api.stream import StreamController
@@ -39,6 +41,20 @@ async def monitor() -> File:
         content_disposition_type="inline",
         headers={"Content-Security-Policy": CONTENT_SECURITY_POLICY},
     )
+
+
+# The monitor's files, listed once: a request names one of them or gets a 404, and never
+# reaches the file system with a name of its own.
+STATIC_FILES = {p.name: p for p in STATIC.iterdir() if p.is_file()}
+
+
+@get("/static/{name:str}", include_in_schema=False, cache_control=None)
+async def static_file(name: FromPath[str]) -> File:
+    """One of the monitor's static files."""
+    path = STATIC_FILES.get(name)
+    if path is None:
+        raise NotFoundException("No such file.")
+    return File(path, content_disposition_type="inline")
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
@@ -63,13 +79,12 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             healthz,
             metrics,
             monitor,
-            create_static_files_router(
-                path="/static", directories=[STATIC], include_in_schema=False
-            ),
+            static_file,
         ],
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
         },
+        middleware=[lambda app: host_guard(app, HostPolicy.of(runtime.settings))],
         exception_handlers=HANDLERS,
         before_request=guard_request,
         after_request=add_security_headers,

@@ -35,12 +35,30 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     412: "Precondition failed",
     413: "Request body too large",
+    415: "Unsupported media type",
     422: "Unprocessable request",
     500: "Internal server error",
     503: "Service unavailable",
+}
+# The problem type of an HTTP-level refusal that no engine error names more precisely.
+KINDS = {
+    400: "invalid-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    408: "request-timeout",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    500: "internal-error",
+    503: "service-unavailable",
 }
 
 
@@ -53,7 +71,7 @@ def problem(
     **extra: Any,
 ) -> Response[dict[str, Any]]:
     body: dict[str, Any] = {
-        "type": f"urn:signoff:problem:{kind or status}",
+        "type": f"urn:signoff:problem:{kind or KINDS.get(status, 'error')}",
         "title": TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
@@ -85,12 +103,42 @@ def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Re
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     extra: dict[str, Any] = {}
-    if isinstance(exc, ValidationException) and exc.extra:
-        extra["errors"] = exc.extra
     detail = str(exc.detail)
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list) and exc.extra:
+        named = (_named(request, e) if isinstance(e, dict) else e for e in exc.extra)
+        errors_ = [e for e in named if e is not None] or list(exc.extra)
+        extra["errors"] = errors_
+        detail = "; ".join(
+            f"{e.get('source', 'request')} {e.get('key', '')}: {e.get('message', '')}"
+            if isinstance(e, dict)
+            else str(e)
+            for e in errors_
+        )
     if exc.status_code == 413:
         detail = "The request body is larger than this server accepts."
-    return problem(exc.status_code, detail, headers=exc.headers, **extra)
+    kind = getattr(exc, "problem_type", None)
+    return problem(exc.status_code, detail, kind=kind, headers=exc.headers, **extra)
+
+
+def _named(request: Request[Any, Any, Any], error: dict[str, Any]) -> dict[str, Any] | None:
+    """A validation error that names the parameter as the client sent it (`format`, `state`,
+    `If-Match`), not as the handler's argument is called."""
+    key = error.get("key")
+    handler = request.scope.get("route_handler")
+    field = handler.parsed_fn_signature.parameters.get(key) if handler and key else None
+    spec = field.kwarg_definition if field is not None else None
+    alias = (
+        getattr(spec, "query", None) or getattr(spec, "header", None) or getattr(spec, "name", None)
+    )
+    source = error.get("source")
+    error = {**error, "source": getattr(source, "value", source)}
+    if error["source"] == "body" and key == "data":
+        if request.headers.get("content-length", "0") == "0":
+            return None  # Litestar adds this beside another parameter's error when no body came
+        return {**error, "key": "body", "message": "the request body is missing or not valid"}
+    if str(error.get("message", "")).startswith("Expected `str` matching regex"):
+        error["message"] = "does not have the expected form"
+    return {**error, "key": alias} if alias else error
 
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -16,6 +18,7 @@ from prometheus_client import (
 )
 from sqlalchemy import func, select
 
+from api.auth import requires
 from engine.jobs import READY
 from engine.observer import Observer
 from engine.runtime import Runtime
@@ -114,7 +117,20 @@ class Metrics(Observer):
         self.sse_clients.set(runtime.feed.subscriber_count)
 
 
-@get("/metrics", include_in_schema=False)
+_VIEWER = requires("viewer")
+
+
+async def metrics_access(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """With tokens set, scraping needs the viewer role (Prometheus sends a bearer token)
+    unless SIGNOFF_METRICS_PUBLIC=1."""
+    runtime: Runtime = connection.app.state.runtime
+    if not runtime.settings.metrics_public:
+        await _VIEWER(connection, handler)
+
+
+@get("/metrics", include_in_schema=False, guards=[metrics_access])
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Prometheus text exposition."""
     runtime: Runtime = request.app.state.runtime

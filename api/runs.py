@@ -26,6 +26,7 @@ IdempotencyHeader = Annotated[
     HeaderParameter(
         name="Idempotency-Key",
         max_length=255,
+        pattern=r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",  # printable ASCII, no edge spaces
         description="Repeat a POST safely: a repeat returns the first response.",
     ),
 ]
@@ -34,7 +35,7 @@ IfMatchHeader = Annotated[
     HeaderParameter(
         name="If-Match",
         max_length=64,
-        pattern=r'^(\*|(W/)?"\d{1,12}"([ \t]*,[ \t]*(W/)?"\d{1,12}")*)?$',
+        pattern=r'^(\*|(W/)?"\d{1,12}"([ \t]*,[ \t]*(W/)?"\d{1,12}")*)$',  # not empty
         description='Apply only if the run is at this version (its ETag, "<version>").',
     ),
 ]
@@ -56,7 +57,7 @@ def etag(version: int) -> str:
 
 def parse_if_match(value: str | None) -> list[int] | None:
     """The versions an If-Match header accepts (None: any). Tags are "<version>"."""
-    if value is None or value.strip() in ("*", ""):
+    if value is None or value.strip() == "*":
         return None
     versions = []
     for part in value.split(","):

@@ -53,7 +53,8 @@ class RunNotFoundError(NotFoundError):
     """No run has this id."""
 
     def __init__(self, run_id: str) -> None:
-        super().__init__(f"No run has id {run_id!r}.")
+        shown = run_id if len(run_id) <= 64 else run_id[:64] + "…"
+        super().__init__(f"No run has id {shown!r}.")
         self.run_id = run_id
 
 
