@@ -1,17 +1,56 @@
-"""Renders bench/RESULTS.md from one run's figures (medians, with min–max over repetitions)."""
+"""Renders bench/RESULTS.md and the README's benchmark headline from one run's figures
+(medians, with min–max over repetitions), as bench/run.py stores them in bench/results.json.
+
+    .venv/bin/python -m bench.report    # re-render both from bench/results.json, no measuring
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import textwrap
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from bench.common import PG_ADMIN, Figure
 
 COMMAND = ".venv/bin/python -m bench.run --n {n} --reps {reps}"
+HERE = Path(__file__).parent
+RAW = HERE / "results.json"
+RESULTS = HERE / "RESULTS.md"
+README = HERE.parent / "README.md"
+BEGIN = "<!-- bench:begin: written by `python -m bench.report` from bench/results.json -->"
+END = "<!-- bench:end -->"
+
+# What the run behind the committed results.json (b647ff8) was on: run.py records it since.
+_UNRECORDED = {"platform": "Linux-6.18.44-fc-v509-x86_64-with-glibc2.36", "cpus": 2,
+               "postgres": PG_ADMIN}
+
+
+def load(path: Path = RAW) -> dict[str, Any]:
+    """results.json as report() reads it: every list of repetitions becomes a Figure."""
+    raw = json.loads(path.read_text())
+    return {key: {k: Figure(v) if isinstance(v, list) else v for k, v in value.items()}
+            if isinstance(value, dict) else value
+            for key, value in raw.items()}
+
+
+def run_info(r: dict[str, Any]) -> dict[str, Any]:
+    """N, repetitions and the machine of the run (derived for files that predate recording)."""
+    recorded = r.get("run")
+    if recorded:
+        return dict(recorded)
+    # run.py measures DBOS on PostgreSQL with N itself, and every figure `reps` times.
+    return {"n": r["dbos-pg-16-n"], "reps": len(r["rt-sqlite-1"]["rps"].values), **_UNRECORDED}
 
 
 def ratio(a: Any, b: Any) -> str:
     return f"{a.median / b.median:.1f}×"
 
 
-def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: str) -> str:
+def report(r: dict[str, Any]) -> str:
+    info = run_info(r)
+    n, reps = info["n"], info["reps"]
+    machine, cpus, pg = info["platform"], info["cpus"], info["postgres"]
     ms = "{:,.1f}"
     lines = [
         "# Benchmark results",
@@ -130,7 +169,7 @@ def report(r: dict[str, Any], n: int, reps: int, machine: str, cpus: int, pg: st
         f"| {ec.median / fc.median:.1f} |",
         "",
     ]
-    lines += targets(r) + analysis(r)
+    lines += targets(r) + analysis(r) + NOTES.splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -147,37 +186,54 @@ def _cpu(r: dict[str, Any]) -> str:
             "from one run.")
 
 
-def targets(r: dict[str, Any]) -> list[str]:
-    def met(ok: bool) -> str:
-        return "met" if ok else "**missed**"
+class Target(NamedTuple):
+    """One target of the benchmark issue, and how this run measured against it."""
 
-    sq, pg = r["batch-sqlite"]["rps"], r["batch-pg"]["rps"]
-    dsq, dpg = r["dbos-batch-sqlite"]["rps"], r["dbos-batch-pg"]["rps"]
+    figure: str
+    target: str
+    measured: str
+    ok: bool
+    short: str  # how the README's headline names it
+    note: str = ""  # said in the headline when the target is missed
+
+
+def target_rows(r: dict[str, Any]) -> list[Target]:
+    sq, pg = r["batch-sqlite"]["rps"].median, r["batch-pg"]["rps"].median
+    dsq, dpg = r["dbos-batch-sqlite"]["rps"].median, r["dbos-batch-pg"]["rps"].median
     p50, p99 = r["rt-sqlite-1"]["p50_ms"].median, r["rt-sqlite-1"]["p99_ms"].median
     sse99 = r["sse"]["p99_ms"].median
-    idle = r["idle-10000"]
+    held, kib = r["idle-10000"]["held"].median, r["idle-10000"]["kib_per_client"].median
     approve = r["http-approve"]["rps"].median
     return [
+        Target("round trips/s, SQLite, in-process (start N, approve N)", "≥ 5× DBOS",
+               f"{sq / dsq:.1f}× ({sq:,.1f} vs {dsq:,.1f})", sq >= 5 * dsq,
+               "SQLite ≥ 5× DBOS"),
+        Target("round trips/s, PostgreSQL, in-process (start N, approve N)", "≥ 4× DBOS",
+               f"{pg / dpg:.1f}× ({pg:,.1f} vs {dpg:,.1f})", pg >= 4 * dpg,
+               "PostgreSQL ≥ 4× DBOS"),
+        Target("approve → finished, p50 / p99 (SQLite, C = 1)", "≤ 5 / 20 ms",
+               f"{p50:,.1f} / {p99:,.1f} ms", p50 <= 5 and p99 <= 20, "approve latency"),
+        Target("approve → SSE event, 1,000 clients, p99", "≤ 30 ms", f"{sse99:,.1f} ms",
+               sse99 <= 30, "SSE p99", "the raw uvicorn floor here is 27 ms"),
+        Target("idle SSE clients in one process", "10,000 at ≤ 30 KiB each",
+               f"{held:,.0f} at {kib:,.1f} KiB", held >= 10000 and kib <= 30,
+               "10,000 idle clients"),
+        Target("HTTP approve requests/s", "≥ 1,500", f"{approve:,.0f}", approve >= 1500,
+               "HTTP approves/s"),
+    ]
+
+
+def targets(r: dict[str, Any]) -> list[str]:
+    lines = [
         "## Targets (from the benchmark issue)",
         "",
         "| figure | target | measured here | |",
         "|---|---|---|---|",
-        f"| round trips/s, SQLite, in-process (start N, approve N) | ≥ 5× DBOS | "
-        f"{sq.median / dsq.median:.1f}× ({sq.median:,.1f} vs {dsq.median:,.1f}) | "
-        f"{met(sq.median >= 5 * dsq.median)} |",
-        f"| round trips/s, PostgreSQL, in-process (start N, approve N) | ≥ 4× DBOS | "
-        f"{pg.median / dpg.median:.1f}× ({pg.median:,.1f} vs {dpg.median:,.1f}) | "
-        f"{met(pg.median >= 4 * dpg.median)} |",
-        f"| approve → finished, p50 / p99 (SQLite, C = 1) | ≤ 5 / 20 ms | {p50:,.1f} / "
-        f"{p99:,.1f} ms | {met(p50 <= 5 and p99 <= 20)} |",
-        f"| approve → SSE event, 1,000 clients, p99 | ≤ 30 ms | {sse99:,.1f} ms | "
-        f"{met(sse99 <= 30)} |",
-        f"| idle SSE clients in one process | 10,000 at ≤ 30 KiB each | "
-        f"{idle['held'].median:,.0f} at {idle['kib_per_client'].median:,.1f} KiB | "
-        f"{met(idle['held'].median >= 10000 and idle['kib_per_client'].median <= 30)} |",
-        f"| HTTP approve requests/s | ≥ 1,500 | {approve:,.0f} | {met(approve >= 1500)} |",
-        "",
     ]
+    for t in target_rows(r):
+        lines.append(f"| {t.figure} | {t.target} | {t.measured} | "
+                     f"{'met' if t.ok else '**missed**'} |")
+    return [*lines, ""]
 
 
 def analysis(r: dict[str, Any]) -> list[str]:
@@ -254,24 +310,95 @@ def _medians(r: dict[str, Any]) -> dict[str, float]:
     }
 
 
+# Measured outside bench.run, so kept here for every re-rendering of RESULTS.md.
+NOTES = """
+## Check after issue 7 (approval regions on the dispatch path)
+
+The dispatcher gained a region check on decision events and checks an event's name before
+If-Match. Sequential in-process transitions/s on SQLite (create, process, processed, approve per
+run; N = 1000 runs, 3 repetitions alternating the two checkouts in one run), measured with
+`bench/dispatch_rate.py` on 2026-11-22 before the benchmark run of b647ff8, when the CPU
+reference was slower: compare the two rows with each other, not with the tables above.
+`git worktree add /tmp/old 151b4e2; for i in 1 2 3; do for w in /tmp/old /work/main; do \
+(cd $w && PYTHONPATH=$w /work/main/.venv/bin/python /work/main/bench/dispatch_rate.py 1000); \
+done; done`
+(PYTHONPATH matters: without it both runs import the editable install's code.)
+
+| checkout | transitions/s, median (min–max) |
+|---|---|
+| 151b4e2 (before) | 1,511 (1,456–1,633) |
+| after issue 7 | 1,524 (1,433–1,542) |
+
+No measurable change."""
+
+_WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six"]
+
+
+def headline(r: dict[str, Any]) -> str:
+    """The README's benchmark headline: the figures of RESULTS.md that the README quotes."""
+    info, cpu = run_info(r), r["cpu-ref-us"]
+    med = {key: {k: v.median for k, v in value.items() if isinstance(v, Figure)}
+           for key, value in r.items() if isinstance(value, dict)}
+    sq, dsq = med["batch-sqlite"]["rps"], med["dbos-batch-sqlite"]["rps"]
+    pg, dpg = med["batch-pg"]["rps"], med["dbos-batch-pg"]["rps"]
+    sq16, dsq16 = med["rt-sqlite-16"]["rps"], med["dbos-sqlite-16"]["rps"]
+    pg16, dpg16 = med["rt-pg-16"]["rps"], med["dbos-pg-16"]["rps"]
+    one, sse, idle = med["rt-sqlite-1"], med["sse"], med["idle-10000"]
+    dbos_sq, dbos_pg = med["dbos-sqlite-1"]["p50_ms"], med["dbos-pg-1"]["p50_ms"]
+    lines = [
+        f"Headlines of the last run ({r['elapsed'] / 60:.0f} minutes, {info['cpus']} CPUs, "
+        f"N = {info['n']:,}; CPU speed reference {cpu[0]:.1f} µs at the start, "
+        f"{cpu[-1]:.1f} µs at the end):",
+        "",
+        "- **Start N runs, then approve N** (the pattern DBOS is usually measured with): SQLite "
+        f"**{sq / dsq:.1f}× DBOS** ({sq:,.0f} against {dsq:,.0f} round trips/s), PostgreSQL "
+        f"**{pg / dpg:.1f}×** ({pg:,.0f} against {dpg:,.0f}).",
+        f"- **One round trip after another, 16 lanes**: SQLite **{sq16 / dsq16:.1f}×** "
+        f"({sq16:,.0f}/s against {dsq16:,.0f}/s: DBOS polls for `recv` once a second there), "
+        f"PostgreSQL **{pg16 / dpg16:.1f}×** ({pg16:,.0f}/s against {dpg16:,.0f}/s).",
+        f"- Approve → finished **{one['p50_ms']:.1f} ms p50 / {one['p99_ms']:.1f} ms p99** "
+        f"(SQLite, one at a time; DBOS {dbos_sq:,.0f} ms there, {dbos_pg:.1f} ms on "
+        f"PostgreSQL); {med['http-approve']['rps']:,.0f} HTTP approves/s through "
+        f"`signoff serve`; approve → SSE event to 1,000 clients {sse['p50_ms']:.1f} ms p50 / "
+        f"{sse['p99_ms']:.1f} ms p99; {idle['held']:,.0f} idle SSE clients at "
+        f"{idle['kib_per_client']:.1f} KiB each.",
+        "",
+        _verdict(target_rows(r)),
+    ]
+    # Wrapped like the rest of the README; a bullet's next lines indented under its text.
+    return "".join(textwrap.fill(line, 100, subsequent_indent="  " if line[:1] == "-" else "",
+                                 break_long_words=False, break_on_hyphens=False) + "\n"
+                   for line in lines)
+
+
+def _verdict(rows: list[Target]) -> str:
+    met = [t.short for t in rows if t.ok]
+    missed = [f"{t.short} {t.measured} against {t.target}" + (f" ({t.note})" if t.note else "")
+              for t in rows if not t.ok]
+    if not missed:
+        return f"All {_WORDS[len(met)].lower()} targets of the benchmark issue are met."
+    said = f"{_WORDS[len(met)]} targets of the benchmark issue are met"
+    said += f" ({', '.join(met)})" if met else ""
+    verb = "is" if len(missed) == 1 else "are"
+    return f"{said} and {_WORDS[len(missed)].lower()} {verb} not: {' and '.join(missed)}."
+
+
+def with_headline(readme: str, block: str) -> str:
+    """`readme` with the text between its BEGIN and END lines replaced by `block`."""
+    start, end = readme.index(BEGIN + "\n") + len(BEGIN) + 1, readme.index(END)
+    return readme[:start] + block + readme[end:]
+
+
+def readme_headline(readme: str) -> str:
+    """What the README's marked block says now."""
+    return readme[readme.index(BEGIN + "\n") + len(BEGIN) + 1:readme.index(END)]
+
+
+def write(r: dict[str, Any], results: Path = RESULTS, readme: Path = README) -> None:
+    """Write RESULTS.md and the README's benchmark headline from one run's figures."""
+    results.write_text(report(r))
+    readme.write_text(with_headline(readme.read_text(), headline(r)))
+
+
 if __name__ == "__main__":
-    # Re-render RESULTS.md from the last run's bench/results.json (no measuring).
-    import json
-    import os
-    import platform
-    import sys
-    from pathlib import Path
-
-    from bench.common import PG_ADMIN, Figure
-
-    here = Path(__file__).parent
-    raw = json.loads((here / "results.json").read_text())
-    results: dict[str, Any] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict):
-            results[key] = {k: Figure(v) for k, v in value.items()}
-        else:
-            results[key] = value
-    n, reps = int(sys.argv[1]), int(sys.argv[2])
-    text = report(results, n, reps, platform.platform(), os.cpu_count() or 0, PG_ADMIN)
-    (here / "RESULTS.md").write_text(text)
+    write(load())

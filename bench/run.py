@@ -1,4 +1,5 @@
-"""Runs every benchmark side by side on this machine and writes bench/RESULTS.md.
+"""Runs every benchmark side by side on this machine; writes bench/results.json, then renders
+bench/RESULTS.md and the README's benchmark headline from it (bench/report.py).
 
     .venv/bin/pip install -e ".[test,bench]" && apt-get install wrk
     .venv/bin/python -m bench.run [--n 1000] [--reps 3]
@@ -16,16 +17,14 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import uvloop
 
-from bench import floors, http, roundtrip, sse
+from bench import floors, http, report, roundtrip, sse
 from bench.common import PG_ADMIN, Figure, fresh_database
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
-RAW = Path(__file__).with_name("results.json")  # every repetition, to re-render or compare
+RAW = report.RAW  # every repetition, to re-render or compare
 
 
 async def repeat(reps: int, make: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Figure]:
@@ -86,11 +85,14 @@ async def main(n: int, reps: int) -> None:
         reps, lambda: _wrap(asyncio.to_thread(floors.engine_chart_rate)))
     out["cpu-ref-us"].append(cpu_reference_us())
     out["elapsed"] = time.time() - started
-    RAW.write_text(json.dumps({k: v.values if isinstance(v, Figure) else
-                               {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict)
-                               else v for k, v in out.items()}, indent=1))
-    RESULTS.write_text(render(out, n, reps))
-    print(f"wrote {RESULTS}", flush=True)
+    raw = {k: {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict) else v
+           for k, v in out.items()}
+    raw["run"] = {"n": n, "reps": reps, "platform": platform.platform(),
+                  "cpus": os.cpu_count() or 0, "postgres": PG_ADMIN}
+    RAW.write_text(json.dumps(raw, indent=1))
+    # Rendered from the file just written, so `python -m bench.report` gives the same bytes.
+    report.write(report.load(RAW))
+    print(f"wrote {RAW}, {report.RESULTS} and the headline in {report.README}", flush=True)
 
 
 async def _rate(backend: str) -> dict[str, float]:
@@ -99,12 +101,6 @@ async def _rate(backend: str) -> dict[str, float]:
 
 async def _wrap(value: Awaitable[float]) -> dict[str, float]:
     return {"ops": await value}
-
-
-def render(r: dict[str, Any], n: int, reps: int) -> str:
-    from bench.report import report
-
-    return report(r, n, reps, platform.platform(), os.cpu_count() or 0, PG_ADMIN)
 
 
 if __name__ == "__main__":
