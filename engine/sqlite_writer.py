@@ -15,6 +15,7 @@ rolls back to its savepoint; the others' work is unaffected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -64,9 +65,12 @@ class SqliteWriter:
             conn.execute("SAVEPOINT tx")
             try:
                 yield SqliteTx(conn)
-            except BaseException:
-                conn.execute("ROLLBACK TO tx")
-                conn.execute("RELEASE tx")
+            except BaseException as exc:
+                if not _undo(conn):
+                    # SQLite rolled the whole transaction back itself (it may, on SQLITE_FULL
+                    # or an I/O error): the others' savepoints went with it, so they fail too.
+                    self._abort(conn, group, exc)
+                    raise
                 if self._members == 0:  # nothing of anyone's to keep: end the group here
                     conn.rollback()
                     self._group = None
@@ -81,12 +85,22 @@ class SqliteWriter:
             if self._lock.locked():
                 self._lock.release()
         if joined:
-            await group  # the commit of this group, by its last member
+            # The commit of this group, by its last member. Shielded: a member cancelled
+            # while waiting must not cancel the future the other members wait on.
+            await asyncio.shield(group)
 
     async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
         """One statement in a transaction of its own."""
         async with self.transaction() as tx:
             return await tx.fetch(stmt, *args)
+
+    async def probe(self) -> None:
+        """Commit a write that changes no data: the header's user_version, rewritten as it
+        is. Its commit appends a page to the WAL, so a full, read-only or failing disk
+        refuses it just as it refuses a real write."""
+        async with self.transaction() as tx:
+            (version,) = tx.conn.execute("PRAGMA user_version").fetchone()
+            tx.conn.execute(f"PRAGMA user_version = {int(version)}")
 
     async def _hand_on_or_commit(
         self, conn: sqlite3.Connection, group: asyncio.Future[None]
@@ -111,12 +125,31 @@ class SqliteWriter:
             await asyncio.shield(done)
         except asyncio.CancelledError:
             await _settle(done, group)
+            if (failure := done.exception()) is not None:
+                self._abort(conn, group, failure)
             raise
         except BaseException as exc:
-            group.set_exception(exc)
-            group.exception()  # retrieved: members that were cancelled need not see it
+            self._abort(conn, group, exc)
             raise
         group.set_result(None)
+
+    def _abort(
+        self, conn: sqlite3.Connection, group: asyncio.Future[None], exc: BaseException
+    ) -> None:
+        """End the group uncommitted: every member fails with `exc` (none had returned yet),
+        and the connection is left outside any transaction, ready for the next group."""
+        self._group = None
+        if conn.in_transaction:  # a failed COMMIT can leave it open
+            with contextlib.suppress(sqlite3.Error):
+                conn.rollback()
+        if conn.in_transaction:  # cannot even roll back: start over on a new connection
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            self._conn = None
+        if not group.done():
+            failure = exc if isinstance(exc, Exception) else sqlite3.OperationalError(str(exc))
+            group.set_exception(failure)
+            group.exception()  # retrieved: members that were cancelled need not see it
 
     async def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -162,6 +195,18 @@ async def _settle(done: asyncio.Future[None], group: asyncio.Future[None]) -> No
         group.set_exception(done.exception())  # type: ignore[arg-type]
     else:
         group.set_result(None)
+
+
+def _undo(conn: sqlite3.Connection) -> bool:
+    """Roll back one caller's savepoint; False if the transaction holding it is gone."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute("ROLLBACK TO tx")
+        conn.execute("RELEASE tx")
+    except sqlite3.Error:
+        return False
+    return True
 
 
 def _begin_waiting(conn: sqlite3.Connection) -> None:
