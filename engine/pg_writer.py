@@ -78,6 +78,18 @@ class PgWriter:
         async with pool.acquire() as conn:
             return [pg_row(r) for r in await conn.fetch(stmt.pg, *args)]
 
+    async def probe(self) -> None:
+        """Commit a transaction that writes no data: it takes a pooled connection (a fresh
+        one if the server restarted) and a transaction id, whose commit the server must log;
+        a read-only server is refused here as its writes would be."""
+        pool = await self._ensure()
+        async with pool.acquire() as conn, conn.transaction():
+            read_only = await conn.fetchval(
+                "SELECT current_setting('transaction_read_only'), pg_current_xact_id()"
+            )
+            if read_only == "on":
+                raise asyncpg.ReadOnlySQLTransactionError("the server is read-only")
+
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
