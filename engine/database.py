@@ -9,18 +9,62 @@ from typing import Any
 
 import asyncpg
 import msgspec
+import sqlalchemy.exc
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from engine.errors import WriteConflictError
+from engine.errors import StorageUnavailableError, WriteConflictError
 from engine.pg_writer import PgWriter
 from engine.sql import Row, Sql, Tx
 from engine.sqlite_writer import PRAGMAS, SqliteWriter
 
 _ENCODER = msgspec.json.Encoder()
+
+# What a driver raises; `is_storage_failure` decides which of these mean the storage failed.
+_DRIVER_ERRORS = (
+    OSError,  # ConnectionRefusedError, ConnectionResetError, TimeoutError: unreachable
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    sqlalchemy.exc.SQLAlchemyError,
+)
+# The disk is full, read-only or failing, or the file cannot be opened (primary result codes;
+# SQLite's extended codes carry them in the low byte).
+_SQLITE_STORAGE_CODES = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
+)
+_STORAGE_ERRORS = (
+    OSError,
+    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was closed mid-query
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.InsufficientResourcesError,  # class 53: disk full, out of memory, too many connections
+    asyncpg.ReadOnlySQLTransactionError,  # 25006: a read-only server (a standby, or set so)
+    sqlalchemy.exc.TimeoutError,  # no connection free in the read pool in time
+)
+
+
+def is_storage_failure(exc: BaseException) -> bool:
+    """Whether `exc`, or the driver error it wraps, says the storage failed (so the same
+    request may succeed later) rather than the statement (a conflict, or a bug)."""
+    cause: BaseException | None = exc
+    for _ in range(4):  # SQLAlchemy's error → its DBAPI adapter's → the driver's
+        if cause is None:
+            return False
+        if isinstance(cause, sqlite3.Error):
+            return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_STORAGE_CODES
+        if isinstance(cause, _STORAGE_ERRORS):
+            return True
+        if isinstance(cause, asyncpg.InterfaceError):
+            return "closed" in str(cause)  # "connection is closed", not "another operation…"
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+            return True
+        cause = getattr(cause, "orig", None) or cause.__cause__
+    return False
 
 
 def _json_serializer(value: Any) -> str:
@@ -49,6 +93,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         parsed = make_url(url)
         self._writer: SqliteWriter | PgWriter
+        # The last write that failed for a storage reason, until a probe write succeeds.
+        self.storage_failure: StorageUnavailableError | None = None
         if self.is_sqlite:
             _configure_sqlite(self.engine)
             self._writer = SqliteWriter(parsed.database or ":memory:")
@@ -62,13 +108,19 @@ class Database:
         promises that the block runs exactly one statement (PostgreSQL then saves the
         BEGIN and COMMIT round trips).
 
-        A unique-key violation (two requests racing on one key) surfaces as WriteConflictError.
+        A unique-key violation (two requests racing on one key) surfaces as WriteConflictError;
+        a full disk, a read-only or unreachable database as StorageUnavailableError (the
+        transaction was rolled back, or never began).
         """
         try:
             async with self._writer.transaction(single=single) as tx:
                 yield tx
         except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
             raise WriteConflictError() from exc
+        except _DRIVER_ERRORS as exc:
+            if not is_storage_failure(exc):
+                raise
+            raise self._write_failed() from exc
 
     async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
         """Run one write statement as a transaction of its own; its rows."""
@@ -76,12 +128,45 @@ class Database:
             return await self._writer.fetch_once(stmt, *args)
         except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
             raise WriteConflictError() from exc
+        except _DRIVER_ERRORS as exc:
+            if not is_storage_failure(exc):
+                raise
+            raise self._write_failed() from exc
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only snapshot (no write lock taken)."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield conn
+        """A read-only snapshot (no write lock taken); StorageUnavailableError if the database
+        cannot be reached."""
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except _DRIVER_ERRORS as exc:
+            if not is_storage_failure(exc):
+                raise
+            raise StorageUnavailableError() from exc
+
+    async def check_writes(self) -> None:
+        """Raise StorageUnavailableError while writes fail for a storage reason.
+
+        Only after a real write failed: then a probe write (one that commits, without user
+        data, see the writers' `probe`) is tried, and its success clears the failure. A probe
+        that rolled back would prove nothing (it writes nothing, so a full disk accepts it),
+        and nor would a successful write that changed no rows (an empty job claim), so
+        neither clears it.
+        """
+        if self.storage_failure is None:
+            return
+        try:
+            await self._writer.probe()
+        except _DRIVER_ERRORS as exc:
+            if not is_storage_failure(exc):
+                raise
+            raise self._write_failed() from exc
+        self.storage_failure = None
+
+    def _write_failed(self) -> StorageUnavailableError:
+        self.storage_failure = StorageUnavailableError()
+        return self.storage_failure
 
     async def dispose(self) -> None:
         await self._writer.close()
