@@ -20,6 +20,7 @@ from engine.errors import (
     RunCancelledError,
     RunNotFoundError,
     RunPausedError,
+    StorageUnavailableError,
 )
 from engine.ids import uuid7
 from engine.jobs import ClaimedJob, JobQueue, PermanentJobError
@@ -27,6 +28,7 @@ from engine.observer import Observer
 from engine.retry import RetryPolicy
 
 log = logging.getLogger("signoff.worker")
+MAX_PAUSE_S = 5.0  # the longest wait between claims while the database is unavailable
 
 
 class Worker:
@@ -65,13 +67,18 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
-        """Claim and run jobs until `stop()`."""
+        """Claim and run jobs until `stop()`; while the database is unavailable, back off."""
+        pause = self.poll_interval_s
         while not self._stopping:
             free = self.concurrency - len(self._tasks)
             claimed: list[ClaimedJob] = []
             if free > 0:
                 try:
                     claimed = await self.queue.claim(self.owner, free, self.clock(), self.lease_s)
+                    pause = self.poll_interval_s
+                except StorageUnavailableError as exc:
+                    pause = min(max(pause * 2, 0.1), MAX_PAUSE_S)
+                    log.warning("claiming jobs: %s (%s); again in %.1fs", exc, exc.__cause__, pause)
                 except Exception:
                     log.exception("claiming jobs failed; retrying after %ss", self.poll_interval_s)
             for job in claimed:
@@ -79,7 +86,7 @@ class Worker:
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
             if not claimed or len(claimed) == free:
-                await self._sleep()
+                await self._sleep(pause)
 
     async def run_once(self) -> int:
         """Claim what is due now and run it to the end (for tests and tools)."""
@@ -108,6 +115,9 @@ class Worker:
         except asyncio.CancelledError:
             await asyncio.shield(self._settle(self.queue.release(job.lease, self.clock())))
             raise
+        except StorageUnavailableError as exc:
+            # Nothing of it was recorded; its lease runs out and a worker claims it again.
+            log.warning("job %s: %s (%s)", job.id, exc, exc.__cause__)
 
     async def _process(self, job: ClaimedJob) -> None:
         try:
@@ -197,9 +207,9 @@ class Worker:
         except LeaseLostError:
             log.info("lease lost before a job's state could be recorded")
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, timeout_s: float) -> None:
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.poll_interval_s):  # not wait_for: see Feed._run
+            async with asyncio.timeout(timeout_s):  # not wait_for: see Feed._run
                 await self._wake.wait()
         self._wake.clear()
 
