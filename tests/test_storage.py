@@ -1,0 +1,204 @@
+"""Storage failures through the real server: a full disk (SQLite on a small tmpfs) and a
+PostgreSQL restart answer 503 storage-unavailable with Retry-After, /healthz says so, nothing
+is half-written, and service resumes by itself once the cause goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import LiveServer, eventually, serve, unavailable
+
+Json = dict[str, Any]
+
+
+# Infrastructure -------------------------------------------------------------------------
+
+
+@contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `path` (root only), unmounted afterwards."""
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        unavailable(f"cannot mount a tmpfs (root needed): {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=True)
+
+
+def fill(filler: Path, *, leave: int = 0) -> None:
+    """Grow `filler` until the disk has at most `leave` bytes free (0: until ENOSPC)."""
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        if leave:
+            stat = os.statvfs(filler)
+            os.write(fd, bytes(max(0, stat.f_bavail * stat.f_frsize - leave)))
+            return
+        for chunk in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, bytes(chunk))
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    finally:
+        os.close(fd)
+
+
+def pg_cluster(action: str) -> None:
+    """`pg_ctlcluster <version> main <action>`; start waits until the server accepts."""
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions or shutil.which("pg_ctlcluster") is None:
+        unavailable("pg_ctlcluster is needed to stop and start PostgreSQL")
+    args = ["-m", "fast"] if action == "stop" else []
+    subprocess.run(["pg_ctlcluster", versions[-1], "main", action, *args], check=True)
+    if action == "start":
+        subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "60"], check=True)
+
+
+# The API --------------------------------------------------------------------------------
+
+
+def assert_storage_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["type"].endswith("storage-unavailable")
+    assert int(response.headers["retry-after"]) > 0
+
+
+async def create(live: LiveServer, ref_id: str | None = None) -> httpx.Response:
+    body: Json = {"definition": "approval", "input": {"output": 0.9}}
+    if ref_id is not None:
+        body["ref_id"] = ref_id
+    return await live.client.post("/api/runs", json=body)
+
+
+async def snapshot(live: LiveServer, run_id: str) -> tuple[Json, list[Json]]:
+    """The run and its history, as a client sees them."""
+    run = await live.client.get(f"/api/runs/{run_id}")
+    history = await live.client.get(f"/api/runs/{run_id}/history")
+    assert run.status_code == history.status_code == 200, run.text
+    return run.json(), history.json()["items"]
+
+
+async def waiting_run(live: LiveServer) -> str:
+    """A run the embedded worker brought to waiting_for_approval."""
+    response = await create(live)
+    assert response.status_code == 201, response.text
+    run_id: str = response.json()["id"]
+    assert (await live.client.post(f"/api/runs/{run_id}/process")).status_code == 200
+
+    async def waiting() -> bool:
+        return (await snapshot(live, run_id))[0]["state"] == "waiting_for_approval"
+
+    await eventually(waiting)
+    return run_id
+
+
+async def refs(live: LiveServer, prefix: str) -> set[str]:
+    response = await live.client.get("/api/runs", params={"ref_id_prefix": prefix, "limit": 200})
+    assert response.status_code == 200, response.text
+    return {run["ref_id"] for run in response.json()["items"]}
+
+
+async def healthy(live: LiveServer) -> bool:
+    return (await live.client.get("/healthz")).status_code == 200
+
+
+# Full disk ------------------------------------------------------------------------------
+
+
+async def test_a_full_disk_refuses_every_write_with_503_until_space_is_freed(
+    tmp_path: Path,
+) -> None:
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        async with serve(f"sqlite+aiosqlite:///{disk / 'signoff.db'}") as live:
+            run_id = await waiting_run(live)
+            before = await snapshot(live, run_id)
+            fill(disk / "filler")  # nothing left: every commit needs a new WAL frame
+
+            burst = await asyncio.gather(*(create(live, f"full-{i}") for i in range(8)))
+            for response in burst:  # one group commit failed: all its members fail
+                assert_storage_unavailable(response)
+            assert_storage_unavailable(await live.client.post(f"/api/runs/{run_id}/approve"))
+            assert_storage_unavailable(await live.client.get("/healthz"))
+            assert await snapshot(live, run_id) == before
+            assert await refs(live, "full-") == set()
+
+            (disk / "filler").unlink()
+            await eventually(lambda: healthy(live))
+            approved = await live.client.post(f"/api/runs/{run_id}/approve")
+            assert approved.status_code == 200, approved.text
+            assert (await create(live, "full-after")).status_code == 201
+            assert await refs(live, "full-") == {"full-after"}
+
+
+async def test_a_disk_filling_up_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        async with serve(f"sqlite+aiosqlite:///{disk / 'signoff.db'}") as live:
+            fill(disk / "filler", leave=48 * 1024)
+            acknowledged: set[str] = set()
+            refused = False
+            for n in range(40):  # bursts of concurrent creates, until the disk refuses one
+                names = [f"burst-{n}-{i}" for i in range(8)]
+                responses = await asyncio.gather(*(create(live, name) for name in names))
+                for name, response in zip(names, responses, strict=True):
+                    if response.status_code == 201:
+                        acknowledged.add(name)
+                    else:
+                        assert_storage_unavailable(response)
+                        refused = True
+                if refused:
+                    break
+            assert refused, "the disk never filled up"
+            assert acknowledged, "no write fitted at all"
+
+            (disk / "filler").unlink()
+            await eventually(lambda: healthy(live))
+            assert await refs(live, "burst-") == acknowledged
+            assert (await create(live, "burst-after")).status_code == 201
+
+
+# PostgreSQL -----------------------------------------------------------------------------
+
+
+async def test_a_postgresql_restart_answers_503_and_service_resumes(pg_database_url: str) -> None:
+    async with serve(pg_database_url) as live:
+        run_id = await waiting_run(live)
+        before = await snapshot(live, run_id)
+        try:
+            await asyncio.to_thread(pg_cluster, "stop")
+            assert_storage_unavailable(await create(live, "outage"))
+            assert_storage_unavailable(await live.client.get(f"/api/runs/{run_id}"))
+            assert_storage_unavailable(await live.client.post(f"/api/runs/{run_id}/approve"))
+            assert_storage_unavailable(await live.client.get("/healthz"))
+        finally:
+            await asyncio.to_thread(pg_cluster, "start")
+
+        await eventually(lambda: healthy(live), timeout=30)
+
+        async def created() -> bool:
+            return (await create(live, "after")).status_code == 201
+
+        await eventually(created, timeout=30)
+        assert await snapshot(live, run_id) == before
+        run, history = before
+        assert run["version"] == len(history)
+        assert await refs(live, "outage") == set()
+        approved = await live.client.post(f"/api/runs/{run_id}/approve")
+        assert approved.status_code == 200, approved.text
