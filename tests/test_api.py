@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ HISTORY_FIELDS = {
 }  # fmt: skip
 JSON = {"content-type": "application/json"}
 FRESH_ALLOWED = ["process", "pause", "cancel"]
+PROBLEM_TYPE = re.compile(r"urn:signoff:problem:[a-z]+(-[a-z]+)*")
 
 
 async def create(live: LiveServer, **body: Any) -> Json:
@@ -94,6 +96,7 @@ def assert_problem(response: httpx.Response, *statuses: int) -> Json:
     body = response.json()
     assert body["status"] == response.status_code
     assert isinstance(body["detail"], str) and body["detail"]
+    assert PROBLEM_TYPE.fullmatch(body["type"]), body["type"]  # named, never a bare status
     return body
 
 
