@@ -1,11 +1,12 @@
 // Signoff live monitor: lists runs, drives them, and follows the global SSE feed.
 // Everything shown comes from the API and is written with textContent, never as HTML.
-"use strict";
+import { emptyText, lifecycleChoices, matches, readFilters, stateChoices } from "./filters.js";
 
 const state = {
   runs: new Map(),        // id -> run view (the newest version seen)
-  order: [],              // ids, newest first
+  order: [],              // ids in the list under the current filters, newest first
   cursor: null,           // next page of the run list
+  listed: false,          // the first page for the current filters has arrived
   selected: null,         // id of the run in the detail pane
   history: [],            // history entries of the selected run
   definitions: new Map(), // name -> definition (states, events)
@@ -24,6 +25,8 @@ const LABELS = {
 };
 const WITH_REASON = new Set(["approve", "reject", "retry", "process"]);
 const $ = (id) => document.getElementById(id);
+// One column (the CSS breakpoint): the detail is below the list, out of sight after a tap.
+const NARROW = window.matchMedia("(max-width: 800px)");
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -180,25 +183,26 @@ function duration(seconds) {
 }
 
 function renderList() {
-  const filter = $("state-filter").value;
-  const items = state.order
-    .map((id) => state.runs.get(id))
-    .filter((run) => !filter || run.state === filter)
-    .map((run) => {
-      const stateBadge = el("span", { className: "badge" });
-      badge(stateBadge, run.state, stateName(run, run.state));
-      const lifeBadge = el("span", { className: "badge" });
-      badge(lifeBadge, run.lifecycle, run.lifecycle);
-      const ref = run.ref_type || run.ref_id ? `${run.ref_type ?? ""} ${run.ref_id ?? ""}` : run.definition;
-      const button = el("button", { type: "button", dataset: { runId: run.id } },
-        el("span", { className: "id" }, run.id.slice(-12)), stateBadge,
-        el("span", { className: "when" }, `${ref} · ${ago(run.updated_at)}`), lifeBadge);
-      button.setAttribute("aria-current", String(run.id === state.selected));
-      button.addEventListener("click", () => select(run.id));
-      return el("li", {}, button);
-    });
+  const where = readFilters($("filters"));
+  const runs = state.order.map((id) => state.runs.get(id)).filter((run) => matches(run, where));
+  const items = runs.map((run) => {
+    const stateBadge = el("span", { className: "badge" });
+    badge(stateBadge, run.state, stateName(run, run.state));
+    const lifeBadge = el("span", { className: "badge" });
+    badge(lifeBadge, run.lifecycle, run.lifecycle);
+    const ref = run.ref_type || run.ref_id ? `${run.ref_type ?? ""} ${run.ref_id ?? ""}` : run.definition;
+    const button = el("button", { type: "button", dataset: { runId: run.id } },
+      el("span", { className: "id" }, run.id.slice(-12)), stateBadge,
+      el("span", { className: "when" }, `${ref} · ${ago(run.updated_at)}`), lifeBadge);
+    button.setAttribute("aria-current", String(run.id === state.selected));
+    button.addEventListener("click", () => select(run.id, { reveal: true }));
+    return el("li", {}, button);
+  });
   $("run-list").replaceChildren(...items);
   $("more").hidden = !state.cursor;
+  $("empty").hidden = !state.listed || runs.length > 0;
+  $("empty-text").textContent = emptyText(where, may("operator"));
+  $("clear-filters").hidden = !Object.keys(where).length;
 }
 
 function renderDetail() {
@@ -269,31 +273,56 @@ async function renderDiagram() {
 
 // --- state changes ---------------------------------------------------------------------------
 
+function list(id) {
+  if (state.order.includes(id)) return;
+  state.order.push(id);
+  state.order.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)); // ids are time-ordered
+}
+
+// A run the page learnt of (from the feed, an action, a click): newest version wins, and it
+// joins the list only if the filters let it; one that stops matching is hidden by renderList.
 function remember(run) {
   const known = state.runs.get(run.id);
   if (known && known.version > run.version) return false;
   state.runs.set(run.id, run);
-  if (!known) state.order.unshift(run.id);
-  state.order.sort((a, b) => (a < b ? 1 : a > b ? -1 : 0)); // ids are time-ordered
+  if (matches(run, readFilters($("filters")))) list(run.id);
   return true;
 }
 
 async function loadRuns(more = false) {
-  const params = new URLSearchParams({ limit: "50" });
-  const filter = $("state-filter").value;
-  if (filter) params.set("state", filter);
+  const where = readFilters($("filters"));
+  const params = new URLSearchParams({ limit: "50", ...where });
   if (more && state.cursor) params.set("cursor", state.cursor);
   const page = await api(`/api/runs?${params}`);
+  // The filters changed while this page was on its way: a newer request fills the list.
+  if (JSON.stringify(where) !== JSON.stringify(readFilters($("filters")))) return;
   for (const run of page.items) {
-    if (!state.runs.has(run.id)) state.order.push(run.id);
     const known = state.runs.get(run.id);
     if (!known || known.version <= run.version) state.runs.set(run.id, run);
+    list(run.id);
   }
   state.cursor = page.next_cursor;
+  state.listed = true;
   renderList();
 }
 
-async function select(id) {
+// The list starts over under new filters; runs the feed brings meanwhile are kept if they match.
+function refilter() {
+  state.order = [];
+  state.cursor = null;
+  state.listed = false;
+  renderList();
+  loadRuns().catch(showError);
+}
+
+function clearFilters() {
+  $("filters").reset();
+  renderStateChoices();
+  refilter();
+  $("search").focus();
+}
+
+async function select(id, { reveal = false } = {}) {
   clearError();
   state.selected = id;
   try {
@@ -308,6 +337,7 @@ async function select(id) {
   }
   renderList();
   renderDetail();
+  if (reveal && NARROW.matches) $("detail").scrollIntoView({ block: "start" });
   renderDiagram();
 }
 
@@ -352,7 +382,7 @@ async function create(event) {
     const run = await api("/api/runs", { method: "POST", body });
     remember(run);
     renderList();
-    select(run.id);
+    select(run.id, { reveal: true });
   } catch (err) {
     showError(err);
   }
@@ -407,19 +437,34 @@ async function connect() {
   });
 }
 
+function options(select, choices) {
+  const chosen = select.value;
+  select.replaceChildren(el("option", { value: "" }, "all"),
+    ...choices.map(([value, text]) => el("option", { value }, text)));
+  select.value = choices.some(([value]) => value === chosen) ? chosen : "";
+}
+
+// The state filter offers only states a listed run can be in: the chosen definition's.
+function renderStateChoices() {
+  const chosen = state.definitions.get($("definition-filter").value);
+  options($("state-filter"), stateChoices(chosen ? [chosen] : state.definitions.values()));
+}
+
 async function loadDefinitions() {
   const data = await api("/api/definitions");
-  const options = [];
-  const states = new Map();
-  for (const definition of data.items) {
-    state.definitions.set(definition.name, definition);
-    options.push(el("option", { value: definition.name }, definition.name));
-    for (const s of definition.states) if (!states.has(s.id)) states.set(s.id, s.name);
-  }
-  $("create-definition").replaceChildren(...options);
-  const filters = [el("option", { value: "" }, "all")];
-  for (const [id, name] of states) filters.push(el("option", { value: id }, name));
-  $("state-filter").replaceChildren(...filters);
+  for (const definition of data.items) state.definitions.set(definition.name, definition);
+  const names = data.items.map((definition) => [definition.name, definition.name]);
+  $("create-definition").replaceChildren(...names.map(([value]) => el("option", { value }, value)));
+  options($("definition-filter"), names);
+  options($("lifecycle-filter"), lifecycleChoices(data.lifecycle));
+  renderStateChoices();
+}
+
+function toggleZoom() {
+  const full = $("diagram").dataset.zoom !== "full";
+  $("diagram").dataset.zoom = full ? "full" : "fit";
+  $("diagram-zoom").setAttribute("aria-pressed", String(full));
+  $("diagram-zoom").textContent = full ? "Fit" : "Enlarge";
 }
 
 async function signIn(event) {
@@ -463,11 +508,16 @@ async function main() {
   $("login").addEventListener("submit", signIn);
   $("logout").addEventListener("click", showLogin);
   $("create-form").addEventListener("submit", create);
-  $("state-filter").addEventListener("change", () => {
-    state.cursor = null;
-    renderList();
-    loadRuns().catch(showError);
-  });
+  const filters = $("filters");
+  let typing = null;
+  filters.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(typing); refilter(); });
+  // Typing asks the API once the user pauses, not once per key.
+  $("search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(refilter, 250); });
+  $("definition-filter").addEventListener("change", () => { renderStateChoices(); refilter(); });
+  $("state-filter").addEventListener("change", refilter);
+  $("lifecycle-filter").addEventListener("change", refilter);
+  $("clear-filters").addEventListener("click", clearFilters);
+  $("diagram-zoom").addEventListener("click", toggleZoom);
   $("more").addEventListener("click", () => loadRuns(true).catch(showError));
   await start();
   setInterval(() => { renderList(); if (state.selected) renderTimeline(); }, 15000);
