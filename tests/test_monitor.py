@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
 
 from tests.conftest import LiveServer, serve, unavailable
 
@@ -276,3 +276,247 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await expect(fay.locator("#timeline li").last).to_contain_text("approve (finance) by finn")
         await fay.close()
         await lee.close()
+
+
+PHONE = ViewportSize(width=390, height=844)
+
+
+async def new_run(
+    live: LiveServer,
+    definition: str = "approval",
+    *,
+    ref_id: str | None = None,
+    process: bool = False,
+    headers: dict[str, str] | None = None,
+) -> str:
+    """The id of a run created through the API (and sent to processing, with `process`)."""
+    body: dict[str, Any] = {"definition": definition, "input": {"output": 0.9, "amount": 100}}
+    if ref_id is not None:
+        body |= {"ref_type": "invoice", "ref_id": ref_id}
+    created = await live.client.post("/api/runs", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    run_id: str = created.json()["id"]
+    if process:
+        await live.client.post(f"/api/runs/{run_id}/process", headers=headers)
+    return run_id
+
+
+def listed(page: Page) -> Locator:
+    """The short ids the run list shows, newest first (compare with `shown(...)`)."""
+    return page.locator("#run-list button .id")
+
+
+def shown(*run_ids: str) -> list[str]:
+    return [run_id[-12:] for run_id in run_ids]
+
+
+async def test_the_search_finds_runs_by_ref_id_prefix_beyond_the_first_page(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    old = await new_run(live, ref_id="INV-2024-0001")
+    for i in range(50):  # a full first page without it
+        await new_run(live, ref_id=f"PO-{i}")
+    page = await open_monitor(browser, live)
+    await expect(listed(page)).to_have_count(50)
+    await expect(page.locator(f'#run-list button[data-run-id="{old}"]')).to_have_count(0)
+    await page.fill("#search", "INV-2024")
+    await expect(listed(page)).to_have_text(shown(old))  # the API searched, not the page
+    # Live: a ref that only contains the prefix stays out, one that starts with it comes in
+    # (the feed is in order, so the first has arrived by the time the second shows).
+    miss = await new_run(live, ref_id="PO-INV-2024")
+    hit = await new_run(live, ref_id="INV-2024-0002")
+    await expect(listed(page)).to_have_text(shown(hit, old))
+    assert miss not in await page.locator("#run-list").inner_html()
+
+
+async def test_the_definition_filter_lists_only_its_runs_and_keeps_to_it_live(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    approval = await new_run(live, "approval")
+    order = await new_run(live, "purchase_order")
+    page = await open_monitor(browser, live)
+    await expect(listed(page)).to_have_text(shown(order, approval))
+    await page.select_option("#definition-filter", "purchase_order")
+    await expect(listed(page)).to_have_text(shown(order))
+    await new_run(live, "approval")  # not a purchase order: it must not show up
+    late_order = await new_run(live, "purchase_order")
+    await expect(listed(page)).to_have_text(shown(late_order, order))
+    await page.select_option("#definition-filter", "")
+    await expect(listed(page)).to_have_count(4)
+
+
+async def test_the_lifecycle_filter_follows_runs_into_and_out_of_it(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    paused = await new_run(live)
+    await live.client.post(f"/api/runs/{paused}/pause")
+    queued = await new_run(live)
+    third = await new_run(live)
+    page = await open_monitor(browser, live)
+    await expect(listed(page)).to_have_text(shown(third, queued, paused))
+    await page.select_option("#lifecycle-filter", "paused")
+    await expect(listed(page)).to_have_text(shown(paused))
+    await live.client.post(f"/api/runs/{queued}/pause")  # joins the list
+    await expect(listed(page)).to_have_text(shown(queued, paused))
+    await live.client.post(f"/api/runs/{paused}/resume")  # leaves it
+    await expect(listed(page)).to_have_text(shown(queued))
+    await new_run(live)  # queued, not paused: it must not show up
+    await live.client.post(f"/api/runs/{third}/pause")
+    await expect(listed(page)).to_have_text(shown(third, queued))
+
+
+APPROVAL_STATES = ["Unprocessed", "Sending to queue", "Waiting for approval", "Finished", "Error"]
+
+
+async def test_the_state_filter_offers_only_states_a_listed_run_can_be_in(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    waiting = await new_run(live, process=True)
+    unprocessed = await new_run(live)
+    page = await open_monitor(browser, live)
+    states = page.locator("#state-filter option")
+    # Every definition's top-level states, each once ("Error" is in both), no region states.
+    await expect(states).to_have_text(
+        ["all", *APPROVAL_STATES, "Draft", "Processing", "Review", "Approved"]
+    )
+    await expect(page.locator("#lifecycle-filter option")).to_have_text(
+        ["all", "Queued", "Running", "Waiting", "Errored", "Paused", "Completed", "Cancelled"]
+    )
+    await page.select_option("#state-filter", "review")
+    await page.select_option("#definition-filter", "purchase_order")
+    await expect(states).to_have_text(["all", "Draft", "Processing", "Review", "Approved", "Error"])
+    await expect(page.locator("#state-filter")).to_have_value("review")  # still offered: kept
+    await page.select_option("#definition-filter", "approval")
+    await expect(states).to_have_text(["all", *APPROVAL_STATES])
+    await expect(page.locator("#state-filter")).to_have_value("")  # no approval run is in review
+    await expect(listed(page)).to_have_text(shown(unprocessed, waiting))
+    await page.select_option("#state-filter", "waiting_for_approval")
+    await expect(listed(page)).to_have_text(shown(waiting))
+
+
+async def test_an_empty_list_says_what_to_do(browser: Browser, monitor_server: LiveServer) -> None:
+    page = await open_monitor(browser, monitor_server)
+    empty = page.locator("#empty")
+    await expect(page.locator("#empty-text")).to_have_text(
+        "No runs yet: create one with the form above."
+    )
+    await expect(page.locator("#clear-filters")).to_be_hidden()
+    await page.fill("#create-ref-id", "INV-7")
+    await page.click("#create-button")
+    await expect(listed(page)).to_have_count(1)
+    await expect(empty).to_be_hidden()
+    await page.fill("#search", "PO-")
+    await page.select_option("#lifecycle-filter", "paused")
+    await expect(page.locator("#empty-text")).to_have_text("No runs match these filters.")
+    await expect(page.locator("#clear-filters")).to_be_visible()
+    await expect(listed(page)).to_have_count(0)
+    await page.click("#clear-filters")
+    await expect(page.locator("#search")).to_have_value("")
+    await expect(page.locator("#lifecycle-filter")).to_have_value("")
+    await expect(listed(page)).to_have_count(1)
+    await expect(empty).to_be_hidden()
+
+
+async def test_an_approver_is_told_runs_appear_once_created(
+    browser: Browser, tmp_path: Path
+) -> None:
+    tokens = "anna:approver:a-secret,otto:operator:o-secret"
+    async with serve(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tokens=tokens) as live:
+        page = await signed_in(browser, live, "a-secret")
+        empty = page.locator("#empty")
+        await expect(page.locator("#empty-text")).to_have_text(
+            "No runs yet: they appear here as soon as an operator creates one."
+        )
+        run_id = await new_run(live, headers={"Authorization": "Bearer o-secret"})
+        await expect(listed(page)).to_have_text(shown(run_id))  # brought by the feed
+        await expect(empty).to_be_hidden()
+        await page.close()
+
+
+# Each visible badge: its height in font sizes (one line is about 1.8) and how it wraps.
+BADGE_SHAPES = """() => [...document.querySelectorAll('.badge')]
+    .filter((b) => b.offsetParent !== null)
+    .map((b) => [b.textContent,
+                 b.getBoundingClientRect().height / parseFloat(getComputedStyle(b).fontSize)])"""
+
+
+async def test_on_a_phone_a_tapped_run_shows_its_detail_with_whole_badges_and_a_legible_chart(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    runs = [await new_run(live, ref_id=f"INV-2024-{i:04d}", process=True) for i in range(6)]
+    runs.append(await new_run(live, ref_id="INV-2024-0006-SUPPLEMENTARY-ORDER", process=True))
+    page = await browser.new_page(viewport=PHONE, is_mobile=True, has_touch=True)
+    await page.goto(live.url + "/")
+    waiting = page.locator('#run-list .badge[data-state="waiting_for_approval"]')
+    await expect(waiting).to_have_count(7)
+    await expect(page.locator("#detail")).to_be_hidden()
+
+    await page.locator(f'#run-list button[data-run-id="{runs[0]}"]').tap()  # the list's last
+    await expect(page.locator("#run-title")).to_contain_text(runs[0])
+    await expect(page.locator("#run-title")).to_be_in_viewport(ratio=1)
+    box = await page.locator("#detail").bounding_box()
+    assert box is not None and 0 <= box["y"] < PHONE["height"], box
+
+    shapes = await page.evaluate(BADGE_SHAPES)
+    assert len(shapes) == 2 * 7 + 2, shapes  # two per run in the list, two in the detail
+    assert all(height < 2.4 for _, height in shapes), shapes  # one line, not stretched
+    sideways = await page.locator("#run-list").evaluate("(l) => l.scrollWidth - l.clientWidth")
+    assert sideways <= 0  # the long ref wraps inside its row
+
+    svg = page.locator("#diagram svg")
+    await expect(svg).to_have_count(1)
+    natural = await svg.evaluate("(s) => s.width.baseVal.value")  # its own width, in px
+    fitted = await svg.evaluate("(s) => s.getBoundingClientRect().width")
+    assert fitted < PHONE["width"] < natural  # shrunk to fit the phone: too small to read
+    await page.locator("#diagram-zoom").tap()
+    await expect(page.locator("#diagram-zoom")).to_have_attribute("aria-pressed", "true")
+    assert await svg.evaluate("(s) => s.getBoundingClientRect().width") >= natural - 1
+    wider = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wider <= 0  # the chart scrolls in its box; the page does not
+    await page.locator("#diagram-zoom").tap()
+    await expect(page.locator("#diagram-zoom")).to_have_text("Enlarge")
+    assert await svg.evaluate("(s) => s.getBoundingClientRect().width") == fitted
+    await page.close()
+
+
+async def test_a_whole_session_logs_no_console_error_and_no_failed_request(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    live = monitor_server
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+    page.on(
+        "response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
+    await page.goto(live.url + "/")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    href = await page.locator('link[rel="icon"]').get_attribute("href")
+    icon = await page.request.get(f"{live.url}{href}")
+    assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
+
+    await page.fill("#create-input", '{"output": 0.9}')
+    await page.fill("#create-ref-id", "INV-1")
+    await page.click("#create-button")
+    await page.click('#actions button[data-event="process"]')
+    await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
+    await page.click('#actions button[data-event="approve"]')
+    await expect(page.locator("#business-state")).to_have_text("Finished")
+    await page.click("#diagram-zoom")
+    await page.fill("#search", "INV-")
+    await page.select_option("#definition-filter", "approval")
+    await page.select_option("#lifecycle-filter", "completed")
+    await expect(listed(page)).to_have_count(1)
+    await page.select_option("#lifecycle-filter", "cancelled")
+    await expect(page.locator("#empty")).to_be_visible()
+    await page.click("#clear-filters")
+    await expect(listed(page)).to_have_count(1)  # listed again: the last request has answered
+    assert problems == []
+    await page.close()
