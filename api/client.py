@@ -35,8 +35,9 @@ class ApiError(EngineError):
     def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
         self.status = status
         self.problem = dict(problem)
-        title = problem.get("title") or f"HTTP {status}"
-        detail = problem.get("detail")
+        # One line, however the server (or a proxy's HTML error page) broke its text.
+        title = " ".join(str(problem.get("title") or f"HTTP {status}").split())
+        detail = " ".join(str(problem.get("detail") or "").split())
         super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
 
 

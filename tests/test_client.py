@@ -54,6 +54,15 @@ async def test_client_raises_the_servers_problem(database_url: str) -> None:
         assert (await client.get(run.id)).version == 1  # nothing changed
 
 
+def test_an_error_message_is_one_line() -> None:
+    page = "<html>\n  <body>\n    <h1>502 Bad Gateway</h1>\n  </body>\n</html>\n"  # a proxy's
+    error = ApiError(502, {"title": "Bad\nGateway", "detail": page})
+    assert (
+        error.message == "502 Bad Gateway: <html> <body> <h1>502 Bad Gateway</h1> </body> </html>"
+    )
+    assert error.problem["detail"] == page  # the problem itself is kept as it came
+
+
 async def test_follow_survives_a_server_restart(database_url: str) -> None:
     async with serve(database_url) as first:
         port = int(first.url.rsplit(":", 1)[1])
