@@ -11,14 +11,25 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from engine.database import Database
+from engine.errors import StorageUnavailableError
+from engine.migrate import upgrade
+from engine.sql import sql
+from engine.tables import IDEMPOTENCY
 from tests.conftest import LiveServer, eventually, serve, unavailable
 
 Json = dict[str, Any]
+_INSERT = sql(
+    "INSERT INTO idempotency (key, actor, route, request_hash, status_code, body, created_at)"
+    " VALUES ($1, 't', 'r', 'h', 200, $2, $3)"
+)
 
 
 # Infrastructure -------------------------------------------------------------------------
@@ -172,6 +183,41 @@ async def test_a_disk_filling_up_loses_no_acknowledged_write(tmp_path: Path) -> 
             await eventually(lambda: healthy(live))
             assert await refs(live, "burst-") == acknowledged
             assert (await create(live, "burst-after")).status_code == 201
+
+
+async def test_a_group_sqlite_rolls_back_on_a_full_disk_fails_every_member(
+    tmp_path: Path,
+) -> None:
+    """A statement that spills the page cache on a full disk makes SQLite roll back the whole
+    transaction, with the savepoints of the group's other members in it."""
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        db = Database(f"sqlite+aiosqlite:///{disk / 'signoff.db'}")
+        try:
+            await upgrade(db)
+            now = datetime.now(UTC)
+            fill(disk / "filler")
+
+            async def small() -> None:
+                async with db.write() as tx:
+                    await tx.execute(_INSERT, "small", "{}", now)
+                    await asyncio.sleep(0)  # the big one queues up: this one hands on to it
+
+            async def big() -> None:
+                async with db.write() as tx:
+                    for i in range(2000):  # 4 MB, more than the 2 MB page cache holds
+                        await tx.execute(_INSERT, f"big-{i}", "x" * 2000, now)
+
+            async with asyncio.timeout(30):
+                results = await asyncio.gather(small(), big(), return_exceptions=True)
+            assert [type(r) for r in results] == [StorageUnavailableError] * 2
+
+            (disk / "filler").unlink()
+            await small()
+            async with db.read() as conn:
+                keys = set((await conn.execute(select(IDEMPOTENCY.c.key))).scalars())
+            assert keys == {"small"}
+        finally:
+            await db.dispose()
 
 
 # PostgreSQL -----------------------------------------------------------------------------
