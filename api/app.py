@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from litestar import Litestar, MediaType, get
@@ -54,7 +55,8 @@ async def static_file(name: FromPath[str]) -> File:
     path = STATIC_FILES.get(name)
     if path is None:
         raise NotFoundException("No such file.")
-    return File(path, content_disposition_type="inline")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return File(path, content_disposition_type="inline", media_type=media_type)
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
