@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -60,10 +60,13 @@ class Subscription:
     Leaner than asyncio.Queue (no putter/getter deques, no join support) in memory per idle
     client and in work per delivered frame, which is what one process does most of."""
 
-    __slots__ = ("dropped", "filter", "idle", "items", "limit", "waiter")
+    __slots__ = ("dropped", "filter", "idle", "items", "limit", "on_drop", "waiter")
 
-    def __init__(self, where: FeedFilter, limit: int) -> None:
+    def __init__(
+        self, where: FeedFilter, limit: int, on_drop: Callable[[], None] | None = None
+    ) -> None:
         self.filter = where
+        self.on_drop = on_drop
         self.items: deque[Item] = deque()
         self.limit = limit
         self.waiter: asyncio.Future[None] | None = None
@@ -161,7 +164,12 @@ class Feed:
             self._drop(sub)
 
     async def follow(
-        self, where: FeedFilter, after: int | None, *, prefix: bytes = b""
+        self,
+        where: FeedFilter,
+        after: int | None,
+        *,
+        prefix: bytes = b"",
+        on_drop: Callable[[], None] | None = None,
     ) -> AsyncIterator[bytes]:
         """SSE frames: the entries after `after` from the table, then live ones, then pings.
 
@@ -169,8 +177,12 @@ class Feed:
         seq already sent, so nothing is sent twice. Without `after`, a run's feed replays the
         whole run and the global feed starts at the present. Frames that queued up while the
         client was being written to go out together, in one chunk.
+
+        `on_drop` is called if the client falls too far behind: typically it aborts the
+        connection, since a client that lags is often one whose socket is full, and then this
+        generator, blocked writing to it, would not run again to end the stream.
         """
-        sub = Subscription(where, self.buffer)
+        sub = Subscription(where, self.buffer, on_drop)
         self._subscribers.add(sub)
         try:
             if prefix:
@@ -267,6 +279,8 @@ class Feed:
                 if not sub.put((entry.seq, data)):
                     log.info("dropping a feed client %d entries behind", len(sub.items))
                     self._drop(sub)
+                    if sub.on_drop is not None:
+                        sub.on_drop()
 
     async def _heartbeats(self) -> None:
         # One task for every client (not a timer per client per message): a client that was
