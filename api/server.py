@@ -1,4 +1,5 @@
-"""uvicorn, with the live feed ended first on shutdown so open streams don't hold it up."""
+"""uvicorn, with the live feed ended first on shutdown so open streams don't hold it up, and
+a send timeout on every connection (api/send_timeout.py), from the runtime's settings."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import uvicorn
 
+from api.send_timeout import SendTimeout
 from engine.runtime import Runtime
 
 
@@ -27,4 +29,5 @@ class SignoffServer(uvicorn.Server):
 
 def server(app: Any, runtime: Runtime, **config: Any) -> SignoffServer:
     config.setdefault("timeout_graceful_shutdown", 10)
+    app = SendTimeout(app, runtime.settings.send_timeout_s)
     return SignoffServer(uvicorn.Config(app, **config), runtime)
