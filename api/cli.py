@@ -165,17 +165,17 @@ def _runtime(settings: Settings) -> Runtime:
 
 def _serve(settings: Settings) -> int:
     tokens = Tokens(settings.tokens)  # a malformed list stops here, before anything starts
-    if tokens.open:
-        if settings.host not in LOOPBACK and not settings.allow_open:
-            raise ValueError(
-                f"refusing to serve without SIGNOFF_TOKENS on {settings.host}: anyone who can "
-                "reach it could approve anything. Set tokens, bind 127.0.0.1, or set "
-                "SIGNOFF_ALLOW_OPEN=1."
-            )
-        log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    if tokens.open and settings.host not in LOOPBACK and not settings.allow_open:
+        raise ValueError(
+            f"refusing to serve without SIGNOFF_TOKENS on {settings.host}: anyone who can "
+            "reach it could approve anything. Set tokens, bind 127.0.0.1, or set "
+            "SIGNOFF_ALLOW_OPEN=1."
+        )
     # The port and the database are checked before migrations and workers start.
     sock = _bind(settings.host, settings.port)
     uvloop.run(check_reachable(settings.database_url))
+    if tokens.open:
+        log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
     runtime = _runtime(settings)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
