@@ -1,13 +1,18 @@
 """uvicorn, with the live feed ended first on shutdown so open streams don't hold it up, and
-a send timeout on every connection (api/send_timeout.py), from the runtime's settings."""
+every connection bounded: send timeout (api/send_timeout.py), header and body deadlines and a
+connection cap (api/connections.py), from the runtime's settings."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.config import HTTP_PROTOCOLS
+from uvicorn.importer import import_from_string
 
+from api.connections import Limits, guarded
 from api.send_timeout import SendTimeout
 from engine.runtime import Runtime
 
@@ -28,6 +33,14 @@ class SignoffServer(uvicorn.Server):
 
 
 def server(app: Any, runtime: Runtime, **config: Any) -> SignoffServer:
+    settings = runtime.settings
     config.setdefault("timeout_graceful_shutdown", 10)
-    app = SendTimeout(app, runtime.settings.send_timeout_s)
-    return SignoffServer(uvicorn.Config(app, **config), runtime)
+    http = config.pop("http", "auto")
+    protocol: type[asyncio.Protocol] = (
+        import_from_string(HTTP_PROTOCOLS.get(http, http)) if isinstance(http, str) else http
+    )
+    limits = Limits(settings.header_timeout_s, settings.body_timeout_s, settings.max_connections)
+    config["http"] = guarded(protocol, limits)
+    return SignoffServer(
+        uvicorn.Config(SendTimeout(app, settings.send_timeout_s), **config), runtime
+    )

@@ -1,4 +1,4 @@
-"""Connections through a real server and raw sockets: clients that stop reading."""
+"""Connections through a real server and raw sockets: stalled readers, slow senders, the cap."""
 
 from __future__ import annotations
 
@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
+
+from httpx_sse import aconnect_sse
 
 from tests.conftest import LiveServer, eventually, serve
 
@@ -119,3 +122,111 @@ async def test_clients_the_feed_drops_are_cut_at_once(database_url: str) -> None
             await burst(live, 20)  # blocked after ~4 entries, then 4 more fill the mailbox
             await back_to(port, baseline, bound_s=10)
             assert live.runtime.feed.subscriber_count == 0
+
+
+# The slow-client tests below never reach the database (the server answers before the app
+# reads or writes anything), so SQLite alone says all there is to say.
+
+
+async def test_a_connection_without_complete_headers_is_closed(tmp_path: Path) -> None:
+    async with serve(f"sqlite+aiosqlite:///{tmp_path}/s.db", header_timeout_s=1) as live:
+        silent = await raw(live)
+        half = await raw(live, b"GET /api/st")
+        again = await raw(live, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        assert (await loop.sock_recv(again, 65536)).startswith(b"HTTP/1.1 200 ")
+        await loop.sock_sendall(again, b"GET /heal")  # the next request, half of it
+        assert await answer(silent) == b""  # nothing came, so nothing to answer
+        assert (await answer(half)).startswith(b"HTTP/1.1 408 ")
+        assert (await answer(again)).startswith(b"HTTP/1.1 408 ")  # before keep-alive's 5 s
+        for sock in (silent, half, again):
+            sock.close()
+
+
+async def test_headers_sent_a_byte_at_a_time_do_not_extend_the_deadline(tmp_path: Path) -> None:
+    async with serve(f"sqlite+aiosqlite:///{tmp_path}/s.db", header_timeout_s=1) as live:
+        drip = await raw(live)
+        loop = asyncio.get_running_loop()
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: " + b"y" * 200
+        sent = 0
+
+        async def dribble() -> None:
+            nonlocal sent
+            with contextlib.suppress(OSError):  # the server hangs up part way
+                for byte in request + b"\r\n\r\n":
+                    await loop.sock_sendall(drip, bytes([byte]))
+                    sent += 1
+                    await asyncio.sleep(0.1)
+
+        sender = asyncio.create_task(dribble())
+        assert (await answer(drip)).startswith(b"HTTP/1.1 408 ")
+        assert sent < len(request)  # closed while the headers were still coming
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        drip.close()
+
+
+async def test_a_stalled_body_gets_408(tmp_path: Path) -> None:
+    async with serve(f"sqlite+aiosqlite:///{tmp_path}/s.db", body_timeout_s=1) as live:
+        head = (
+            b"POST /api/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n"
+        )
+        stalled = await raw(live, head + b'{"definit')
+        assert (await answer(stalled)).startswith(b"HTTP/1.1 408 ")
+        stalled.close()
+        # A body that arrives in time is served as usual.
+        created = await live.client.post("/api/runs", json={"definition": "approval"})
+        assert created.status_code == 201
+
+
+async def test_an_idle_keep_alive_connection_still_times_out(tmp_path: Path) -> None:
+    async with serve(f"sqlite+aiosqlite:///{tmp_path}/s.db") as live:
+        sock = await raw(live, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        assert (await loop.sock_recv(sock, 65536)).startswith(b"HTTP/1.1 200 ")
+        assert await answer(sock, bound_s=15) == b""  # uvicorn's timeout_keep_alive (5 s)
+        sock.close()
+
+
+async def test_connections_beyond_the_limit_are_refused(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/s.db"
+    async with serve(url, max_connections=20, header_timeout_s=60) as live:
+        loop = asyncio.get_running_loop()
+        healthz = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        working = await raw(live, healthz)
+        assert (await loop.sock_recv(working, 65536)).startswith(b"HTTP/1.1 200 ")
+        idle = [await raw(live) for _ in range(19)]
+        await eventually(lambda: _open(live, 20))
+        extra = [await raw(live) for _ in range(5)]
+        for sock in extra:
+            refused = await answer(sock)
+            assert refused == b"" or refused.startswith(b"HTTP/1.1 503 "), refused
+            sock.close()
+        # The connections inside the limit are served as before.
+        await loop.sock_sendall(working, healthz)
+        assert (await loop.sock_recv(working, 65536)).startswith(b"HTTP/1.1 200 ")
+        for sock in idle:
+            sock.close()
+        await eventually(lambda: _open(live, 1))
+        assert (await live.client.get("/healthz")).status_code == 200
+        working.close()
+
+
+async def _open(live: LiveServer, count: int) -> bool:
+    return established(port_of(live)) == count
+
+
+async def test_an_sse_stream_outlives_the_header_and_body_timeouts(database_url: str) -> None:
+    async with (
+        serve(database_url, header_timeout_s=1, body_timeout_s=1) as live,
+        aconnect_sse(live.client, "GET", "/api/stream") as source,
+    ):
+        await eventually(lambda: _subscribers(live, 1))
+        await asyncio.sleep(2.5)  # past both timeouts, with a margin
+        created = await live.client.post("/api/runs", json={"definition": "approval"})
+        async for message in source.aiter_sse():
+            if message.event == "transition":
+                assert created.json()["id"] in message.data
+                break
