@@ -22,7 +22,9 @@ class Client:
     async def connect(self, host: str, port: int) -> None:
         reader, writer = await asyncio.open_connection(host, port)
         self.writer = writer
-        writer.write(b"GET /api/stream HTTP/1.1\r\nHost: b\r\nAccept: text/event-stream\r\n\r\n")
+        writer.write(
+            b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        )
         await writer.drain()
         await reader.readuntil(b"retry: 3000")
         self._task = asyncio.create_task(self._read(reader))
