@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import httpx
 import msgspec
 from rich.console import Console
 from rich.live import Live
@@ -114,7 +115,11 @@ async def run(args: argparse.Namespace, console: Console | None = None) -> int:
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:
-    async with SignoffClient(args.url, args.token) as client:
+    try:
+        client = SignoffClient(args.url, args.token)
+    except httpx.InvalidURL as exc:  # a usage error (exit 2), not a traceback
+        raise ValueError(f"--url is not a URL ({exc}): {args.url}") from exc
+    async with client:
         if args.command == "watch":
             await _watch(client, console, args.definition, args.rows)
             return 0

@@ -192,3 +192,9 @@ async def test_a_long_refusal_is_one_line(database_url: str) -> None:
         assert one.returncode == 1
         assert one.stderr.startswith("signoff: 404 Not found: No run has id 'no-such-run-999")
         assert len(one.stderr.splitlines()) == 1 and len(one.stderr) > 80
+
+
+def test_a_malformed_url_is_one_line() -> None:
+    bad = _cli("http://[::1", "runs", "list")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr == "signoff: --url is not a URL (Invalid port: ':1'): http://[::1\n"
