@@ -4,6 +4,7 @@ the diagram endpoints' other content types. One place, instead of decorating eve
 from __future__ import annotations
 
 from litestar.openapi.spec import (
+    Example,
     OpenAPI,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -11,6 +12,7 @@ from litestar.openapi.spec import (
     Operation,
     Parameter,
     Reference,
+    RequestBody,
     Schema,
 )
 
@@ -60,6 +62,7 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
             if operation is None:
                 continue
             _headers_are_strings(operation)
+            _optional_bodies(operation)
             if path == "/healthz":
                 _errors(operation, (503,))
             elif path.startswith("/api"):
@@ -83,12 +86,32 @@ def _headers_are_strings(operation: Operation) -> None:
             schema = parameter.schema
             if isinstance(schema, Schema) and schema.one_of:
                 # Litestar puts the constraints beside the oneOf; keep them on the string.
+                examples = [
+                    e.value
+                    for e in (parameter.examples or {}).values()
+                    if isinstance(e, Example)
+                ]
                 parameter.schema = Schema(
                     type=OpenAPIType.STRING,
                     pattern=schema.pattern,
                     max_length=schema.max_length,
                     min_length=schema.min_length,
+                    # In the schema too, where fuzzers look for a value the pattern accepts.
+                    examples=examples or None,
                 )
+
+
+def _optional_bodies(operation: Operation) -> None:
+    # A body that may be null may also be absent (the shortcuts take `{reason?, region?}`).
+    body = operation.request_body
+    if isinstance(body, RequestBody) and body.content:
+        schemas = [m.schema for m in body.content.values()]
+        if all(isinstance(s, Schema) and _nullable(s) for s in schemas):
+            body.required = False
+
+
+def _nullable(schema: Schema) -> bool:
+    return any(isinstance(o, Schema) and o.type == OpenAPIType.NULL for o in schema.one_of or [])
 
 
 def _errors(operation: Operation, statuses: tuple[int, ...]) -> None:
