@@ -16,14 +16,13 @@ from typing import Any
 
 import httpx
 import uvloop
-from prometheus_client import start_http_server
 
 from api import cli_runs
 from api.app import create_app
-from api.auth import Tokens, parse_tokens
+from api.auth import Tokens
 from api.client import ApiError
 from api.diagrams import write_all
-from api.metrics import Metrics
+from api.metrics import Metrics, serve_worker_metrics
 from api.security import RedactTokens
 from api.server import server
 from engine import paths as generated_paths
@@ -211,13 +210,19 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 async def _worker(settings: Settings, metrics_port: int = 0) -> int:
-    parse_tokens(settings.tokens)  # the same configuration as the API's, checked the same way
+    tokens = Tokens(settings.tokens)  # the same configuration as the API's, checked alike
     await check_reachable(settings.database_url)
     runtime = _runtime(settings)
     await runtime.start()
     if metrics_port:
         assert isinstance(runtime.observer, Metrics)
-        start_http_server(metrics_port, addr=settings.host, registry=runtime.observer.registry)
+        serve_worker_metrics(
+            runtime.observer.registry,
+            settings.host,
+            metrics_port,
+            tokens,
+            public=settings.metrics_public,
+        )
     log.info(
         "worker %s running (concurrency %d) on %s",
         runtime.workers[0].owner,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from litestar import Request, get
 from litestar.connection import ASGIConnection
@@ -15,10 +17,12 @@ from prometheus_client import (
     Gauge,
     Histogram,
     generate_latest,
+    make_wsgi_app,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 from sqlalchemy import func, select
 
-from api.auth import requires
+from api.auth import Tokens, requires
 from engine.jobs import READY
 from engine.observer import Observer
 from engine.runtime import Runtime
@@ -139,3 +143,44 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
         return Response(b"", media_type=CONTENT_TYPE_LATEST)
     await observer.refresh(runtime)
     return Response(generate_latest(observer.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged, as in prometheus_client's own server."""
+
+
+def serve_worker_metrics(
+    registry: CollectorRegistry, host: str, port: int, tokens: Tokens, *, public: bool
+) -> None:
+    """`signoff worker --metrics-port`: the worker's metrics on a thread of their own, under
+    the same rule as the API's /metrics (a bearer token of any role when tokens are set,
+    unless SIGNOFF_METRICS_PUBLIC=1)."""
+    exposition = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        scheme, _, secret = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if not (public or tokens.open) and (
+            scheme.lower() != "bearer" or tokens.authenticate(secret.strip()) is None
+        ):
+            start_response(
+                "401 Unauthorized",
+                [
+                    ("Content-Type", "application/problem+json"),
+                    ("WWW-Authenticate", 'Bearer realm="signoff"'),
+                ],
+            )
+            return [_UNAUTHORIZED]
+        return exposition(environ, start_response)
+
+    try:
+        httpd = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise ValueError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
+    threading.Thread(target=httpd.serve_forever, name="signoff-metrics", daemon=True).start()
+
+
+_UNAUTHORIZED = (
+    b'{"type":"urn:signoff:problem:unauthorized","title":"Unauthorized","status":401,'
+    b'"detail":"A valid token is required: send Authorization: Bearer <secret>."}'
+)

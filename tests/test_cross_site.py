@@ -6,12 +6,15 @@ server on SQLite and PostgreSQL, and every refusal leaves the run as it was."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, serve
+from tests.conftest import LiveServer, eventually, free_socket, serve
 from tests.test_api import assert_problem, create, unchanged
 from tests.test_auth import TOKENS, auth, new_run, snapshot
 
@@ -177,3 +180,34 @@ async def test_a_cross_site_form_cannot_create_a_run(live_server: LiveServer) ->
         )
     assert response.status_code in (403, 415)
     assert (await live_server.client.get("/api/runs")).json() == before
+
+
+async def test_a_workers_metrics_port_needs_a_token_too(pg_database_url: str) -> None:
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "SIGNOFF_DATABASE_URL": pg_database_url, "SIGNOFF_TOKENS": TOKENS}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "api.cli", "worker", "--metrics-port", str(port), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def listening() -> bool:
+                try:
+                    await client.get("/metrics")
+                except httpx.TransportError:
+                    return False
+                return True
+
+            await eventually(listening, timeout=30)
+            refused = await client.get("/metrics", headers=auth("bad"))
+            assert refused.status_code == 401
+            assert refused.json()["type"] == "urn:signoff:problem:unauthorized"
+            assert (await client.get("/metrics")).status_code == 401
+            scraped = await client.get("/metrics", headers=auth("viewer"))
+            assert scraped.status_code == 200 and "signoff_job_attempts" in scraped.text
+    finally:
+        proc.terminate()
+        await proc.wait()
