@@ -59,6 +59,14 @@ async def static_file(name: FromPath[str]) -> File:
     return File(path, content_disposition_type="inline", media_type=media_type)
 
 
+@get("/favicon.ico", include_in_schema=False)
+async def favicon() -> File:
+    """Browsers ask for it on pages without an icon link (the API's JSON, say)."""
+    return File(
+        STATIC / "favicon.svg", content_disposition_type="inline", media_type="image/svg+xml"
+    )
+
+
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
     """The app for one runtime; with `manage_runtime` the app starts and stops it."""
 
@@ -82,6 +90,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             metrics,
             monitor,
             static_file,
+            favicon,
         ],
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),

@@ -57,6 +57,8 @@ async def test_static_file_names_never_reach_the_file_system(live_server: LiveSe
         assert_problem(await client.get(f"/static/{name}"), 400, 404)
     served = await client.get("/static/monitor.js")
     assert served.status_code == 200 and "javascript" in served.headers["content-type"]
+    icon = await client.get("/favicon.ico")  # what a browser asks for on the API's JSON pages
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
 
 
 async def test_a_query_error_names_the_parameter_as_sent(live_server: LiveServer) -> None:
