@@ -17,8 +17,8 @@ PROBLEM = "application/problem+json"
 
 # Most specific first: the first matching class decides the status.
 STATUS: list[tuple[type[errors.EngineError], int]] = [
-    (errors.RunNotFoundError, 404),
     (errors.DefinitionNotFoundError, 422),
+    (errors.NotFoundError, 404),
     (errors.InvalidCursorError, 400),
     (errors.InvalidRequestError, 422),
     (errors.PreconditionFailedError, 412),
@@ -46,7 +46,7 @@ TITLES = {
 }
 # The problem type of an HTTP-level refusal that no engine error names more precisely.
 KINDS = {
-    400: "invalid-request",
+    400: "bad-request",
     401: "unauthorized",
     403: "forbidden",
     404: "not-found",

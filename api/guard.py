@@ -17,7 +17,7 @@ class InputRejected(ClientException):
     """400: the request holds something no endpoint accepts."""
 
     status_code = 400
-    problem_type = "invalid-request"
+    problem_type = "bad-request"
 
 
 class BodyUnstorable(ClientException):

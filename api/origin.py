@@ -21,6 +21,8 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 UNCHECKED_PATHS = ("/healthz",)  # probes address a process by its IP; it reveals nothing
+HOST_NOT_ALLOWED, ORIGIN_NOT_ALLOWED = "host-not-allowed", "origin-not-allowed"
+PROBLEM_TYPES = {HOST_NOT_ALLOWED: 400, ORIGIN_NOT_ALLOWED: 403}
 
 ASGIApp = Any
 
@@ -122,7 +124,7 @@ def host_guard(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
         if host and not policy.host_allowed(host):
             refusal = _refusal(
                 400,
-                "host-not-allowed",
+                HOST_NOT_ALLOWED,
                 "This server is not reached by that name: add it to SIGNOFF_ALLOWED_HOSTS.",
             )
         elif origin and scope["method"] in UNSAFE_METHODS and not policy.origin_allowed(
@@ -130,7 +132,7 @@ def host_guard(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
         ):
             refusal = _refusal(
                 403,
-                "origin-not-allowed",
+                ORIGIN_NOT_ALLOWED,
                 "Requests that change something are accepted from this server's own pages "
                 "and from the origins in SIGNOFF_CORS_ORIGINS only.",
             )
