@@ -32,15 +32,30 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 log = logging.getLogger("signoff.connections")
 
 
-def _response(status: bytes, text: bytes) -> bytes:
+def _problem(status: int, reason: bytes, kind: str, detail: str) -> bytes:
+    """A whole HTTP response, written before (or instead of) the app: problem+json."""
+    body = b'{"type":"urn:signoff:problem:%s","title":"%s","status":%d,"detail":"%s"}' % (
+        kind.encode(),
+        reason,
+        status,
+        detail.encode(),
+    )
     return (
-        b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-        b"connection: close\r\n\r\n%s" % (status, len(text), text)
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/problem+json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (status, reason, len(body), body)
     )
 
 
-TIMEOUT = _response(b"408 Request Timeout", b"Request Timeout")
-REFUSED = _response(b"503 Service Unavailable", b"Too many connections")
+PROBLEM_TYPES = {"request-timeout": 408, "too-many-connections": 503}
+TIMEOUT = _problem(
+    408, b"Request Timeout", "request-timeout", "The request did not arrive in time."
+)
+REFUSED = _problem(
+    503,
+    b"Service Unavailable",
+    "too-many-connections",
+    "This server process holds as many connections as it may; retry, or use another.",
+)
 
 
 @dataclass(frozen=True)

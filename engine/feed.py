@@ -21,6 +21,7 @@ import msgspec
 from sqlalchemy import func, select
 
 from engine.database import Database
+from engine.errors import StorageUnavailableError
 from engine.tables import HISTORY, RUNS
 from engine.views import HistoryEntry, history_entry
 
@@ -244,6 +245,10 @@ class Feed:
             self._read = False
             try:
                 await self._pump()
+            except StorageUnavailableError as exc:
+                # An outage, not a bug: one line per retry, no traceback.
+                log.warning("cannot read new history entries (%s); retrying", exc.__cause__)
+                await asyncio.sleep(self.poll_interval_s)
             except Exception:
                 log.exception("reading new history entries failed; retrying")
                 await asyncio.sleep(self.poll_interval_s)

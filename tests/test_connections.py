@@ -174,7 +174,9 @@ async def test_a_stalled_body_gets_408(tmp_path: Path) -> None:
             b"Content-Length: 100\r\n\r\n"
         )
         stalled = await raw(live, head + b'{"definit')
-        assert (await answer(stalled)).startswith(b"HTTP/1.1 408 ")
+        response = await answer(stalled)
+        assert response.startswith(b"HTTP/1.1 408 ")
+        assert b"application/problem+json" in response and b"request-timeout" in response
         stalled.close()
         # A body that arrives in time is served as usual.
         created = await live.client.post("/api/runs", json={"definition": "approval"})

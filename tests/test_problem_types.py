@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from api import guard, origin
+from api import connections, guard, origin
 from api.errors import KINDS, STATUS, _slug
 from engine import errors
 
@@ -32,6 +32,7 @@ def produced() -> dict[str, int]:
     for exc in (guard.InputRejected, guard.BodyUnstorable, guard.NotJson):
         types[exc.problem_type] = exc.status_code
     types.update(origin.PROBLEM_TYPES)
+    types.update(connections.PROBLEM_TYPES)
     return types
 
 
