@@ -22,12 +22,15 @@ SECRET = "hunter2-secret"
 
 async def signoff(*args: str, env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI to its end (it must end by itself); exit code and everything it printed."""
+    closed = free_socket()  # a free port, so that no server already on 8000 gets in the way
+    port = str(closed.getsockname()[1])
+    closed.close()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "api.cli",
         *args,
-        env={**os.environ, **env},
+        env={**os.environ, "SIGNOFF_PORT": port, **env},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
