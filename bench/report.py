@@ -329,7 +329,28 @@ done; done`
 | 151b4e2 (before) | 1,511 (1,456–1,633) |
 | after issue 7 | 1,524 (1,433–1,542) |
 
-No measurable change."""
+No measurable change.
+
+## Check after issue 12 (hardened edges on the request path)
+
+Every request now passes a Host and Origin check, the JSON-only body check and a send
+timeout wrapper; connections get header and body deadlines; the SQLite writer shields a group
+commit from one member's cancellation. A/B on 2026-12-01, the two checkouts alternating in one
+run (A = b647ff8, before; B = after issue 12), each with its own code on PYTHONPATH:
+`for i in 1..N; do for s in A B; do (cd $s && PYTHONPATH=$s .venv/bin/python
+bench/ab_measure.py http|sse|rate|batch); done; done`. Figures are medians, min–max in
+brackets.
+
+| figure | pairs | A (before) | B (after) | median B/A |
+|---|---|---|---|---|
+| HTTP approves/s, wrk, 32 connections, SQLite | 7 | 1,383 (1,166–1,666) | 1,455 (1,213–1,560) | 1.04 |
+| HTTP approve p99 ms (wrk) | 7 | 113.8 (98.8–119.1) | 116.7 (111.1–129.3) | 1.03 |
+| approve → SSE event p99 ms, 1,000 clients | 4 | 43.6 (41.4–48.5) | 39.4 (37.0–46.6) | 0.93 |
+| approve → SSE event p50 ms, 1,000 clients | 4 | 21.9 (19.0–23.9) | 21.3 (20.1–21.8) | 0.97 |
+| in-process transitions/s, SQLite, sequential | 3 | 2,194 (2,096–2,520) | 2,188 (1,904–2,479) | 1.00 |
+| start N, then approve N, SQLite, round trips/s | 3 | 495 (406–567) | 546 (489–591) | 1.10 |
+
+No figure dropped by more than the run-to-run spread."""
 
 _WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six"]
 
