@@ -343,11 +343,11 @@ brackets.
 
 | figure | pairs | A (before) | B (after) | median B/A |
 |---|---|---|---|---|
-| HTTP approves/s, wrk, 32 connections, SQLite | 7 | 1,383 (1,166–1,666) | 1,455 (1,213–1,560) | 1.04 |
+| HTTP approves/s (wrk, 32 connections) | 7 | 1,383 (1,166–1,666) | 1,455 (1,213–1,560) | 1.04 |
 | HTTP approve p99 ms (wrk) | 7 | 113.8 (98.8–119.1) | 116.7 (111.1–129.3) | 1.03 |
 | approve → SSE event p99 ms, 1,000 clients | 4 | 43.6 (41.4–48.5) | 39.4 (37.0–46.6) | 0.93 |
 | approve → SSE event p50 ms, 1,000 clients | 4 | 21.9 (19.0–23.9) | 21.3 (20.1–21.8) | 0.97 |
-| in-process transitions/s, SQLite, sequential | 3 | 2,194 (2,096–2,520) | 2,188 (1,904–2,479) | 1.00 |
+| in-process transitions/s, sequential | 3 | 2,194 (2,096–2,520) | 2,188 (1,904–2,479) | 1.00 |
 | start N, then approve N, SQLite, round trips/s | 3 | 495 (406–567) | 546 (489–591) | 1.10 |
 
 No figure dropped by more than the run-to-run spread."""
