@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import struct
 import sys
 from pathlib import Path
 
@@ -201,3 +202,33 @@ async def test_serve_creates_and_decides_on_a_plain_postgresql_url(pg_database_u
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_a_wrong_password_says_so() -> None:
+    """PostgreSQL here trusts every local login, so a server that speaks just enough of the
+    protocol refuses the password the way PostgreSQL does (SQLSTATE 28P01)."""
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        length, code = struct.unpack("!ii", await reader.readexactly(8))
+        if code == 80877103:  # SSLRequest: no TLS here, then the startup message follows
+            writer.write(b"N")
+            (length,) = struct.unpack("!i", await reader.readexactly(4))
+            await reader.readexactly(length - 4)
+        else:
+            await reader.readexactly(length - 8)
+        fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"app\"\0\0"
+        writer.write(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+        await writer.drain()
+        writer.close()
+
+    fake = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = fake.sockets[0].getsockname()[1]
+    try:
+        url = f"postgresql://app:wrong@127.0.0.1:{port}/signoff"
+        code, output = await signoff("serve", env={"SIGNOFF_DATABASE_URL": url})
+    finally:
+        fake.close()
+    assert code == 2
+    line = one_line(output)
+    assert f"PostgreSQL at 127.0.0.1:{port} refused the password of 'app'" in line
+    assert "wrong" not in line  # the password itself is never printed
