@@ -1,6 +1,7 @@
-"""Storage failures through the real server: a full disk (SQLite on a small tmpfs) and a
-PostgreSQL restart answer 503 storage-unavailable with Retry-After, /healthz says so, nothing
-is half-written, and service resumes by itself once the cause goes away."""
+"""Storage failures through the real server: a full disk (SQLite on a small tmpfs), a
+PostgreSQL restart and PostgreSQL refusing connections answer 503 storage-unavailable with
+Retry-After, /healthz says so, nothing is half-written, and service resumes by itself once the
+cause goes away."""
 
 from __future__ import annotations
 
@@ -9,21 +10,24 @@ import errno
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from engine.database import Database
 from engine.errors import StorageUnavailableError
 from engine.migrate import upgrade
 from engine.sql import sql
 from engine.tables import IDEMPOTENCY
-from tests.conftest import LiveServer, eventually, serve, unavailable
+from tests.conftest import PG_ADMIN, LiveServer, eventually, serve, unavailable
 
 Json = dict[str, Any]
 _INSERT = sql(
@@ -82,13 +86,83 @@ def pg_cluster(action: str) -> None:
         subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "60"], check=True)
 
 
+class LimitedRole:
+    """A non-superuser role that owns a fresh database and may hold at most `limit`
+    connections (superusers ignore connection limits)."""
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.held: list[asyncpg.Connection] = []
+
+    def url(self, drivername: str) -> str:
+        url = make_url(PG_ADMIN).set(
+            drivername=drivername, username=self.name, password=None, database=self.name
+        )
+        return url.render_as_string(hide_password=False)
+
+    async def take_every_slot(self, admin: asyncpg.Connection) -> None:
+        """Hold every connection the role may open: connect until PostgreSQL refuses one,
+        then end the role's other backends (the server's) and keep their slots closed.
+
+        Reconnecting, the server would race the test for each freed slot (and its refused
+        attempts make the test's own attempts fail spuriously), so the limit is lowered to
+        the connections held first: no slot is free at any moment, and none frees up."""
+        while True:
+            try:
+                self.held.append(await asyncpg.connect(self.url("postgresql"), timeout=5))
+            except asyncpg.TooManyConnectionsError:
+                break
+        assert self.held, "the server held every slot"
+        await admin.execute(f'ALTER ROLE "{self.name}" CONNECTION LIMIT {len(self.held)}')
+        # The timeout makes each call wait until the backend has exited.
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
+            " WHERE usename = $1 AND NOT pid = ANY($2::int[])",
+            self.name,
+            [conn.get_server_pid() for conn in self.held],
+        )
+        backends = await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", self.name
+        )
+        assert backends == len(self.held), f"{backends} backends, {len(self.held)} ours"
+
+    async def release(self, admin: asyncpg.Connection) -> None:
+        """Give the slots back, at the limit the role was created with."""
+        await admin.execute(f'ALTER ROLE "{self.name}" CONNECTION LIMIT {self.limit}')
+        while self.held:
+            await self.held.pop().close()
+
+
+@asynccontextmanager
+async def limited_role(limit: int) -> AsyncIterator[tuple[LimitedRole, asyncpg.Connection]]:
+    """A LimitedRole and a superuser connection; the role and its database dropped afterwards."""
+    name = f"signoff_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
+    role = LimitedRole(name, limit)
+    try:
+        await admin.execute(f'CREATE ROLE "{name}" LOGIN NOSUPERUSER CONNECTION LIMIT {limit}')
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+            yield role, admin
+        finally:
+            await role.release(admin)
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.execute(f'DROP ROLE "{name}"')
+    finally:
+        await admin.close()
+
+
 # The API --------------------------------------------------------------------------------
 
 
 def assert_storage_unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["type"].endswith("storage-unavailable")
+    assert response.json()["type"] == "urn:signoff:problem:storage-unavailable"
     assert int(response.headers["retry-after"]) > 0
 
 
@@ -115,7 +189,8 @@ async def waiting_run(live: LiveServer) -> str:
     assert (await live.client.post(f"/api/runs/{run_id}/process")).status_code == 200
 
     async def waiting() -> bool:
-        return (await snapshot(live, run_id))[0]["state"] == "waiting_for_approval"
+        state: str = (await snapshot(live, run_id))[0]["state"]
+        return state == "waiting_for_approval"
 
     await eventually(waiting)
     return run_id
@@ -246,5 +321,34 @@ async def test_a_postgresql_restart_answers_503_and_service_resumes(pg_database_
         run, history = before
         assert run["version"] == len(history)
         assert await refs(live, "outage") == set()
+        approved = await live.client.post(f"/api/runs/{run_id}/approve")
+        assert approved.status_code == 200, approved.text
+
+
+async def test_too_many_connections_answers_503_and_service_resumes() -> None:
+    # At most 2 + 2 read, 2 write and 1 LISTEN connections: the server fits in the limit.
+    async with (
+        limited_role(8) as (role, admin),
+        serve(role.url("postgresql+asyncpg"), pool_size=2) as live,
+    ):
+        run_id = await waiting_run(live)
+        before = await snapshot(live, run_id)
+        try:
+            await role.take_every_slot(admin)
+            assert_storage_unavailable(await create(live, "crowded"))
+            assert_storage_unavailable(await live.client.post(f"/api/runs/{run_id}/approve"))
+            read = await live.client.get(f"/api/runs/{run_id}")
+            if read.status_code != 200:  # 200 only if a read connection survived
+                assert_storage_unavailable(read)
+            assert_storage_unavailable(await live.client.get("/healthz"))
+        finally:
+            await role.release(admin)
+
+        await eventually(lambda: healthy(live))
+        assert (await create(live, "after")).status_code == 201
+        assert await snapshot(live, run_id) == before
+        run, history = before
+        assert run["version"] == len(history)
+        assert await refs(live, "crowded") == set()
         approved = await live.client.post(f"/api/runs/{run_id}/approve")
         assert approved.status_code == 200, approved.text

@@ -5,7 +5,9 @@ failed one leaves nothing behind, and cancelled callers neither hang nor lose ot
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -43,10 +45,10 @@ async def _write(db: Database, key: str, *, fail: bool = False) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str) -> Database:
+async def db(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     await upgrade(db)
-    yield db  # type: ignore[misc]
+    yield db
     await db.dispose()
 
 
@@ -79,3 +81,44 @@ async def test_a_duplicate_key_is_a_write_conflict_and_changes_nothing(db: Datab
     results = await asyncio.gather(_write(db, "x1"), _write(db, "x1"), return_exceptions=True)
     assert sorted(type(r).__name__ for r in results) == ["WriteConflictError", "str"]
     assert await _keys(db) == {"same", "x1"}
+
+
+async def test_a_member_cancelled_waiting_for_the_group_commit_does_not_fail_the_others(
+    tmp_path: Path,
+) -> None:
+    """SQLite group commit: A hands the commit on to B and waits for it; cancelling A's wait
+    must leave the commit B is about to make, and B's return, alone."""
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}")
+    await upgrade(db)
+    a_may_finish, b_inside, b_may_finish = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def a() -> None:
+        async with db.write() as tx:
+            await tx.execute(_INSERT, "a", datetime.now(UTC))
+            await a_may_finish.wait()
+
+    async def b() -> str:
+        async with db.write() as tx:
+            # A released the lock to get here: it joined the group and waits for its commit.
+            b_inside.set()
+            await tx.execute(_INSERT, "b", datetime.now(UTC))
+            await b_may_finish.wait()
+        return "b"
+
+    try:
+        async with asyncio.timeout(10):
+            member_a = asyncio.create_task(a())
+            await asyncio.sleep(0)  # A holds the write lock
+            member_b = asyncio.create_task(b())
+            await asyncio.sleep(0)  # B queues behind A, so A will hand the commit on
+            a_may_finish.set()
+            await b_inside.wait()
+            member_a.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await member_a
+            b_may_finish.set()
+            assert await member_b == "b"
+        # A's savepoint was already in the group: its wait was cancelled, not its work.
+        assert await _keys(db) == {"a", "b"}
+    finally:
+        await db.dispose()
