@@ -34,8 +34,9 @@ PROBLEM_SCHEMA = Schema(
     },
     description="RFC 9457 problem details",
 )
-READ_ERRORS = (400, 401, 403, 404, 422)
-WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 422)
+# Every route may also meet a storage outage (503 storage-unavailable).
+READ_ERRORS = (400, 401, 403, 404, 422, 503)
+WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
 DIAGRAM_TYPES = ("image/svg+xml", "text/vnd.graphviz; charset=utf-8", "text/plain; charset=utf-8")
 
 

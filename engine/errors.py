@@ -38,7 +38,8 @@ class EngineError(Exception):
     """Signoff engine error."""
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip())
+        # A docstring that runs over lines is one sentence to a client: fold its white space.
+        super().__init__(message or " ".join((self.__doc__ or "").split()))
 
     @property
     def message(self) -> str:
@@ -201,7 +202,7 @@ class SnapshotError(EngineError):
 
 
 class StorageUnavailableError(EngineError):
-    """The database cannot take writes right now (disk full, read-only, unreachable or out
-    of connections); nothing was written. Retry later."""
+    """The database cannot serve this request right now (disk full, read-only, unreachable or
+    out of connections); nothing was written. Retry later."""
 
     retry_after_s = 5

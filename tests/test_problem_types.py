@@ -41,3 +41,12 @@ def test_the_readme_lists_every_problem_type_with_its_status() -> None:
     block = block.split("<!-- problem-types:end -->")[0]
     listed = {name: int(status) for name, status in ROW.findall(block)}
     assert listed == produced()
+
+
+def test_every_default_message_is_one_line() -> None:
+    """A docstring is an error's message; one that runs over lines must reach a client as one
+    sentence, not with the source's line breaks and indentation."""
+    for cls in subclasses(errors.EngineError):
+        default = cls.__new__(cls)
+        errors.EngineError.__init__(default)  # the default message, whatever cls's arguments
+        assert "\n" not in default.message and "  " not in default.message, cls.__name__
