@@ -317,12 +317,7 @@ async def test_a_postgresql_restart_answers_503_and_service_resumes(pg_database_
             return (await create(live, "after")).status_code == 201
 
         await eventually(created, timeout=30)
-        assert await snapshot(live, run_id) == before
-        run, history = before
-        assert run["version"] == len(history)
-        assert await refs(live, "outage") == set()
-        approved = await live.client.post(f"/api/runs/{run_id}/approve")
-        assert approved.status_code == 200, approved.text
+        await assert_intact_and_serving(live, run_id, before, refused="outage")
 
 
 async def test_too_many_connections_answers_503_and_service_resumes() -> None:
@@ -346,9 +341,16 @@ async def test_too_many_connections_answers_503_and_service_resumes() -> None:
 
         await eventually(lambda: healthy(live))
         assert (await create(live, "after")).status_code == 201
-        assert await snapshot(live, run_id) == before
-        run, history = before
-        assert run["version"] == len(history)
-        assert await refs(live, "crowded") == set()
-        approved = await live.client.post(f"/api/runs/{run_id}/approve")
-        assert approved.status_code == 200, approved.text
+        await assert_intact_and_serving(live, run_id, before, refused="crowded")
+
+
+async def assert_intact_and_serving(
+    live: LiveServer, run_id: str, before: tuple[Json, list[Json]], *, refused: str
+) -> None:
+    """After an outage: the run is as it was, no refused create left a run, and it decides."""
+    assert await snapshot(live, run_id) == before
+    run, history = before
+    assert run["version"] == len(history)
+    assert await refs(live, refused) == set()
+    approved = await live.client.post(f"/api/runs/{run_id}/approve")
+    assert approved.status_code == 200, approved.text
