@@ -12,21 +12,20 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.params import FromPath
 from litestar.response import File
-
-from api.auth import Tokens
-from api.definitions import DefinitionController
-from api.diagrams import DiagramController
-from api.errors import HANDLERS
-from api.guard import guard_request
-from api.health import healthz
-from api.identity import IdentityController
-from api.metrics import metrics
-from api.openapi import finish as finish_openapi
-from api.origin import HostPolicy, host_guard
-from api.runs import SHORTCUTS, RunController
-from api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
-from api.stream import StreamController
-from engine.runtime import Runtime
+from signoff.api.auth import Tokens
+from signoff.api.definitions import DefinitionController
+from signoff.api.diagrams import DiagramController
+from signoff.api.errors import HANDLERS
+from signoff.api.guard import guard_request
+from signoff.api.health import healthz
+from signoff.api.identity import IdentityController
+from signoff.api.metrics import metrics
+from signoff.api.openapi import finish as finish_openapi
+from signoff.api.origin import HostPolicy, host_guard
+from signoff.api.runs import SHORTCUTS, RunController
+from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
+from signoff.api.stream import StreamController
+from signoff.engine.runtime import Runtime
 
 VERSION = "0.1.0"
 

@@ -7,12 +7,11 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-
-from api.auth import requires
-from engine.definition import Registry
-from engine.describe import ChartInfo, describe, describe_lifecycle
-from engine.errors import DefinitionNotFoundError
-from engine.runtime import Runtime
+from signoff.api.auth import requires
+from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecycle
+from signoff.engine.errors import DefinitionNotFoundError
+from signoff.engine.model.definition import Registry
+from signoff.engine.runtime import Runtime
 
 
 class DefinitionList(msgspec.Struct, frozen=True, kw_only=True):

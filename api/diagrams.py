@@ -17,14 +17,13 @@ from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, QueryParameter
+from signoff.api.auth import requires
+from signoff.engine.charts import snapshots
+from signoff.engine.errors import DefinitionNotFoundError
+from signoff.engine.model.definition import Registry, RunModel
+from signoff.engine.runtime import Runtime
 from statemachine import StateChart
 from statemachine.contrib.diagram import DotGraphMachine
-
-from api.auth import requires
-from engine import snapshots
-from engine.definition import Registry, RunModel
-from engine.errors import DefinitionNotFoundError
-from engine.runtime import Runtime
 
 Format = Literal["svg", "dot", "mermaid"]
 MEDIA_TYPES = {

@@ -8,8 +8,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-
-from engine import errors
+from signoff.engine import errors
 
 log = logging.getLogger("signoff.api")
 

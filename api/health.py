@@ -7,11 +7,10 @@ from typing import Any
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.response import Response
+from signoff.api.errors import problem
+from signoff.engine.errors import StorageUnavailableError
+from signoff.engine.runtime import Runtime
 from sqlalchemy import text
-
-from api.errors import problem
-from engine.errors import StorageUnavailableError
-from engine.runtime import Runtime
 
 
 @get("/healthz", tags=["operations"])

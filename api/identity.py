@@ -6,8 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
-
-from api.auth import STREAM_TOKEN_TTL_S, Tokens, principal_of, requires
+from signoff.api.auth import STREAM_TOKEN_TTL_S, Tokens, principal_of, requires
 
 
 class Me(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,13 +20,12 @@ from prometheus_client import (
     make_wsgi_app,
 )
 from prometheus_client.exposition import ThreadingWSGIServer
+from signoff.api.auth import Tokens, requires
+from signoff.engine.observer import Observer
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage.jobs import READY
+from signoff.engine.storage.schema import JOBS, RUNS
 from sqlalchemy import func, select
-
-from api.auth import Tokens, requires
-from engine.jobs import READY
-from engine.observer import Observer
-from engine.runtime import Runtime
-from engine.tables import JOBS, RUNS
 
 
 class Metrics(Observer):

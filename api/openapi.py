@@ -15,10 +15,9 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
-
-from api.errors import PROBLEM, TITLES
-from engine.definition import CONTROL_EVENTS, Registry
-from engine.snapshots import event_names
+from signoff.api.errors import PROBLEM, TITLES
+from signoff.engine.charts.snapshots import event_names
+from signoff.engine.model.definition import CONTROL_EVENTS, Registry
 
 CLOSED_BODIES = ("CreateRun", "SendEvent", "Decision")
 PROBLEM_SCHEMA = Schema(

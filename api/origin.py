@@ -13,9 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-
-from api.errors import PROBLEM
-from engine.settings import Settings
+from signoff.api.errors import PROBLEM
+from signoff.engine.settings import Settings
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")

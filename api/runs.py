@@ -11,15 +11,14 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
-
-from api.auth import demand, event_role, principal_of, requires
-from api.schemas import CreateRun, Decision, SendEvent
-from engine import errors
-from engine.idempotency import IdempotencyKey
-from engine.idempotency import Response as EngineResponse
-from engine.queries import RunFilter
-from engine.runtime import Runtime
-from engine.views import HistoryPage, RunPage, RunView
+from signoff.api.auth import demand, event_role, principal_of, requires
+from signoff.api.schemas import CreateRun, Decision, SendEvent
+from signoff.engine import errors
+from signoff.engine.dispatch.idempotency import IdempotencyKey
+from signoff.engine.dispatch.idempotency import Response as EngineResponse
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage.queries import RunFilter
+from signoff.engine.views import HistoryPage, RunPage, RunView
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL stores no NUL character
 IdempotencyHeader = Annotated[

@@ -9,12 +9,11 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
-
-from api.auth import requires
-from api.send_timeout import abort_of
-from engine.errors import InvalidRequestError
-from engine.feed import FeedFilter
-from engine.runtime import Runtime
+from signoff.api.auth import requires
+from signoff.api.send_timeout import abort_of
+from signoff.engine.errors import InvalidRequestError
+from signoff.engine.feed.broadcaster import FeedFilter
+from signoff.engine.runtime import Runtime
 
 HEADERS = {
     "Cache-Control": "no-cache",

@@ -10,10 +10,9 @@ import tempfile
 import time
 
 import msgspec
-
-from engine.runtime import Runtime
-from engine.settings import Settings
-from machines.registry import build_registry
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.machines.registry import build_registry
 
 
 async def main(n: int) -> None:

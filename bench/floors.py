@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import asyncpg
+from signoff.engine.charts import snapshots
+from signoff.engine.charts.run_charts import RunCharts
+from signoff.engine.model.definition import Registry, RunModel
+from signoff.machines.registry import build_registry
 
 from bench.common import fresh_database
-from engine import snapshots
-from engine.charts import RunCharts
-from engine.definition import Registry, RunModel
-from machines.registry import build_registry
 
 ROW = json.dumps({"run": {"id": "x" * 36, "context": {"output": 0.9}, "pad": "y" * 900}})
 

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.machines.registry import build_registry
 
 from bench.common import gather_limited, percentile
 from bench.roundtrip import start_waiting
 from bench.server import signoff_server
-from engine.runtime import Runtime
-from engine.settings import Settings
-from machines.registry import build_registry
 
 WRK_SCRIPT = """
 local ids = {}

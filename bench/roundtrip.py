@@ -7,12 +7,12 @@ import asyncio
 import time
 
 import msgspec
+from signoff.engine.dispatch.dispatcher import Committed
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.machines.registry import build_registry
 
 from bench.common import fresh_database, gather_limited, percentile
-from engine.dispatcher import Committed
-from engine.runtime import Runtime
-from engine.settings import Settings
-from machines.registry import build_registry
 
 
 async def roundtrips(backend: str, n: int, concurrency: int) -> dict[str, float]:

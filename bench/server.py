@@ -36,7 +36,7 @@ async def signoff_server(
         sock.close()
         environment = {**os.environ, "SIGNOFF_DATABASE_URL": url, "SIGNOFF_PORT": str(port),
                        "SIGNOFF_FAILURE_RATE": "0", **env}
-        proc = subprocess.Popen([sys.executable, "-m", "api.cli", "serve"], env=environment,
+        proc = subprocess.Popen([sys.executable, "-m", "signoff", "serve"], env=environment,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 preexec_fn=_raise_fd_limit)
         base = f"http://127.0.0.1:{port}"

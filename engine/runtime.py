@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from engine.database import Database
-from engine.definition import Registry
-from engine.dispatcher import Committed, Dispatcher
-from engine.feed import Feed
-from engine.jobs import JobQueue
-from engine.listener import PgListener
-from engine.migrate import upgrade
-from engine.observer import Observer
-from engine.queries import RunQueries
-from engine.retry import RetryPolicy
-from engine.settings import Settings
-from engine.worker import Worker
+from signoff.engine.dispatch.dispatcher import Committed, Dispatcher
+from signoff.engine.feed.broadcaster import Feed
+from signoff.engine.jobs.retry import RetryPolicy
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.definition import Registry
+from signoff.engine.observer import Observer
+from signoff.engine.settings import Settings
+from signoff.engine.storage.jobs import JobQueue
+from signoff.engine.storage.listener import PgListener
+from signoff.engine.storage.migrate import upgrade
+from signoff.engine.storage.queries import RunQueries
+from signoff.engine.storage.store import Database
 
 log = logging.getLogger("signoff")
 

@@ -8,8 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
-
-from engine.database_url import async_url
+from signoff.engine.storage.urls import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///signoff.db"
 

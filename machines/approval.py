@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from signoff.engine.errors import InvalidEventDataError
+from signoff.engine.model.definition import RunModel, StateKind
 from statemachine import State, StateChart
-
-from engine.definition import RunModel, StateKind
-from engine.errors import InvalidEventDataError
 
 THRESHOLD = 0.25
 

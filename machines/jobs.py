@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from engine.definition import JobContext, JobKind, JobOutcome
-from engine.jobs import TransientJobError
+from signoff.engine.model.definition import JobContext, JobKind, JobOutcome
+from signoff.engine.storage.jobs import TransientJobError
 
 
 class ApprovalJob:

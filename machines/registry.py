@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import random
 
-from engine.definition import Definition, JobKind, Registry
-from machines import approval, purchase_order
-from machines.jobs import approval_job, purchase_order_job
-from machines.lifecycle import Lifecycle
+from signoff.engine.model.definition import Definition, JobKind, Registry
+from signoff.machines import approval, purchase_order
+from signoff.machines.jobs import approval_job, purchase_order_job
+from signoff.machines.lifecycle import Lifecycle
 
 
 def build_registry(

@@ -17,20 +17,20 @@ import httpx
 import msgspec
 import pytest
 import uvloop
+from signoff.api.app import create_app
+from signoff.api.metrics import Metrics
+from signoff.api.server import server as signoff_server
+from signoff.engine.dispatch.dispatcher import utcnow
+from signoff.engine.jobs.retry import RetryPolicy
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.definition import JobKind, Registry
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.engine.views import RunView
+from signoff.machines.registry import build_registry
 from sqlalchemy.engine import make_url
 
-from api.app import create_app
-from api.client import SignoffClient
-from api.metrics import Metrics
-from api.server import server as signoff_server
-from engine.definition import JobKind, Registry
-from engine.dispatcher import utcnow
-from engine.retry import RetryPolicy
-from engine.runtime import Runtime
-from engine.settings import Settings
-from engine.views import RunView
-from engine.worker import Worker
-from machines.registry import build_registry
+from signoff.client import SignoffClient
 
 STRICT = os.environ.get("SIGNOFF_TEST_STRICT") == "1"
 PG_ADMIN = os.environ.get("SIGNOFF_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")

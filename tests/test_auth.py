@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+from signoff.api.auth import Tokens
 
-from api.auth import Tokens
 from tests.conftest import LiveServer, eventually, free_socket, serve
 
 TOKENS = "vera:viewer:v-secret,otto:operator:o-secret,anna:approver:a-secret,root:admin:r-secret"
@@ -204,7 +204,7 @@ async def cli_serve(env: dict[str, str], *args: str) -> tuple[int | None, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "api.cli",
+        "signoff",
         "serve",
         "--port",
         str(port),

@@ -6,13 +6,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from signoff.engine.charts import snapshots
+from signoff.engine.errors import InvalidEventDataError
+from signoff.engine.model.definition import TIMER_KIND, RunModel
+from signoff.machines.approval import Approval
+from signoff.machines.lifecycle import Lifecycle
 from statemachine.exceptions import TransitionNotAllowed
-
-from engine import snapshots
-from engine.definition import TIMER_KIND, RunModel
-from engine.errors import InvalidEventDataError
-from machines.approval import Approval
-from machines.lifecycle import Lifecycle
 
 APPROVAL_EVENTS = ["process", "processed", "failed", "approve", "reject", "expire", "retry"]
 
@@ -159,7 +158,7 @@ def test_lifecycle_final_states_refuse_controls() -> None:
 
 
 def test_unknown_stored_state_is_a_clear_error() -> None:
-    from engine.errors import SnapshotError
+    from signoff.engine.errors import SnapshotError
 
     with pytest.raises(SnapshotError):
         snapshots.restore(Approval, RunModel(None, {}, {}), ["gone_state"], {})
@@ -181,7 +180,7 @@ def _outcome(machine: Any, model: RunModel, event: str, data: dict[str, Any]) ->
 def test_pooled_chart_instances_behave_like_new_ones() -> None:
     # Every state x event x data, restored into instances that served other runs before
     # (one of which reached a final state), gives exactly what a new instance gives.
-    from engine import chart_pool
+    from signoff.engine.charts import pool as chart_pool
 
     used = chart_pool.checkout(Approval, ["waiting_for_approval"], {}, {"output": 0.9}, {})
     send(used, "approve")
@@ -200,7 +199,7 @@ def test_pooled_chart_instances_behave_like_new_ones() -> None:
 
 
 def test_remembered_lifecycle_steps_match_the_chart() -> None:
-    from engine import lifecycle_steps
+    from signoff.engine.charts import lifecycle_steps
 
     events = ["run", "wait", "fail", "complete", "pause", "resume", "cancel"]
     todo = [lifecycle_steps.initial(Lifecycle)]

@@ -12,8 +12,8 @@ import sys
 
 from rich.console import Console
 
-from api import cli_runs
-from api.client import SignoffClient
+from signoff.cli import runs as cli_runs
+from signoff.client import SignoffClient
 from tests.conftest import LiveServer, eventually, serve, waiting_run
 
 # As a user's shell runs it: 40 columns (rich's width for stderr too, so wrapping would show),
@@ -24,7 +24,7 @@ ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}, "COLU
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """The real command, stdout and stderr both pipes."""
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args, "--url", url],
+        [sys.executable, "-m", "signoff", *args, "--url", url],
         capture_output=True,
         text=True,
         env=ENV,
@@ -120,7 +120,7 @@ async def test_watch_prints_a_plain_line_per_transition_when_piped(database_url:
     async with serve(database_url) as live, SignoffClient(live.url) as client:
         read_end, write_end = os.pipe()  # our own pipe, so the test can close its end
         watcher = await asyncio.create_subprocess_exec(
-            *(sys.executable, "-m", "api.cli", "watch", "--url", live.url),
+            *(sys.executable, "-m", "signoff", "watch", "--url", live.url),
             stdout=write_end,
             stderr=asyncio.subprocess.PIPE,
             env=ENV,

@@ -12,10 +12,10 @@ import sys
 
 import pytest
 from rich.console import Console
+from signoff.engine.views import HistoryEntry
 
-from api import cli_runs
-from api.client import ApiError, SignoffClient
-from engine.views import HistoryEntry
+from signoff.cli import runs as cli_runs
+from signoff.client import ApiError, SignoffClient
 from tests.conftest import eventually, serve, waiting_run
 
 
@@ -100,7 +100,7 @@ async def test_follow_survives_a_server_restart(database_url: str) -> None:
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIGNOFF_URL": url}
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
+        [sys.executable, "-m", "signoff", *args],
         capture_output=True,
         text=True,
         env=env,

@@ -32,7 +32,7 @@ def serve(database_url: str, port: int) -> Iterator[subprocess.Popen[bytes]]:
         "SIGNOFF_LEASE_S": "1.5",  # jobs leased by the killed process come back quickly
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve"],
+        [sys.executable, "-m", "signoff", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -188,7 +188,7 @@ async def test_a_workers_metrics_port_needs_a_token_too(pg_database_url: str) ->
     sock.close()
     env = {**os.environ, "SIGNOFF_DATABASE_URL": pg_database_url, "SIGNOFF_TOKENS": TOKENS}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api.cli", "worker", "--metrics-port", str(port), env=env,
+        sys.executable, "-m", "signoff", "worker", "--metrics-port", str(port), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:

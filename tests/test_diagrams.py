@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from signoff.api.diagrams import charts, dot_source, mermaid_source, source_digest, stamped_source
+from signoff.machines.registry import build_registry
 
-from api.diagrams import charts, dot_source, mermaid_source, source_digest, stamped_source
-from machines.registry import build_registry
 from tests.conftest import LiveServer, eventually
 
 DIAGRAMS = Path(__file__).parent.parent / "diagrams"

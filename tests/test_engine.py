@@ -7,10 +7,8 @@ import itertools
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-
-from engine.definition import JobContext, JobOutcome
-from engine.errors import (
+from signoff.engine.dispatch.idempotency import IdempotencyKey
+from signoff.engine.errors import (
     EventNotAllowedError,
     IdempotencyMismatchError,
     InternalEventError,
@@ -21,13 +19,15 @@ from engine.errors import (
     RunPausedError,
     UnknownEventError,
 )
-from engine.idempotency import IdempotencyKey
-from engine.jobs import TransientJobError
-from engine.runtime import Runtime
-from engine.tables import JOBS
-from engine.views import RunView
-from engine.worker import Worker
-from machines.registry import build_registry
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.definition import JobContext, JobOutcome
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage.jobs import TransientJobError
+from signoff.engine.storage.schema import JOBS
+from signoff.engine.views import RunView
+from signoff.machines.registry import build_registry
+from sqlalchemy import select
+
 from tests.conftest import (
     decode_view,
     drain,
@@ -303,7 +303,7 @@ async def test_invalid_input_is_refused(runtime: Runtime) -> None:
 
 
 def _no_filter() -> Any:
-    from engine.queries import RunFilter
+    from signoff.engine.storage.queries import RunFilter
 
     return RunFilter()
 
@@ -383,7 +383,7 @@ async def test_expired_lease_reruns_job_and_applies_outcome_once(database_url: s
 
 
 async def test_list_filters_and_pages_newest_first(runtime: Runtime) -> None:
-    from engine.queries import RunFilter
+    from signoff.engine.storage.queries import RunFilter
 
     ids = [
         (

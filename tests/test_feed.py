@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
+from signoff.engine.storage.schema import HISTORY
 from sqlalchemy import select, text
 
-from engine.tables import HISTORY
 from tests.conftest import LiveServer, eventually, serve
 
 Entry = dict[str, Any]

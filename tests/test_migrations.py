@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 
+import signoff.engine.storage.schema  # noqa: F401
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from signoff.engine.storage.migrate import current, upgrade
+from signoff.engine.storage.store import Database
 from sqlalchemy import Connection, inspect
 from sqlmodel import SQLModel
-
-import engine.tables  # noqa: F401
-from engine.database import Database
-from engine.migrate import current, upgrade
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -41,7 +40,7 @@ async def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:
 async def test_migrate_command(database_url: str) -> None:
     env = {**os.environ, "SIGNOFF_DATABASE_URL": database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "migrate"],
+        [sys.executable, "-m", "signoff", "migrate"],
         env=env,
         capture_output=True,
         text=True,

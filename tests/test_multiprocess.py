@@ -17,10 +17,10 @@ from typing import Any
 
 import httpx
 from httpx_sse import aconnect_sse
+from signoff.engine.storage.schema import HISTORY
+from signoff.engine.storage.store import Database
 from sqlalchemy import select
 
-from engine.database import Database
-from engine.tables import HISTORY
 from tests.conftest import free_socket
 
 RUNS = 300
@@ -57,7 +57,7 @@ class Fleet:
         else:
             args = ["worker", "--concurrency", "8"]
         self.procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", *args],
+            [sys.executable, "-m", "signoff", *args],
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -161,7 +161,7 @@ async def drive(fleet: Fleet, run_id: str) -> str:
 async def test_two_apis_two_workers_kill_nine_and_restart(pg_database_url: str) -> None:
     fleet = Fleet(pg_database_url)
     subprocess.run(
-        [sys.executable, "-m", "api.cli", "migrate"],
+        [sys.executable, "-m", "signoff", "migrate"],
         env=fleet.env,
         check=True,
         capture_output=True,

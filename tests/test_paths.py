@@ -10,12 +10,12 @@ from typing import Any
 
 import msgspec
 import pytest
+from signoff.engine.charts import lifecycle_steps, paths, snapshots
+from signoff.engine.model.definition import RunModel
+from signoff.engine.runtime import Runtime
+from signoff.machines.registry import build_registry
 from statemachine import State, StateChart
 
-from engine import lifecycle_steps, paths, snapshots
-from engine.definition import RunModel
-from engine.runtime import Runtime
-from machines.registry import build_registry
 from tests.conftest import settings_for
 
 REGISTRY = build_registry(0.0)
@@ -115,7 +115,7 @@ def test_a_state_the_paths_cannot_cover_fails_the_check() -> None:
 
 def test_paths_command_prints_them() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "paths", "approval"],
+        [sys.executable, "-m", "signoff", "paths", "approval"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -125,7 +125,7 @@ def test_paths_command_prints_them() -> None:
     assert any("--approve" in line and line.endswith("finished") for line in lines)
     assert any("--reject(reason='numbers are off')-->" in line for line in lines)
     po = subprocess.run(
-        [sys.executable, "-m", "api.cli", "paths", "purchase_order"],
+        [sys.executable, "-m", "signoff", "paths", "purchase_order"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -136,7 +136,7 @@ def test_paths_command_prints_them() -> None:
         for line in po.stdout.splitlines()
     )
     missing = subprocess.run(
-        [sys.executable, "-m", "api.cli", "paths", "nope"],
+        [sys.executable, "-m", "signoff", "paths", "nope"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from api import connections, guard, origin
-from api.errors import KINDS, STATUS, _slug
-from engine import errors
+from signoff.api import connections, guard, origin
+from signoff.api.errors import KINDS, STATUS, _slug
+from signoff.engine import errors
 
 README = Path(__file__).parents[1] / "README.md"
 ROW = re.compile(r"^\| `([a-z-]+)` \| (\d{3}) \|", re.MULTILINE)

@@ -9,13 +9,13 @@ from typing import Any
 import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from signoff.engine.charts import snapshots
+from signoff.engine.errors import EngineError
+from signoff.engine.model.definition import RunModel
+from signoff.engine.runtime import Runtime
+from signoff.machines.approval import Approval
+from signoff.machines.registry import build_registry
 
-from engine import snapshots
-from engine.definition import RunModel
-from engine.errors import EngineError
-from engine.runtime import Runtime
-from machines.approval import Approval
-from machines.registry import build_registry
 from tests.conftest import drain, settings_for
 
 PUBLIC = ["process", "approve", "reject", "retry", "pause", "resume", "cancel", "bogus"]

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from signoff.engine.views import HistoryEntry
 
-from api.client import ApiError, SignoffClient
-from engine.views import HistoryEntry
+from signoff.client import ApiError, SignoffClient
 from tests.conftest import LiveServer, eventually, serve
 
 TOKENS = ",".join(

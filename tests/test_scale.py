@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.definition import JobContext, JobOutcome
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage.schema import JOBS
+from signoff.machines.registry import build_registry
 from sqlalchemy import select, text
 
-from engine.definition import JobContext, JobOutcome
-from engine.runtime import Runtime
-from engine.tables import JOBS
-from engine.worker import Worker
-from machines.registry import build_registry
 from tests.conftest import (
     LiveServer,
     decode_view,

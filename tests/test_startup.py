@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from signoff.engine.settings import Settings
 from sqlalchemy.engine import make_url
 
-from engine.settings import Settings
 from tests.conftest import free_socket, pg_url
 from tests.test_auth import cli_serve
 
@@ -29,7 +29,7 @@ async def signoff(*args: str, env: dict[str, str]) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "api.cli",
+        "signoff",
         *args,
         env={**os.environ, "SIGNOFF_PORT": port, **env},
         stdout=asyncio.subprocess.PIPE,
@@ -184,7 +184,7 @@ async def test_serve_creates_and_decides_on_a_plain_postgresql_url(pg_database_u
     port = sock.getsockname()[1]
     sock.close()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "api.cli", "serve", "--port", str(port),
+        sys.executable, "-m", "signoff", "serve", "--port", str(port),
         env={**os.environ, "SIGNOFF_DATABASE_URL": url, "SIGNOFF_FAILURE_RATE": "0"},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

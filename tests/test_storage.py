@@ -19,14 +19,14 @@ from typing import Any
 
 import asyncpg
 import httpx
+from signoff.engine.errors import StorageUnavailableError
+from signoff.engine.storage.migrate import upgrade
+from signoff.engine.storage.schema import IDEMPOTENCY
+from signoff.engine.storage.statements import sql
+from signoff.engine.storage.store import Database
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from engine.database import Database
-from engine.errors import StorageUnavailableError
-from engine.migrate import upgrade
-from engine.sql import sql
-from engine.tables import IDEMPOTENCY
 from tests.conftest import PG_ADMIN, LiveServer, eventually, serve, unavailable
 
 Json = dict[str, Any]

@@ -9,16 +9,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from signoff.engine.dispatch.versions import migrate_runs
+from signoff.engine.errors import RemovedStateError, SnapshotError
+from signoff.engine.model.definition import Definition, Registry, RunModel
+from signoff.engine.runtime import Runtime
+from signoff.machines import approval
+from signoff.machines.jobs import approval_job
+from signoff.machines.lifecycle import Lifecycle
 from statemachine import State, StateChart
 
-from api.client import ApiError, SignoffClient
-from engine.definition import Definition, Registry, RunModel
-from engine.errors import RemovedStateError, SnapshotError
-from engine.runtime import Runtime
-from engine.versions import migrate_runs
-from machines import approval
-from machines.jobs import approval_job
-from machines.lifecycle import Lifecycle
+from signoff.client import ApiError, SignoffClient
 from tests.conftest import serve, settings_for, waiting_run
 
 
@@ -214,7 +214,7 @@ async def test_migrate_runs_moves_them_and_reports_removed_states(database_url: 
 def test_migrate_runs_command_refuses_an_unregistered_version(tmp_path: Any) -> None:
     env = {"SIGNOFF_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'm.db'}", "PATH": ""}
     done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "migrate-runs", "approval", "--to", "2"],
+        [sys.executable, "-m", "signoff", "migrate-runs", "approval", "--to", "2"],
         capture_output=True,
         text=True,
         env=env,

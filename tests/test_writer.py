@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from signoff.engine.errors import WriteConflictError
+from signoff.engine.storage.migrate import upgrade
+from signoff.engine.storage.schema import IDEMPOTENCY
+from signoff.engine.storage.statements import sql
+from signoff.engine.storage.store import Database
 from sqlalchemy import select
-
-from engine.database import Database
-from engine.errors import WriteConflictError
-from engine.migrate import upgrade
-from engine.sql import sql
-from engine.tables import IDEMPOTENCY
 
 _INSERT = sql(
     "INSERT INTO idempotency (key, actor, route, request_hash, status_code, body, created_at)"

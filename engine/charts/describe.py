@@ -1,0 +1,121 @@
+"""Charts as data: states, events and transitions, for the API and for reviewers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from signoff.engine.model.definition import CONTROL_EVENTS, Definition
+from statemachine import HistoryState, StateChart
+
+
+class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    parent: str | None
+    initial: bool
+    final: bool
+    kind: str | None = None
+
+
+class EventInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    internal: bool
+
+
+class TransitionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    event: str
+    source: str
+    target: str | None
+    cond: list[str]
+
+
+class RegionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # the region's state id, and what `region` names in a decision
+    group: str  # approvers of this group decide here
+
+
+class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    version: int
+    description: str
+    states: list[StateInfo]
+    events: list[EventInfo]
+    transitions: list[TransitionInfo]
+    # What the runs on this version record (engine/structure.py); the versions registered.
+    structural_hash: str | None = None
+    versions: list[int] = []
+    # Approval regions (parallel states decided separately) and the group deciding in each.
+    regions: list[RegionInfo] = []
+
+
+def describe_chart(
+    chart: type[StateChart[Any]],
+    name: str,
+    version: int = 1,
+    description: str = "",
+    kinds: dict[str, str] | None = None,
+    internal: frozenset[str] = frozenset(),
+) -> ChartInfo:
+    states: list[StateInfo] = []
+    transitions: list[TransitionInfo] = []
+    events: dict[str, None] = {}
+    for state in chart.states_map.values():
+        if isinstance(state, HistoryState):
+            continue
+        states.append(
+            StateInfo(
+                id=str(state.id),
+                name=str(state.name),
+                parent=str(state.parent.id) if state.parent is not None else None,
+                initial=bool(state.initial),
+                final=bool(state.final),
+                kind=(kinds or {}).get(str(state.id)),
+            )
+        )
+        for transition in state.transitions:
+            for event in transition.events:
+                events.setdefault(str(event.id), None)
+                target = transition.target
+                transitions.append(
+                    TransitionInfo(
+                        event=str(event.id),
+                        source=str(state.id),
+                        target=str(target.id) if target is not None else None,
+                        cond=[str(c) for c in transition.cond],
+                    )
+                )
+    return ChartInfo(
+        name=name,
+        version=version,
+        description=description or (chart.__doc__ or "").strip().split("\n")[0],
+        states=states,
+        transitions=transitions,
+        events=[EventInfo(name=e, internal=e in internal) for e in events],
+    )
+
+
+def describe(definition: Definition, versions: list[int] | None = None) -> ChartInfo:
+    info = describe_chart(
+        definition.chart,
+        definition.name,
+        definition.version,
+        definition.description,
+        {k: v.value for k, v in definition.kinds.items()},
+        definition.internal_events,
+    )
+    return msgspec.structs.replace(
+        info,
+        structural_hash=definition.structural_hash,
+        versions=versions or [definition.version],
+        regions=[RegionInfo(name=r, group=g) for r, g in definition.regions.items()],
+    )
+
+
+def describe_lifecycle(chart: type[StateChart[Any]]) -> ChartInfo:
+    derived = frozenset(e for e in _events(chart) if e not in CONTROL_EVENTS)
+    return describe_chart(chart, "lifecycle", internal=derived)
+
+
+def _events(chart: type[StateChart[Any]]) -> list[str]:
+    return [str(e.id) for s in chart.states_map.values() for t in s.transitions for e in t.events]

@@ -1,0 +1,440 @@
+"""One event = one transaction: the only code path that changes a run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+from signoff.engine.charts import snapshots
+from signoff.engine.charts.run_charts import RunCharts
+from signoff.engine.dispatch import deciders as regions
+from signoff.engine.dispatch import idempotency
+from signoff.engine.dispatch.idempotency import IdempotencyKey, Response
+from signoff.engine.errors import (
+    EventNotAllowedError,
+    InternalEventError,
+    InvalidInputError,
+    MigrationTargetError,
+    PreconditionFailedError,
+    RemovedStateError,
+    RunCancelledError,
+    RunNotFoundError,
+    RunPausedError,
+    SeparationOfDutiesError,
+    SnapshotError,
+    StaleVersionError,
+    UnknownEventError,
+    WriteConflictError,
+)
+from signoff.engine.ids import uuid7
+from signoff.engine.model.definition import CANCELLED, CONTROL_EVENTS, PAUSED, Definition, Registry
+from signoff.engine.observer import Observer
+from signoff.engine.storage import jobs
+from signoff.engine.storage import transitions as run_writes
+from signoff.engine.storage.statements import Row, Tx, sql
+from signoff.engine.storage.store import Database
+from signoff.engine.views import Change, HistoryEntry, run_view
+from statemachine.exceptions import TransitionNotAllowed
+
+_ENCODER = msgspec.json.Encoder()
+# FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
+_LOCK_RUN = sql(
+    f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1 FOR UPDATE",
+    sqlite=f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1",
+    json=run_writes.RUN_JSON,
+    times=("created_at", "updated_at"),
+)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a committed transition tells the rest of the process (feed, worker)."""
+
+    run_id: str
+    seq: int
+    enqueued_jobs: bool
+    definition: str
+    event: str
+    entry: HistoryEntry
+
+
+_Body = Callable[[Tx, datetime], Awaitable[tuple[Response, Committed]]]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Dispatcher:
+    """Creates runs and applies events, each in one transaction with its history and jobs."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: Registry,
+        *,
+        max_attempts: int = 5,
+        separation_of_duties: bool = False,
+        max_input_bytes: int = 32 * 1024,
+        observer: Observer | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.max_attempts = max_attempts
+        self.separation_of_duties = separation_of_duties
+        self.max_input_bytes = max_input_bytes
+        self.observer = observer or Observer()
+        self.clock = clock
+        self.listeners: list[Callable[[Committed], None]] = []
+
+    async def create(
+        self,
+        definition: str,
+        *,
+        actor: str,
+        input: Mapping[str, Any] | None = None,
+        ref_id: str | None = None,
+        ref_type: str | None = None,
+        idem: IdempotencyKey | None = None,
+    ) -> Response:
+        """Start a run of `definition` in its initial state (version 1, one history entry)."""
+        spec = self.registry.get(definition)
+        data = dict(input or {})
+        self._check_size("input", data)
+        _validate_input(spec, data)
+        return await self._transact(
+            idem,
+            lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type),
+            # Without a key to record, creating is one statement on PostgreSQL
+            # (engine/run_writes.py), atomic without a transaction block around it.
+            single=idem is None,
+        )
+
+    async def dispatch(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        if_match: Sequence[int] | None = None,
+        idem: IdempotencyKey | None = None,
+        lease: jobs.Lease | None = None,
+        internal: bool = False,
+        groups: frozenset[str] | None = None,
+    ) -> Response:
+        """Apply `event` to a run. `internal` lets workers and timers send internal events;
+        `groups` are the actor's approver groups (None: not limited, engine/regions.py)."""
+        if data:
+            self._check_size("data", data)
+        return await self._transact(
+            idem,
+            lambda tx, now: self._apply(
+                tx,
+                now,
+                run_id,
+                event,
+                actor,
+                dict(data or {}),
+                reason,
+                if_match,
+                lease,
+                internal,
+                groups,
+            ),
+        )
+
+    async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Response:
+        """Move a run to a newer version of its definition: each version's `migrate` maps the
+        stored configuration and context on the way; the run keeps its place otherwise. Written
+        as a `migrate` history entry. RemovedStateError if the run sits in a state the target
+        version no longer has (it then stays where it is)."""
+        return await self._transact(
+            None, lambda tx, now: self._migrate(tx, now, run_id, to_version, actor)
+        )
+
+    async def _migrate(
+        self, tx: Tx, now: datetime, run_id: str, to_version: int, actor: str
+    ) -> tuple[Response, Committed]:
+        row = await tx.fetchrow(_LOCK_RUN, run_id)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        source = self._spec_of(row)
+        target = self.registry.version(source.name, to_version)
+        if target.version <= source.version:
+            raise MigrationTargetError(
+                f"Run {run_id} is on {source.name} v{source.version}; it can only move to a "
+                "newer version."
+            )
+        configuration, context = list(row["configuration"]), dict(row["context"])
+        for step in self.registry.versions(source.name):
+            if source.version < step.version <= target.version:
+                if step.migrate is not None:
+                    configuration, context = step.migrate(configuration, context)
+                gone = [s for s in configuration if s not in step.chart.states_map]
+                if gone:
+                    raise RemovedStateError(run_id, step.name, step.version, gone)
+        states = target.chart.states_map
+        history = {
+            k: v
+            for k, v in row["business_history"].items()
+            if k in states and all(s in states for s in v)
+        }
+        moved = {**row, "configuration": sorted(configuration), "business_history": history}
+        moved["context"] = context
+        charts = RunCharts.restore(target, self.registry.lifecycle, moved, row["input"])
+        before = {
+            **row,
+            "definition_version": target.version,
+            "definition_hash": target.structural_hash,
+        }
+        data = {"from_version": source.version, "to_version": target.version}
+        return await self._write(tx, now, charts, before, "migrate", actor, data, None)
+
+    def _check_size(self, what: str, value: Mapping[str, Any]) -> None:
+        size = len(_ENCODER.encode(value))
+        if size > self.max_input_bytes:
+            raise InvalidInputError(
+                f"The {what} is {size} bytes of JSON; the limit is {self.max_input_bytes}."
+            )
+
+    async def _transact(
+        self, idem: IdempotencyKey | None, body: _Body, *, single: bool = False
+    ) -> Response:
+        for attempt in (1, 2):
+            try:
+                return await self._once(idem, body, single)
+            except WriteConflictError:
+                # Two requests with one Idempotency-Key raced on PostgreSQL: the loser's
+                # transaction rolled back; the second pass finds and replays the winner's.
+                if idem is None or attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _once(self, idem: IdempotencyKey | None, body: _Body, single: bool) -> Response:
+        started = time.perf_counter()
+        now = self.clock()
+        async with self.db.write(single=single) as tx:
+            if idem is not None:
+                stored = await idempotency.lookup(tx, idem)
+                if stored is not None:
+                    return stored
+            response, committed = await body(tx, now)
+            if idem is not None:
+                await idempotency.record(tx, idem, response, now)
+        self.observer.transition(
+            committed.definition, committed.event, time.perf_counter() - started
+        )
+        for listener in self.listeners:
+            listener(committed)
+        return response
+
+    async def _create(
+        self,
+        tx: Tx,
+        now: datetime,
+        spec: Definition,
+        actor: str,
+        data: dict[str, Any],
+        ref_id: str | None,
+        ref_type: str | None,
+    ) -> tuple[Response, Committed]:
+        run_id = uuid7()
+        charts = RunCharts.restore(spec, self.registry.lifecycle, None, data)
+        row = {
+            "id": run_id,
+            "definition": spec.name,
+            "definition_version": spec.version,
+            "definition_hash": spec.structural_hash,
+            "ref_id": ref_id,
+            "ref_type": ref_type,
+            "input": data,
+            "created_by": actor,
+            "created_at": now,
+            "version": 0,
+        }
+        return await self._write(tx, now, charts, row, "create", actor, {}, None, new=True)
+
+    async def _apply(
+        self,
+        tx: Tx,
+        now: datetime,
+        run_id: str,
+        event: str,
+        actor: str,
+        data: dict[str, Any],
+        reason: str | None,
+        if_match: Sequence[int] | None,
+        lease: jobs.Lease | None,
+        internal: bool,
+        groups: frozenset[str] | None,
+    ) -> tuple[Response, Committed]:
+        # The run row is always locked before any of its job rows, so no two transactions
+        # can wait on each other.
+        row = await tx.fetchrow(_LOCK_RUN, run_id)
+        if row is None:
+            raise RunNotFoundError(run_id)
+        if lease is not None:
+            await jobs.settle(tx, lease, now)
+        spec = self._spec_of(row)
+        # What is wrong with the request itself is said before what is stale about it.
+        if event not in CONTROL_EVENTS:
+            if not snapshots.declares(spec.chart, event):
+                raise UnknownEventError(event, _public_events(spec))
+            if event in spec.internal_events and not internal:
+                raise InternalEventError(event)
+            regions.check(spec, event, data, actor, groups)
+        if if_match is not None and row["version"] not in if_match:
+            raise PreconditionFailedError(if_match, row["version"])
+        charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
+        at = now.isoformat().replace("+00:00", "Z")
+        if event in CONTROL_EVENTS:
+            try:
+                charts.send_lifecycle(event)
+            except TransitionNotAllowed as exc:
+                state = list(charts.lifecycle.configuration)
+                raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
+        else:
+            if row["lifecycle"] == PAUSED:
+                raise RunPausedError(charts.allowed_events())
+            if row["lifecycle"] == CANCELLED:
+                raise RunCancelledError()
+            if (
+                self.separation_of_duties
+                and event in spec.approval_events
+                and actor == row["created_by"]
+            ):
+                raise SeparationOfDutiesError()
+            self._send(
+                charts.business, charts, run_id, event, data=data, reason=reason, actor=actor, at=at
+            )
+            derived = charts.derived_lifecycle_event()
+            if derived is not None:
+                charts.send_lifecycle(derived)
+        return await self._write(
+            tx,
+            now,
+            charts,
+            row,
+            event,
+            actor,
+            data,
+            reason,
+            keep_job=lease.job_id if lease else None,
+        )
+
+    def _spec_of(self, row: Row) -> Definition:
+        """The definition version the run is on; refuses a chart changed under that version."""
+        spec = self.registry.version(row["definition"], row["definition_version"])
+        stored = row.get("definition_hash")
+        if stored is not None and stored != spec.structural_hash:
+            raise SnapshotError(
+                f"Run {row['id']} was stored by {spec.name} v{spec.version} with chart structure "
+                f"{stored}, but the registered v{spec.version} has {spec.structural_hash}: the "
+                "chart changed without a new version. Register the changed chart as a new "
+                "version (keeping the old one beside it), then migrate runs if needed."
+            )
+        return spec
+
+    def _send(
+        self, machine: Any, charts: RunCharts, run_id: str, event: str, **kwargs: Any
+    ) -> None:
+        try:
+            machine.send(event, **kwargs)
+        except TransitionNotAllowed as exc:
+            state = snapshots.configuration(machine)
+            raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
+
+    async def _write(
+        self,
+        tx: Tx,
+        now: datetime,
+        charts: RunCharts,
+        before: Row,
+        event: str,
+        actor: str,
+        data: dict[str, Any],
+        reason: str | None,
+        *,
+        new: bool = False,
+        keep_job: int | None = None,
+    ) -> tuple[Response, Committed]:
+        business_to = snapshots.configuration(charts.business)
+        lifecycle_to = list(charts.lifecycle.configuration)
+        version = before["version"] + 1
+        after = {
+            **before,
+            "version": version,
+            "state": snapshots.top_state(charts.business),
+            "configuration": business_to,
+            "business_history": snapshots.history_values(charts.business),
+            "lifecycle": charts.lifecycle_state,
+            "lifecycle_configuration": lifecycle_to,
+            "lifecycle_history": charts.lifecycle.history_values,
+            "context": charts.model.context,
+            "updated_at": now,
+        }
+        run_id = after["id"]
+        business_from = [] if new else list(before["configuration"])
+        lifecycle_from = [] if new else list(before["lifecycle_configuration"])
+        view = run_view(after, charts.allowed_events())
+        final = charts.lifecycle.final
+        seq = await run_writes.store(
+            tx,
+            run_writes.TransitionWrite(
+                after=after,
+                before=None if new else before,
+                now=now,
+                actor=actor,
+                event=event,
+                data=data,
+                reason=reason,
+                business_from=business_from,
+                lifecycle_from=lifecycle_from,
+                view=msgspec.to_builtins(view),
+                cancel_all=final,
+                cancel_states=sorted(set(business_from) - set(business_to)),
+                keep_job=keep_job,
+                requests=() if final else charts.model.requests,
+                max_attempts=self.max_attempts,
+            ),
+        )
+        if seq is None:
+            raise StaleVersionError()
+        entry = HistoryEntry(
+            seq=seq,
+            run_id=run_id,
+            at=now,
+            actor=actor,
+            event=event,
+            data=data,
+            reason=reason,
+            business=Change(from_=business_from, to=business_to),
+            lifecycle=Change(from_=lifecycle_from, to=lifecycle_to),
+            run=view,
+        )
+        response = Response(201 if new else 200, _ENCODER.encode(view))
+        enqueued = bool(charts.model.requests)
+        committed = Committed(run_id, seq, enqueued, after["definition"], event, entry)
+        charts.release()  # nothing below can fail: a rollback now would mean a commit error
+        return response, committed
+
+
+def _public_events(spec: Definition) -> list[str]:
+    events = snapshots.event_names(spec.chart)
+    return [e for e in events if e not in spec.internal_events] + list(CONTROL_EVENTS)
+
+
+def _validate_input(spec: Definition, data: dict[str, Any]) -> None:
+    if spec.input_type is None:
+        return
+    try:
+        msgspec.convert(data, spec.input_type)
+    except msgspec.ValidationError as exc:
+        raise InvalidInputError(f"Invalid input for {spec.name!r}: {exc}") from exc

@@ -1,0 +1,304 @@
+"""The live feed inside one process: read new history once, fan encoded frames out to clients.
+
+One broadcaster per process publishes history entries in `seq` order. An entry committed in
+this process is handed over directly when it is the next seq; anything else (another
+process's commit, announced by NOTIFY or found by polling, or a gap) is read from the history
+table by a background task. Each entry is encoded as an SSE frame once, and only if someone
+listens, then put on every matching subscriber's bounded queue. A subscriber whose queue
+overflows is dropped; its client reconnects with Last-Event-ID and replays from the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+import msgspec
+from signoff.engine.errors import StorageUnavailableError
+from signoff.engine.storage.schema import HISTORY, RUNS
+from signoff.engine.storage.store import Database
+from signoff.engine.views import HistoryEntry, history_entry
+from sqlalchemy import func, select
+
+log = logging.getLogger("signoff.feed")
+_ENCODER = msgspec.json.Encoder()
+HEARTBEAT = b": ping\n\n"
+GAP_GRACE_S = 0.02
+
+
+@dataclass(frozen=True)
+class FeedFilter:
+    """Which entries a subscriber wants: one run, one definition, or (both None) all."""
+
+    run_id: str | None = None
+    definition: str | None = None
+
+    def matches(self, entry: HistoryEntry) -> bool:
+        if self.run_id is not None and entry.run_id != self.run_id:
+            return False
+        return self.definition is None or entry.run.definition == self.definition
+
+
+def frame(entry: HistoryEntry) -> bytes:
+    """The SSE message of one history entry."""
+    return b"id: %d\nevent: transition\ndata: %s\n\n" % (entry.seq, _ENCODER.encode(entry))
+
+
+_BEAT = -1  # the seq of a heartbeat item: always sent, never counted
+
+
+Item = tuple[int, bytes] | None  # (seq, frame), or None: the stream ends
+
+
+class Subscription:
+    """One client's bounded mailbox: a deque and at most one waiting reader.
+
+    Leaner than asyncio.Queue (no putter/getter deques, no join support) in memory per idle
+    client and in work per delivered frame, which is what one process does most of."""
+
+    __slots__ = ("dropped", "filter", "idle", "items", "limit", "on_drop", "waiter")
+
+    def __init__(
+        self, where: FeedFilter, limit: int, on_drop: Callable[[], None] | None = None
+    ) -> None:
+        self.filter = where
+        self.on_drop = on_drop
+        self.items: deque[Item] = deque()
+        self.limit = limit
+        self.waiter: asyncio.Future[None] | None = None
+        self.dropped = False
+        self.idle = True  # nothing queued since the last heartbeat round
+
+    def put(self, item: Item) -> bool:
+        """Queue an item; False if the mailbox is full (end-of-stream always fits)."""
+        if item is not None and len(self.items) >= self.limit:
+            return False
+        self.items.append(item)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        return True
+
+    async def wait(self) -> None:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+
+
+class Feed:
+    """Publishes committed history entries to subscribers, in seq order, without gaps."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        buffer: int = 1024,
+        batch: int = 256,
+        poll_interval_s: float = 0.5,
+        heartbeat_s: float = 15.0,
+    ) -> None:
+        self.db = db
+        self.buffer = buffer
+        self.batch = min(batch, max(1, buffer // 2))
+        self.poll_interval_s = poll_interval_s
+        self.heartbeat_s = heartbeat_s
+        self.last_seq = 0
+        self._subscribers: set[Subscription] = set()
+        self._wake = asyncio.Event()
+        self._known = 0  # the highest seq known to be committed (offered or notified)
+        self._early: dict[int, HistoryEntry] = {}  # offered ahead of a gap, by seq
+        self._read = False  # read the table without waiting out a gap (poll, reconnect)
+        self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    async def start(self) -> None:
+        async with self.db.read() as conn:
+            self.last_seq = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar() or 0
+        self._task = asyncio.create_task(self._run(), name="signoff-feed")
+        self._beat = asyncio.create_task(self._heartbeats(), name="signoff-feed-heartbeat")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._beat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self.disconnect_all()
+
+    def wake(self, seq: int | None = None) -> None:
+        """Entry `seq` was committed somewhere (None: anything may have been): make sure it
+        is published, from the table unless this process offers it first."""
+        if seq is None:
+            self._read = True
+            self._wake.set()
+        elif seq > self.last_seq:
+            self._known = max(self._known, seq)
+            self._wake.set()
+
+    def offer(self, entry: HistoryEntry) -> None:
+        """An entry this process just committed: published now if it is the next one, else
+        kept until the entries before it arrive (or are read from the table)."""
+        if entry.seq == self.last_seq + 1:
+            self._publish([entry])
+            while self._early and (nxt := self._early.pop(self.last_seq + 1, None)):
+                self._publish([nxt])
+        elif entry.seq > self.last_seq:
+            self._early[entry.seq] = entry
+            self._known = max(self._known, entry.seq)
+            self._wake.set()
+
+    def disconnect_all(self) -> None:
+        """End every client's stream (they reconnect with Last-Event-ID), e.g. on shutdown."""
+        for sub in list(self._subscribers):
+            self._drop(sub)
+
+    async def follow(
+        self,
+        where: FeedFilter,
+        after: int | None,
+        *,
+        prefix: bytes = b"",
+        on_drop: Callable[[], None] | None = None,
+    ) -> AsyncIterator[bytes]:
+        """SSE frames: the entries after `after` from the table, then live ones, then pings.
+
+        Subscribes before replaying, so nothing committed meanwhile is missed, and skips any
+        seq already sent, so nothing is sent twice. Without `after`, a run's feed replays the
+        whole run and the global feed starts at the present. Frames that queued up while the
+        client was being written to go out together, in one chunk.
+
+        `on_drop` is called if the client falls too far behind: typically it aborts the
+        connection, since a client that lags is often one whose socket is full, and then this
+        generator, blocked writing to it, would not run again to end the stream.
+        """
+        sub = Subscription(where, self.buffer, on_drop)
+        self._subscribers.add(sub)
+        try:
+            if prefix:
+                yield prefix
+            sent = after if after is not None else (0 if where.run_id else self.last_seq)
+            async for seq, data in self._replay(where, sent):
+                sent = seq
+                yield data
+            items = sub.items
+            while True:
+                await sub.wait()
+                chunk: list[bytes] = []
+                while items:
+                    item = items.popleft()
+                    if item is None:
+                        if chunk:
+                            yield b"".join(chunk)
+                        return
+                    seq, data = item
+                    if seq > sent or seq == _BEAT:
+                        sent = max(sent, seq)
+                        chunk.append(data)
+                if chunk:
+                    yield b"".join(chunk) if len(chunk) > 1 else chunk[0]
+        finally:
+            self._subscribers.discard(sub)
+
+    async def _replay(self, where: FeedFilter, after: int) -> AsyncIterator[tuple[int, bytes]]:
+        while True:
+            query = select(HISTORY).where(HISTORY.c.seq > after).order_by(HISTORY.c.seq)
+            if where.run_id is not None:
+                query = query.where(HISTORY.c.run_id == where.run_id)
+            if where.definition is not None:
+                query = query.join(RUNS, RUNS.c.id == HISTORY.c.run_id).where(
+                    RUNS.c.definition == where.definition
+                )
+            async with self.db.read() as conn:
+                rows = (await conn.execute(query.limit(self.batch))).all()
+            for row in rows:
+                after = row.seq
+                yield row.seq, frame(history_entry(row))
+            if len(rows) < self.batch:
+                return
+
+    async def _run(self) -> None:
+        while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event fires, and stop() would then wait forever.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            if not self._read and self._known > self.last_seq:
+                # Concurrent commits in this process are offered slightly out of order, and
+                # NOTIFY can beat the committing task's own offer: give them a moment.
+                await asyncio.sleep(GAP_GRACE_S)
+                if self._known <= self.last_seq and not self._read:
+                    continue
+            self._read = False
+            try:
+                await self._pump()
+            except StorageUnavailableError as exc:
+                # An outage, not a bug: one line per retry, no traceback.
+                log.warning("cannot read new history entries (%s); retrying", exc.__cause__)
+                await asyncio.sleep(self.poll_interval_s)
+            except Exception:
+                log.exception("reading new history entries failed; retrying")
+                await asyncio.sleep(self.poll_interval_s)
+
+    async def _pump(self) -> None:
+        while True:
+            query = (
+                select(HISTORY)
+                .where(HISTORY.c.seq > self.last_seq)
+                .order_by(HISTORY.c.seq)
+                .limit(self.batch)
+            )
+            async with self.db.read() as conn:
+                rows = (await conn.execute(query)).all()
+            self._publish([history_entry(r) for r in rows])
+            for seq in [s for s in self._early if s <= self.last_seq]:
+                del self._early[seq]
+            if len(rows) < self.batch:
+                return
+
+    def _publish(self, entries: Sequence[HistoryEntry]) -> None:
+        for entry in entries:
+            if entry.seq <= self.last_seq:
+                continue  # published already (offered directly while the table was read)
+            self.last_seq = entry.seq
+            if not self._subscribers:
+                continue
+            data = frame(entry)  # encoded once, shared by every subscriber
+            for sub in list(self._subscribers):
+                if not sub.filter.matches(entry):
+                    continue
+                sub.idle = False
+                if not sub.put((entry.seq, data)):
+                    log.info("dropping a feed client %d entries behind", len(sub.items))
+                    self._drop(sub)
+                    if sub.on_drop is not None:
+                        sub.on_drop()
+
+    async def _heartbeats(self) -> None:
+        # One task for every client (not a timer per client per message): a client that was
+        # sent nothing since the last round gets an SSE comment, so proxies keep it open.
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            for sub in list(self._subscribers):
+                if sub.idle:
+                    sub.put((_BEAT, HEARTBEAT))
+                sub.idle = True
+
+    def _drop(self, sub: Subscription) -> None:
+        # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
+        sub.dropped = True
+        self._subscribers.discard(sub)
+        sub.items.clear()
+        sub.put(None)

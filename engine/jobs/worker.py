@@ -1,0 +1,219 @@
+"""The worker: claims due jobs, runs their handlers outside any transaction, applies outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+import msgspec
+from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
+from signoff.engine.errors import (
+    EventNotAllowedError,
+    LeaseLostError,
+    RunCancelledError,
+    RunNotFoundError,
+    RunPausedError,
+    StorageUnavailableError,
+)
+from signoff.engine.ids import uuid7
+from signoff.engine.jobs.retry import RetryPolicy
+from signoff.engine.model.definition import TIMER_KIND, JobContext, JobOutcome, Registry
+from signoff.engine.observer import Observer
+from signoff.engine.storage.jobs import ClaimedJob, JobQueue, PermanentJobError
+
+log = logging.getLogger("signoff.worker")
+MAX_PAUSE_S = 5.0  # the longest wait between claims while the database is unavailable
+
+
+class Worker:
+    """Runs up to `concurrency` jobs at once; wakes on new jobs in this process, else polls."""
+
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        queue: JobQueue,
+        registry: Registry,
+        *,
+        concurrency: int = 8,
+        poll_interval_s: float = 0.5,
+        lease_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        observer: Observer | None = None,
+        job_timeout_s: float = 300.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.queue = queue
+        self.registry = registry
+        self.concurrency = concurrency
+        self.poll_interval_s = poll_interval_s
+        self.lease_s = lease_s
+        self.retry = retry or RetryPolicy()
+        self.observer = observer or Observer()
+        self.job_timeout_s = job_timeout_s
+        self.clock = clock
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-12:]}"
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and run jobs until `stop()`; while the database is unavailable, back off."""
+        pause = self.poll_interval_s
+        while not self._stopping:
+            free = self.concurrency - len(self._tasks)
+            claimed: list[ClaimedJob] = []
+            if free > 0:
+                try:
+                    claimed = await self.queue.claim(self.owner, free, self.clock(), self.lease_s)
+                    pause = self.poll_interval_s
+                except StorageUnavailableError as exc:
+                    pause = min(max(pause * 2, 0.1), MAX_PAUSE_S)
+                    log.warning("claiming jobs: %s (%s); again in %.1fs", exc, exc.__cause__, pause)
+                except Exception:
+                    log.exception("claiming jobs failed; retrying after %ss", self.poll_interval_s)
+            for job in claimed:
+                task = asyncio.create_task(self.process(job))
+                self._tasks.add(task)
+                task.add_done_callback(self._finished)
+            if not claimed or len(claimed) == free:
+                await self._sleep(pause)
+
+    async def run_once(self) -> int:
+        """Claim what is due now and run it to the end (for tests and tools)."""
+        claimed = await self.queue.claim(self.owner, self.concurrency, self.clock(), self.lease_s)
+        await asyncio.gather(*(self.process(job) for job in claimed))
+        return len(claimed)
+
+    async def stop(self, grace_s: float = 10.0) -> None:
+        """Stop claiming; let in-flight jobs finish for `grace_s`, then cancel them.
+
+        A cancelled job is released at once (back to ready, the attempt not counted), so
+        another worker runs it without waiting for the lease to expire; its outcome, if it
+        had one, was never applied.
+        """
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def process(self, job: ClaimedJob) -> None:
+        try:
+            await self._process(job)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._settle(self.queue.release(job.lease, self.clock())))
+            raise
+        except StorageUnavailableError as exc:
+            # Nothing of it was recorded; its lease runs out and a worker claims it again.
+            log.warning("job %s: %s (%s)", job.id, exc, exc.__cause__)
+
+    async def _process(self, job: ClaimedJob) -> None:
+        try:
+            outcome = await self._outcome(job)
+        except LeaseLostError:
+            log.info("job %s: lease lost while running; another worker has it", job.id)
+            return
+        except PermanentJobError as exc:
+            await self._give_up(job, str(exc) or type(exc).__name__)
+            return
+        except Exception as exc:  # TransientJobError and any unexpected failure are retried
+            error = str(exc) or type(exc).__name__
+            if self.retry.exhausted(job.attempts, job.max_attempts):
+                await self._give_up(job, error)
+            else:
+                self.observer.job_retry(job.kind)
+                now = self.clock()
+                due = now + timedelta(seconds=self.retry.delay_s(job.attempts))
+                await self._settle(self.queue.retry(job.lease, error, due, now))
+            return
+        await self._apply(job, outcome)
+
+    async def _outcome(self, job: ClaimedJob) -> JobOutcome:
+        if job.outcome is not None:  # finished while its run was paused; apply it now
+            return msgspec.convert(job.outcome, JobOutcome)
+        if job.attempts > job.max_attempts:  # its last lease expired: the worker died
+            raise PermanentJobError(job.last_error or "the job's worker stopped responding")
+        if job.kind == TIMER_KIND:
+            return JobOutcome(str(job.payload["event"]))
+        kind = self.registry.jobs.get(job.kind)
+        if kind is None:
+            raise PermanentJobError(f"no handler is registered for job kind {job.kind!r}")
+        self.observer.job_attempt(job.kind)
+        context = JobContext(job.run_id, job.input, job.payload, job.attempts)
+        async with asyncio.timeout(self.job_timeout_s):
+            return await self._with_heartbeat(job, kind.handler(context))
+
+    async def _with_heartbeat(self, job: ClaimedJob, work: Awaitable[JobOutcome]) -> JobOutcome:
+        """Run `work`, extending the job's lease every third of it, so a long job is not taken
+        over; if the lease is lost anyway, stop (its outcome would be discarded)."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.lease_s / 3)
+                if done:
+                    return task.result()
+                until = self.clock() + timedelta(seconds=self.lease_s)
+                await self.queue.extend(job.lease, until)
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _give_up(self, job: ClaimedJob, error: str) -> None:
+        kind = self.registry.jobs.get(job.kind)
+        if kind is None:
+            await self._settle(self.queue.drop(job.lease, error, self.clock()))
+            return
+        data = {"error": error, "attempts": min(job.attempts, job.max_attempts)}
+        self.observer.job_failure(job.kind)
+        await self._apply(job, JobOutcome(kind.failure_event, data))
+
+    async def _apply(self, job: ClaimedJob, outcome: JobOutcome) -> None:
+        actor = "timer" if job.kind == TIMER_KIND else "worker"
+        try:
+            await self.dispatcher.dispatch(
+                job.run_id,
+                outcome.event,
+                actor=actor,
+                data=outcome.data,
+                lease=job.lease,
+                internal=True,
+            )
+        except RunPausedError:
+            await self._settle(
+                self.queue.hold(job.lease, msgspec.to_builtins(outcome), self.clock())
+            )
+        except (EventNotAllowedError, RunCancelledError, RunNotFoundError) as exc:
+            await self._settle(self.queue.drop(job.lease, exc.message, self.clock()))
+        except LeaseLostError:
+            log.info("job %s: lease lost, outcome %s discarded", job.id, outcome.event)
+
+    async def _settle(self, update: Awaitable[None]) -> None:
+        try:
+            await update
+        except LeaseLostError:
+            log.info("lease lost before a job's state could be recorded")
+
+    async def _sleep(self, timeout_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):  # not wait_for: see Feed._run
+                await self._wake.wait()
+        self._wake.clear()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job task failed", exc_info=task.exception())
+        self._wake.set()

@@ -1,0 +1,1 @@
+"""Signoff: a statechart-driven approval engine."""

@@ -1,0 +1,262 @@
+"""The `signoff` command: serve, worker, migrate, diagrams; runs and watch (api/cli_runs.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+
+from signoff.api.app import create_app
+from signoff.api.auth import Tokens
+from signoff.api.diagrams import write_all
+from signoff.api.metrics import Metrics, serve_worker_metrics
+from signoff.api.security import RedactTokens
+from signoff.api.server import server
+from signoff.cli import runs as cli_runs
+from signoff.client import ApiError
+from signoff.engine.charts import paths as generated_paths
+from signoff.engine.dispatch.versions import migrate_runs
+from signoff.engine.errors import EngineError
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.engine.storage.migrate import upgrade
+from signoff.engine.storage.store import Database
+from signoff.engine.storage.urls import check_reachable
+from signoff.machines.registry import build_registry
+
+log = logging.getLogger("signoff")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="signoff", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="HTTP API with an embedded worker")
+    serve.add_argument("--host", help="bind address (SIGNOFF_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (SIGNOFF_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="embedded workers; 0 serves the API only")
+
+    worker = commands.add_parser("worker", help="run jobs and timers only (scale-out)")
+    worker.add_argument("--concurrency", type=int, help="jobs run at once (default 8)")
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus metrics on this port (default: none)",
+    )
+
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+
+    diagrams = commands.add_parser("diagrams", help="write every chart as .svg, .dot and .mmd")
+    diagrams.add_argument("--out", default="diagrams", help="directory (default: diagrams)")
+
+    move = commands.add_parser(
+        "migrate-runs", help="move a definition's unfinished runs to a newer version"
+    )
+    move.add_argument("name", help="the definition")
+    move.add_argument("--to", type=int, required=True, help="the version to move them to")
+
+    paths = commands.add_parser("paths", help="print the generated test paths of a chart")
+    paths.add_argument("name", help="a definition's name, or `lifecycle`")
+
+    cli_runs.add_commands(commands)
+
+    args = parser.parse_args(argv)
+    if args.command in ("runs", "watch"):
+        try:
+            return uvloop.run(cli_runs.run(args))
+        except ApiError as exc:
+            print(f"signoff: {exc.message}", file=sys.stderr)
+            return 1
+        except ValueError as exc:
+            print(f"signoff: {exc}", file=sys.stderr)
+            return 2
+        except httpx.TransportError as exc:
+            print(f"signoff: cannot reach {args.url}: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        if args.command == "serve":
+            settings = Settings.from_env(host=args.host, port=args.port, workers=args.workers)
+            return _serve(settings)
+        if args.command == "worker":
+            settings = Settings.from_env(concurrency=args.concurrency, workers=1)
+            return uvloop.run(_worker(settings, args.metrics_port))
+        if args.command == "migrate-runs":
+            return uvloop.run(_migrate_runs(Settings.from_env(workers=0), args.name, args.to))
+        if args.command == "paths":
+            return _paths(args.name)
+        if args.command == "diagrams":
+            for path in write_all(build_registry(), Path(args.out)):
+                print(path)
+            return 0
+        return uvloop.run(_migrate(Settings.from_env()))
+    except ValueError as exc:
+        print(f"signoff: {exc}", file=sys.stderr)
+        return 2
+    except generated_paths.ChartNotTestableError as exc:
+        print(f"signoff: {exc.message}", file=sys.stderr)
+        return 1
+
+
+async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
+    from rich.progress import Progress
+
+    await check_reachable(settings.database_url)
+    runtime = _runtime(settings)
+    await runtime.start()
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"moving {name} runs to v{to}")
+
+            def advance(done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total)
+
+            report = await migrate_runs(runtime, name, to, progress=advance)
+    except EngineError as exc:
+        raise ValueError(exc.message) from exc
+    finally:
+        await runtime.stop()
+    print(f"moved {len(report.migrated)} run(s) of {name} to version {to}")
+    for run_id, states in report.stuck.items():
+        print(f"stays: {run_id} is in {', '.join(states)}, which version {to} removed")
+    return 1 if report.stuck else 0
+
+
+def _paths(name: str) -> int:
+    registry = build_registry()
+    examples: Mapping[str, Sequence[Mapping[str, Any]]] = {}
+    inputs: Sequence[Mapping[str, Any]] = ({},)
+    if name == "lifecycle":
+        chart = registry.lifecycle
+    else:
+        try:
+            spec = registry.get(name)
+        except EngineError as exc:
+            raise ValueError(exc.message) from exc
+        chart, examples, inputs = spec.chart, spec.examples, spec.example_inputs
+    walk = generated_paths.walk(chart, examples, inputs)
+    for path in walk.paths:
+        print(path.describe(walk.start))
+    generated_paths.check(chart, walk)
+    return 0
+
+
+def _runtime(settings: Settings) -> Runtime:
+    return Runtime(settings, build_registry(settings.failure_rate), Metrics())
+
+
+def _serve(settings: Settings) -> int:
+    tokens = Tokens(settings.tokens)  # a malformed list stops here, before anything starts
+    if tokens.open and settings.host not in LOOPBACK and not settings.allow_open:
+        raise ValueError(
+            f"refusing to serve without SIGNOFF_TOKENS on {settings.host}: anyone who can "
+            "reach it could approve anything. Set tokens, bind 127.0.0.1, or set "
+            "SIGNOFF_ALLOW_OPEN=1."
+        )
+    # The port and the database are checked before migrations and workers start.
+    sock = _bind(settings.host, settings.port)
+    uvloop.run(check_reachable(settings.database_url))
+    if tokens.open:
+        log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    runtime = _runtime(settings)
+    logging.getLogger("uvicorn.access").addFilter(RedactTokens())
+    log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
+    server(
+        create_app(runtime),
+        runtime,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+    ).run(sockets=[sock])
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound now so that a port in use is reported before anything
+    else starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(
+                f"port {port} on {host} is already in use (another signoff serve?): stop it, "
+                "or choose another port with --port or SIGNOFF_PORT"
+            ) from None
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _worker(settings: Settings, metrics_port: int = 0) -> int:
+    tokens = Tokens(settings.tokens)  # the same configuration as the API's, checked alike
+    await check_reachable(settings.database_url)
+    runtime = _runtime(settings)
+    await runtime.start()
+    if metrics_port:
+        assert isinstance(runtime.observer, Metrics)
+        serve_worker_metrics(
+            runtime.observer.registry,
+            settings.host,
+            metrics_port,
+            tokens,
+            public=settings.metrics_public,
+        )
+    log.info(
+        "worker %s running (concurrency %d) on %s",
+        runtime.workers[0].owner,
+        settings.concurrency,
+        _redact(settings.database_url),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: finishing in-flight jobs (or releasing them after 10 s)")
+    await runtime.stop()
+    return 0
+
+
+async def _migrate(settings: Settings) -> int:
+    await check_reachable(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    log.info("schema is up to date on %s", _redact(settings.database_url))
+    return 0
+
+
+def _redact(url: str) -> str:
+    with contextlib.suppress(Exception):
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    return url
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""An async Python client for the HTTP API, returning the engine's own view types.
+
+    async with SignoffClient("http://127.0.0.1:8000", token="…") as signoff:
+        run = await signoff.create("approval", input={"output": 0.9})
+        await signoff.process(run.id)
+        async for entry in signoff.follow(run_id=run.id):
+            ...
+
+`follow()` reconnects by itself after a dropped stream or a restarted server, resuming with
+Last-Event-ID, so it yields every entry once, in order. Refusals raise ApiError with the
+server's RFC 9457 problem fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx
+import msgspec
+from httpx_sse import aconnect_sse
+
+from signoff.engine.errors import EngineError
+from signoff.engine.views import HistoryEntry, HistoryPage, RunPage, RunView
+
+log = logging.getLogger("signoff.client")
+
+
+class ApiError(EngineError):
+    """The server refused the request."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]) -> None:
+        self.status = status
+        self.problem = dict(problem)
+        # One line, however the server (or a proxy's HTML error page) broke its text.
+        title = " ".join(str(problem.get("title") or f"HTTP {status}").split())
+        detail = " ".join(str(problem.get("detail") or "").split())
+        super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+
+
+class SignoffClient:
+    """One HTTP connection pool to a Signoff server; use as an async context manager."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> SignoffClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # Runs ---------------------------------------------------------------------------------
+
+    async def create(
+        self,
+        definition: str,
+        *,
+        input: Mapping[str, Any] | None = None,
+        ref_id: str | None = None,
+        ref_type: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunView:
+        body = {"definition": definition, "input": dict(input or {})}
+        if ref_id is not None:
+            body["ref_id"] = ref_id
+        if ref_type is not None:
+            body["ref_type"] = ref_type
+        return await self._run("POST", "/api/runs", body, idempotency_key=idempotency_key)
+
+    async def get(self, run_id: str) -> RunView:
+        return await self._run("GET", f"/api/runs/{run_id}")
+
+    async def list(
+        self,
+        *,
+        definition: str | None = None,
+        state: str | None = None,
+        lifecycle: str | None = None,
+        ref_id: str | None = None,
+        ref_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """One page of runs, newest first; pass `next_cursor` back for the next one."""
+        params = {
+            "definition": definition,
+            "state": state,
+            "lifecycle": lifecycle,
+            "ref_id": ref_id,
+            "ref_type": ref_type,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        response = await self._request(
+            "GET", "/api/runs", params={k: v for k, v in params.items() if v is not None}
+        )
+        return msgspec.json.decode(response.content, type=RunPage)
+
+    async def all(self, **filters: Any) -> AsyncIterator[RunView]:
+        """Every run matching `filters` (as for `list`), page after page."""
+        cursor: str | None = None
+        while True:
+            page = await self.list(**filters, cursor=cursor)
+            for run in page.items:
+                yield run
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+    async def history(self, run_id: str) -> builtins.list[HistoryEntry]:
+        response = await self._request("GET", f"/api/runs/{run_id}/history")
+        return msgspec.json.decode(response.content, type=HistoryPage).items
+
+    # Events -------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        data: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunView:
+        body: dict[str, Any] = {"event": event}
+        if data is not None:
+            body["data"] = dict(data)
+        if reason is not None:
+            body["reason"] = reason
+        return await self._run(
+            "POST",
+            f"/api/runs/{run_id}/events",
+            body,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+
+    async def approve(
+        self, run_id: str, *, reason: str | None = None, region: str | None = None, **kw: Any
+    ) -> RunView:
+        """Approve; `region` names the approval region (e.g. `finance` on a purchase order)."""
+        return await self._decide(run_id, "approve", reason, region=region, **kw)
+
+    async def reject(
+        self, run_id: str, *, reason: str, region: str | None = None, **kw: Any
+    ) -> RunView:
+        return await self._decide(run_id, "reject", reason, region=region, **kw)
+
+    async def process(self, run_id: str, **kw: Any) -> RunView:
+        return await self._decide(run_id, "process", None, **kw)
+
+    async def _decide(
+        self,
+        run_id: str,
+        event: str,
+        reason: str | None,
+        *,
+        region: str | None = None,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunView:
+        body = {"reason": reason} if reason is not None else {}
+        if region is not None:
+            body["region"] = region
+        return await self._run(
+            "POST",
+            f"/api/runs/{run_id}/{event}",
+            body,
+            if_match=if_match,
+            idempotency_key=idempotency_key,
+        )
+
+    # The live feed ------------------------------------------------------------------------
+
+    async def follow(
+        self,
+        *,
+        run_id: str | None = None,
+        definition: str | None = None,
+        after: int | None = None,
+        retry_s: float = 0.5,
+        max_retry_s: float = 10.0,
+    ) -> AsyncIterator[HistoryEntry]:
+        """History entries as they are committed: one run's (from its start, unless `after`),
+        or every run's (of one `definition`, if given; from now, unless `after`).
+
+        A dropped connection or a server restart is retried with backoff and resumed with
+        Last-Event-ID: no entry is skipped or repeated. Refusals (401, 403, 404) raise.
+        """
+        path = f"/api/runs/{run_id}/stream" if run_id else "/api/stream"
+        params = {"definition": definition} if definition and not run_id else {}
+        last = after
+        delay = retry_s
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last is not None:
+                headers["Last-Event-ID"] = str(last)
+            try:
+                async with aconnect_sse(
+                    self.http, "GET", path, params=params, headers=headers, timeout=None
+                ) as source:
+                    if source.response.status_code >= 400:
+                        await source.response.aread()
+                        raise _error(source.response)
+                    delay = retry_s
+                    async for message in source.aiter_sse():
+                        if message.event != "transition":
+                            continue
+                        entry = msgspec.json.decode(message.data, type=HistoryEntry)
+                        if last is not None and entry.seq <= last:
+                            continue
+                        last = entry.seq
+                        yield entry
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                log.info("feed connection lost (%s); resuming after seq %s", exc, last)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_retry_s)
+
+    # Plumbing -----------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        if_match: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunView:
+        headers = {}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        response = await self._request(method, path, json=body, headers=headers)
+        return msgspec.json.decode(response.content, type=RunView)
+
+    async def _request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        response = await self.http.request(method, path, **kw)
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"title": response.reason_phrase, "detail": response.text[:200]}
+    if not isinstance(problem, dict):
+        problem = {"detail": str(problem)}
+    return ApiError(response.status_code, problem)
