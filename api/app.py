@@ -12,6 +12,7 @@ from litestar.exceptions import NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.params import FromPath
 from litestar.response import File
+
 from signoff.api.auth import Tokens
 from signoff.api.definitions import DefinitionController
 from signoff.api.diagrams import DiagramController
@@ -25,7 +26,7 @@ from signoff.api.origin import HostPolicy, host_guard
 from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from signoff.api.stream import StreamController
-from signoff.engine.runtime import Runtime
+from signoff.engine import Runtime
 
 VERSION = "0.1.0"
 

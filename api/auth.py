@@ -19,7 +19,9 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
-ROLES = ("viewer", "operator", "approver", "admin")
+from signoff.engine import Role
+
+ROLES = tuple(str(r) for r in Role)
 STREAM_TOKEN_TTL_S = 300
 STREAM_SCOPE = "stream"
 _SCOPE_KEY = "signoff_principal"
@@ -187,24 +189,3 @@ def requires(role: str, *, stream: bool = False) -> Any:
             raise PermissionDeniedException(f"{principal.actor} lacks the {role} role.")
 
     return guard
-
-
-# Who may send which event (SPEC §4); events not listed need the operator role.
-EVENT_ROLES = {
-    "process": "operator",
-    "retry": "operator",
-    "pause": "operator",
-    "resume": "operator",
-    "cancel": "operator",
-    "approve": "approver",
-    "reject": "approver",
-}
-
-
-def event_role(event: str) -> str:
-    return EVENT_ROLES.get(event, "operator")
-
-
-def demand(principal: Principal, role: str) -> None:
-    if not principal.has(role):
-        raise PermissionDeniedException(f"{principal.actor} lacks the {role} role.")

@@ -7,11 +7,16 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
+
 from signoff.api.auth import requires
-from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecycle
-from signoff.engine.errors import DefinitionNotFoundError
-from signoff.engine.model.definition import Registry
-from signoff.engine.runtime import Runtime
+from signoff.engine import (
+    ChartInfo,
+    DefinitionNotFoundError,
+    Registry,
+    Runtime,
+    describe,
+    describe_lifecycle,
+)
 
 
 class DefinitionList(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+
 from signoff.engine import errors
 
 log = logging.getLogger("signoff.api")
@@ -93,8 +94,12 @@ def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Re
     headers = None
     if isinstance(exc, errors.StorageUnavailableError):
         headers = {"Retry-After": str(exc.retry_after_s)}
-        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path,
-                    exc.__cause__ or exc)
+        log.warning(
+            "storage unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            exc.__cause__ or exc,
+        )
     elif status >= 500:
         log.error("engine error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(status, exc.message, kind=_slug(exc), headers=headers, **extra)

@@ -7,10 +7,10 @@ from typing import Any
 from litestar import get
 from litestar.di import NamedDependency
 from litestar.response import Response
-from signoff.api.errors import problem
-from signoff.engine.errors import StorageUnavailableError
-from signoff.engine.runtime import Runtime
 from sqlalchemy import text
+
+from signoff.api.errors import problem
+from signoff.engine import Runtime, StorageUnavailableError
 
 
 @get("/healthz", tags=["operations"])
@@ -19,9 +19,9 @@ async def healthz(runtime: NamedDependency[Runtime]) -> Response[Any]:
     Retry-After) while the database cannot be read, or while writes fail for a storage
     reason (after a write failed, each call retries a probe write until one commits)."""
     try:
-        async with runtime.db.read() as conn:
+        async with runtime.store.read() as conn:
             await conn.execute(text("SELECT 1"))
-        await runtime.db.check_writes()
+        await runtime.store.check_writes()
     except StorageUnavailableError:
         raise  # answered like any request the storage refused (api/errors.py)
     except Exception as exc:

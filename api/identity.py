@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+
 from signoff.api.auth import STREAM_TOKEN_TTL_S, Tokens, principal_of, requires
 
 

@@ -20,12 +20,9 @@ from prometheus_client import (
     make_wsgi_app,
 )
 from prometheus_client.exposition import ThreadingWSGIServer
+
 from signoff.api.auth import Tokens, requires
-from signoff.engine.observer import Observer
-from signoff.engine.runtime import Runtime
-from signoff.engine.storage.jobs import READY
-from signoff.engine.storage.schema import JOBS, RUNS
-from sqlalchemy import func, select
+from signoff.engine import Observer, Runtime
 
 
 class Metrics(Observer):
@@ -70,6 +67,11 @@ class Metrics(Observer):
         self.queue_due = Gauge(
             "signoff_queue_due", "Ready jobs whose due time has passed", registry=r
         )
+        self.listener_failures = Counter(
+            "signoff_listener_failures",
+            "Listeners that raised after a commit (the transition stayed committed)",
+            registry=r,
+        )
         self.sse_clients = Gauge(
             "signoff_sse_clients", "SSE clients connected to this process", registry=r
         )
@@ -87,36 +89,19 @@ class Metrics(Observer):
     def job_failure(self, kind: str) -> None:
         self.job_failures.labels(kind).inc()
 
+    def listener_failure(self) -> None:
+        self.listener_failures.inc()
+
     async def refresh(self, runtime: Runtime) -> None:
         """Read the gauges that describe the whole system (every process) from the database."""
-        now = runtime.dispatcher.clock()
-        async with runtime.db.read() as conn:
-            by_state = (
-                await conn.execute(
-                    select(
-                        RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle, func.count()
-                    ).group_by(RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle)
-                )
-            ).all()
-            depth = (
-                await conn.execute(
-                    select(JOBS.c.kind, func.count())
-                    .where(JOBS.c.status == READY)
-                    .group_by(JOBS.c.kind)
-                )
-            ).all()
-            due = (
-                await conn.execute(
-                    select(func.count()).where(JOBS.c.status == READY, JOBS.c.due_at <= now)
-                )
-            ).scalar_one()
+        census = await runtime.queries.census(runtime.dispatcher.clock())
         self.runs.clear()
-        for definition, state, lifecycle, count in by_state:
+        for (definition, state, lifecycle), count in census.runs.items():
             self.runs.labels(definition, state, lifecycle).set(count)
         self.queue_depth.clear()
-        for kind, count in depth:
+        for kind, count in census.ready_jobs.items():
             self.queue_depth.labels(kind).set(count)
-        self.queue_due.set(due)
+        self.queue_due.set(census.due_jobs)
         self.sse_clients.set(runtime.feed.subscriber_count)
 
 

@@ -15,9 +15,9 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
 )
+
 from signoff.api.errors import PROBLEM, TITLES
-from signoff.engine.charts.snapshots import event_names
-from signoff.engine.model.definition import CONTROL_EVENTS, Registry
+from signoff.engine import CONTROL_EVENTS, Registry, event_names
 
 CLOSED_BODIES = ("CreateRun", "SendEvent", "Decision")
 PROBLEM_SCHEMA = Schema(
@@ -87,9 +87,7 @@ def _headers_are_strings(operation: Operation) -> None:
             if isinstance(schema, Schema) and schema.one_of:
                 # Litestar puts the constraints beside the oneOf; keep them on the string.
                 examples = [
-                    e.value
-                    for e in (parameter.examples or {}).values()
-                    if isinstance(e, Example)
+                    e.value for e in (parameter.examples or {}).values() if isinstance(e, Example)
                 ]
                 parameter.schema = Schema(
                     type=OpenAPIType.STRING,

@@ -13,8 +13,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
+
 from signoff.api.errors import PROBLEM
-from signoff.engine.settings import Settings
+from signoff.engine import Settings
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD_ADDRESSES = ("0.0.0.0", "::", "")
@@ -126,8 +127,8 @@ def host_guard(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
                 HOST_NOT_ALLOWED,
                 "This server is not reached by that name: add it to SIGNOFF_ALLOWED_HOSTS.",
             )
-        elif origin and scope["method"] in UNSAFE_METHODS and not policy.origin_allowed(
-            origin, host
+        elif (
+            origin and scope["method"] in UNSAFE_METHODS and not policy.origin_allowed(origin, host)
         ):
             refusal = _refusal(
                 403,

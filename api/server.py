@@ -9,11 +9,12 @@ import socket
 from typing import Any
 
 import uvicorn
-from signoff.api.connections import Limits, guarded
-from signoff.api.send_timeout import SendTimeout
-from signoff.engine.runtime import Runtime
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
+
+from signoff.api.connections import Limits, guarded
+from signoff.api.send_timeout import SendTimeout
+from signoff.engine import Runtime
 
 
 class SignoffServer(uvicorn.Server):

@@ -9,11 +9,10 @@ from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
+
 from signoff.api.auth import requires
 from signoff.api.send_timeout import abort_of
-from signoff.engine.errors import InvalidRequestError
-from signoff.engine.feed.broadcaster import FeedFilter
-from signoff.engine.runtime import Runtime
+from signoff.engine import FeedFilter, InvalidRequestError, Runtime
 
 HEADERS = {
     "Cache-Control": "no-cache",

@@ -60,8 +60,11 @@ async def main(n: int, concurrency: int) -> dict[str, Any]:
     started = time.perf_counter()
     await asyncio.gather(*(lane() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"rps": n / elapsed, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000}
+    return {
+        "rps": n / elapsed,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
 
 
 async def batch(n: int, concurrency: int) -> dict[str, Any]:
@@ -89,16 +92,26 @@ async def batch(n: int, concurrency: int) -> dict[str, Any]:
     approve_s = time.perf_counter() - began
     assert all(r.startswith("finished") for r in results)
     latencies = [finished_at[i] - sent_at[i] for i in range(n)]
-    return {"rps": n / (start_s + approve_s), "start_rps": n / start_s,
-            "approve_rps": n / approve_s, "p50_ms": percentile(latencies, 50) * 1000,
-            "p99_ms": percentile(latencies, 99) * 1000}
+    return {
+        "rps": n / (start_s + approve_s),
+        "start_rps": n / start_s,
+        "approve_rps": n / approve_s,
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+    }
 
 
 if __name__ == "__main__":
     backend, n, concurrency, url = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     mode = sys.argv[5] if len(sys.argv) > 5 else "lanes"
-    DBOS(config={"name": "signoffbench", "system_database_url": url, "log_level": "WARNING",
-                 "run_admin_server": False})
+    DBOS(
+        config={
+            "name": "signoffbench",
+            "system_database_url": url,
+            "log_level": "WARNING",
+            "run_admin_server": False,
+        }
+    )
     if backend == "pg":
         DBOS.reset_system_database()
     DBOS.launch()

@@ -10,6 +10,7 @@ import tempfile
 import time
 
 import msgspec
+
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
 from signoff.machines.registry import build_registry

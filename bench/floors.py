@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import asyncpg
-from signoff.engine.charts import snapshots
-from signoff.engine.charts.run_charts import RunCharts
-from signoff.engine.model.definition import Registry, RunModel
-from signoff.machines.registry import build_registry
 
 from bench.common import fresh_database
+from signoff.engine.charts import snapshots
+from signoff.engine.charts.run_charts import RunCharts
+from signoff.engine.model.registry import Registry
+from signoff.engine.model.run_model import RunModel
+from signoff.machines.registry import build_registry
 
 ROW = json.dumps({"run": {"id": "x" * 36, "context": {"output": 0.9}, "pad": "y" * 900}})
 
@@ -43,19 +44,21 @@ async def postgres_floor(n: int = 2000) -> float:
     async with fresh_database("pg") as url:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
         await conn.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, version INT, state TEXT)")
-        await conn.execute("CREATE TABLE history (seq BIGSERIAL PRIMARY KEY, run_id TEXT, "
-                           "run JSONB)")
+        await conn.execute(
+            "CREATE TABLE history (seq BIGSERIAL PRIMARY KEY, run_id TEXT, run JSONB)"
+        )
         await conn.execute("INSERT INTO runs VALUES ('r', 0, 's')")
         started = time.perf_counter()
         for _ in range(n):
             async with conn.transaction():
-                version = await conn.fetchval("SELECT version FROM runs WHERE id = 'r' "
-                                              "FOR UPDATE")
-                await conn.execute("UPDATE runs SET version = $1, state = 't' WHERE id = 'r'",
-                                   version + 1)
+                version = await conn.fetchval("SELECT version FROM runs WHERE id = 'r' FOR UPDATE")
+                await conn.execute(
+                    "UPDATE runs SET version = $1, state = 't' WHERE id = 'r'", version + 1
+                )
                 await conn.execute("SELECT pg_advisory_xact_lock(1)")
-                seq = await conn.fetchval("INSERT INTO history (run_id, run) VALUES ('r', $1) "
-                                          "RETURNING seq", ROW)
+                seq = await conn.fetchval(
+                    "INSERT INTO history (run_id, run) VALUES ('r', $1) RETURNING seq", ROW
+                )
                 await conn.execute("SELECT pg_notify('floor', $1)", str(seq))
         rate = n / (time.perf_counter() - started)
         await conn.close()

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 
 import httpx
-from signoff.engine.runtime import Runtime
-from signoff.engine.settings import Settings
-from signoff.machines.registry import build_registry
 
 from bench.common import gather_limited, percentile
 from bench.roundtrip import start_waiting
 from bench.server import signoff_server
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.machines.registry import build_registry
 
 WRK_SCRIPT = """
 local ids = {}
@@ -32,8 +32,9 @@ end
 
 
 async def waiting_run(client: httpx.AsyncClient) -> str:
-    run = (await client.post("/api/runs", json={"definition": "approval",
-                                                "input": {"output": 0.9}})).json()
+    run = (
+        await client.post("/api/runs", json={"definition": "approval", "input": {"output": 0.9}})
+    ).json()
     await client.post(f"/api/runs/{run['id']}/process")
     for _ in range(2000):
         if (await client.get(f"/api/runs/{run['id']}")).json()["state"] == "waiting_for_approval":
@@ -59,14 +60,18 @@ async def http_roundtrips(backend: str, n: int, concurrency: int) -> dict[str, f
             started = time.perf_counter()
             await gather_limited(n, concurrency, one)
             elapsed = time.perf_counter() - started
-    return {"rps": n / elapsed, "p50_ms": percentile(latency, 50) * 1000,
-            "p99_ms": percentile(latency, 99) * 1000}
+    return {
+        "rps": n / elapsed,
+        "p50_ms": percentile(latency, 50) * 1000,
+        "p99_ms": percentile(latency, 99) * 1000,
+    }
 
 
 async def prepare_waiting(url: str, runs: int, ids: list[str]) -> None:
     """`runs` approval runs waiting for approval, made through the engine's own API."""
-    rt = Runtime(Settings(database_url=url, failure_rate=0.0, workers=1, concurrency=64),
-                 build_registry(0.0))
+    rt = Runtime(
+        Settings(database_url=url, failure_rate=0.0, workers=1, concurrency=64), build_registry(0.0)
+    )
     await rt.start()
     ids += await start_waiting(rt, runs, 32)
     await rt.stop()
@@ -81,16 +86,17 @@ async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, f
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     ids: list[str] = []
-    async with signoff_server(backend, lambda url: prepare_waiting(url, runs, ids)) as (
-        base, _pid
-    ):
+    async with signoff_server(backend, lambda url: prepare_waiting(url, runs, ids)) as (base, _pid):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "ids.txt").write_text("\n".join(ids) + "\n")
             script = Path(tmp) / "approve.lua"
             script.write_text(WRK_SCRIPT.replace("IDS_FILE", str(Path(tmp) / "ids.txt")))
             done = subprocess.run(
                 ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(script), base],
-                capture_output=True, text=True, timeout=seconds + 60)
+                capture_output=True,
+                text=True,
+                timeout=seconds + 60,
+            )
     out = done.stdout
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     secs = float(re.search(r"requests in ([\d.]+)s", out).group(1))  # type: ignore[union-attr]
@@ -98,8 +104,14 @@ async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, f
     ok = total - (int(bad.group(1)) if bad else 0)
     p50 = _wrk_ms(out, "50%")
     p99 = _wrk_ms(out, "99%")
-    return {"rps": ok / secs, "p50_ms": p50, "p99_ms": p99, "accepted": ok, "sent": total,
-            "exhausted": float(ok >= runs)}
+    return {
+        "rps": ok / secs,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "accepted": ok,
+        "sent": total,
+        "exhausted": float(ok >= runs),
+    }
 
 
 def _wrk_ms(out: str, label: str) -> float:

@@ -22,16 +22,22 @@ BEGIN = "<!-- bench:begin: written by `python -m bench.report` from bench/result
 END = "<!-- bench:end -->"
 
 # What the run behind the committed results.json (b647ff8) was on: run.py records it since.
-_UNRECORDED = {"platform": "Linux-6.18.44-fc-v509-x86_64-with-glibc2.36", "cpus": 2,
-               "postgres": PG_ADMIN}
+_UNRECORDED = {
+    "platform": "Linux-6.18.44-fc-v509-x86_64-with-glibc2.36",
+    "cpus": 2,
+    "postgres": PG_ADMIN,
+}
 
 
 def load(path: Path = RAW) -> dict[str, Any]:
     """results.json as report() reads it: every list of repetitions becomes a Figure."""
     raw = json.loads(path.read_text())
-    return {key: {k: Figure(v) if isinstance(v, list) else v for k, v in value.items()}
-            if isinstance(value, dict) else value
-            for key, value in raw.items()}
+    return {
+        key: {k: Figure(v) if isinstance(v, list) else v for k, v in value.items()}
+        if isinstance(value, dict)
+        else value
+        for key, value in raw.items()
+    }
 
 
 def run_info(r: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def report(r: dict[str, Any]) -> str:
         "(local, stock settings); SQLite files in a temp directory (WAL, synchronous=FULL). "
         f"Every figure is the median of {reps} repetitions with the min–max in brackets; "
         "Signoff and DBOS Transact ran one after the other in the same run, on the same "
-        "databases. Setup: `pip install -e \".[test,bench]\"` (DBOS 3.4 from PyPI, the `bench` "
+        'databases. Setup: `pip install -e ".[test,bench]"` (DBOS 3.4 from PyPI, the `bench` '
         "extra) and `apt-get install wrk`.",
         "",
         _cpu(r),
@@ -89,7 +95,8 @@ def report(r: dict[str, Any]) -> str:
             f"{ratio(s['rps'], d['rps'])} | {s['start_rps'].show()} / "
             f"{s['approve_rps'].show()} | {d['start_rps'].show()} / {d['approve_rps'].show()} | "
             f"{s['p50_ms'].show(ms)} / {s['p99_ms'].show(ms)} | "
-            f"{d['p50_ms'].show(ms)} / {d['p99_ms'].show(ms)} |")
+            f"{d['p50_ms'].show(ms)} / {d['p99_ms'].show(ms)} |"
+        )
     lines += [
         "",
         "### One round trip after another, in C lanes",
@@ -113,7 +120,8 @@ def report(r: dict[str, Any]) -> str:
                 f"| {'SQLite' if backend == 'sqlite' else 'PostgreSQL'} | {c} | "
                 f"{s['rps'].show('{:,.1f}')} | {d['rps'].show('{:,.1f}')}{note} | "
                 f"{ratio(s['rps'], d['rps'])} | {s['p50_ms'].show(ms)} / {s['p99_ms'].show(ms)} | "
-                f"{d['p50_ms'].show(ms)} / {d['p99_ms'].show(ms)} |")
+                f"{d['p50_ms'].show(ms)} / {d['p99_ms'].show(ms)} |"
+            )
     lines += [
         "",
         "DBOS on SQLite polls for `recv` messages once a second (no push path), so one lane "
@@ -150,7 +158,8 @@ def report(r: dict[str, Any]) -> str:
         lines.append(
             f"| {count:,} idle clients: held, KiB per client, RSS MiB, seconds to connect | "
             f"{idle['held'].show()}, {idle['kib_per_client'].show('{:,.1f}')}, "
-            f"{idle['rss_mib'].show('{:,.0f}')}, {idle['connect_s'].show('{:,.1f}')} |")
+            f"{idle['rss_mib'].show('{:,.0f}')}, {idle['connect_s'].show('{:,.1f}')} |"
+        )
     fs, fp, fc = r["floor-sqlite"]["ops"], r["floor-pg"]["ops"], r["floor-chart"]["ops"]
     ec = r["engine-chart"]["ops"]
     es, ep = r["rate-sqlite"]["tps"], r["rate-pg"]["tps"]
@@ -176,14 +185,18 @@ def report(r: dict[str, Any]) -> str:
 def _cpu(r: dict[str, Any]) -> str:
     ref = r.get("cpu-ref-us")
     if not ref:
-        return ("CPU speed during this run was not recorded (the harness records it since). "
-                "`python -m timeit \"sum(range(1000))\"` gave 12.9 µs on this kind of machine "
-                "in limits.md and 17.4 µs here half an hour after this run, when the same code "
-                "measured up to a third slower: compare only figures from one run.")
-    return (f"CPU speed reference (`python -m timeit \"sum(range(1000))\"`, 12.9 µs in "
-            f"limits.md): {ref[0]:.1f} µs at the start of this run, {ref[-1]:.1f} µs at the "
-            "end. This VM's speed drifts by up to a third over hours: compare only figures "
-            "from one run.")
+        return (
+            "CPU speed during this run was not recorded (the harness records it since). "
+            '`python -m timeit "sum(range(1000))"` gave 12.9 µs on this kind of machine '
+            "in limits.md and 17.4 µs here half an hour after this run, when the same code "
+            "measured up to a third slower: compare only figures from one run."
+        )
+    return (
+        f'CPU speed reference (`python -m timeit "sum(range(1000))"`, 12.9 µs in '
+        f"limits.md): {ref[0]:.1f} µs at the start of this run, {ref[-1]:.1f} µs at the "
+        "end. This VM's speed drifts by up to a third over hours: compare only figures "
+        "from one run."
+    )
 
 
 class Target(NamedTuple):
@@ -205,21 +218,49 @@ def target_rows(r: dict[str, Any]) -> list[Target]:
     held, kib = r["idle-10000"]["held"].median, r["idle-10000"]["kib_per_client"].median
     approve = r["http-approve"]["rps"].median
     return [
-        Target("round trips/s, SQLite, in-process (start N, approve N)", "≥ 5× DBOS",
-               f"{sq / dsq:.1f}× ({sq:,.1f} vs {dsq:,.1f})", sq >= 5 * dsq,
-               "SQLite ≥ 5× DBOS"),
-        Target("round trips/s, PostgreSQL, in-process (start N, approve N)", "≥ 4× DBOS",
-               f"{pg / dpg:.1f}× ({pg:,.1f} vs {dpg:,.1f})", pg >= 4 * dpg,
-               "PostgreSQL ≥ 4× DBOS"),
-        Target("approve → finished, p50 / p99 (SQLite, C = 1)", "≤ 5 / 20 ms",
-               f"{p50:,.1f} / {p99:,.1f} ms", p50 <= 5 and p99 <= 20, "approve latency"),
-        Target("approve → SSE event, 1,000 clients, p99", "≤ 30 ms", f"{sse99:,.1f} ms",
-               sse99 <= 30, "SSE p99", "the raw uvicorn floor here is 27 ms"),
-        Target("idle SSE clients in one process", "10,000 at ≤ 30 KiB each",
-               f"{held:,.0f} at {kib:,.1f} KiB", held >= 10000 and kib <= 30,
-               "10,000 idle clients"),
-        Target("HTTP approve requests/s", "≥ 1,500", f"{approve:,.0f}", approve >= 1500,
-               "HTTP approves/s"),
+        Target(
+            "round trips/s, SQLite, in-process (start N, approve N)",
+            "≥ 5× DBOS",
+            f"{sq / dsq:.1f}× ({sq:,.1f} vs {dsq:,.1f})",
+            sq >= 5 * dsq,
+            "SQLite ≥ 5× DBOS",
+        ),
+        Target(
+            "round trips/s, PostgreSQL, in-process (start N, approve N)",
+            "≥ 4× DBOS",
+            f"{pg / dpg:.1f}× ({pg:,.1f} vs {dpg:,.1f})",
+            pg >= 4 * dpg,
+            "PostgreSQL ≥ 4× DBOS",
+        ),
+        Target(
+            "approve → finished, p50 / p99 (SQLite, C = 1)",
+            "≤ 5 / 20 ms",
+            f"{p50:,.1f} / {p99:,.1f} ms",
+            p50 <= 5 and p99 <= 20,
+            "approve latency",
+        ),
+        Target(
+            "approve → SSE event, 1,000 clients, p99",
+            "≤ 30 ms",
+            f"{sse99:,.1f} ms",
+            sse99 <= 30,
+            "SSE p99",
+            "the raw uvicorn floor here is 27 ms",
+        ),
+        Target(
+            "idle SSE clients in one process",
+            "10,000 at ≤ 30 KiB each",
+            f"{held:,.0f} at {kib:,.1f} KiB",
+            held >= 10000 and kib <= 30,
+            "10,000 idle clients",
+        ),
+        Target(
+            "HTTP approve requests/s",
+            "≥ 1,500",
+            f"{approve:,.0f}",
+            approve >= 1500,
+            "HTTP approves/s",
+        ),
     ]
 
 
@@ -231,8 +272,9 @@ def targets(r: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
     ]
     for t in target_rows(r):
-        lines.append(f"| {t.figure} | {t.target} | {t.measured} | "
-                     f"{'met' if t.ok else '**missed**'} |")
+        lines.append(
+            f"| {t.figure} | {t.target} | {t.measured} | {'met' if t.ok else '**missed**'} |"
+        )
     return [*lines, ""]
 
 
@@ -244,29 +286,29 @@ Profiled with py-spy (sampling the engine in the round-trip benchmarks and the `
 under wrk and under the 1,000-client feed). Before this work a transition cost ~10 ms of CPU;
 the changes that took it to well under 1 ms, each measured on its own, are in the git log and in
 the README's "How it works": statements on the raw driver instead of SQLAlchemy Core (2×),
-pooled chart instances and remembered lifecycle steps (section 5: {m['chart_gain']:.1f}× cheaper
+pooled chart instances and remembered lifecycle steps (section 5: {m["chart_gain"]:.1f}× cheaper
 than building both charts), SQLite statements inline with group commit (2.5× at C = 16), one
 statement per transition and per claim on PostgreSQL, committed entries handed straight to the
 feed, and no worker-thread hops for Litestar guards and hooks.
 
-1. **Round trips, SQLite** ({m['sq_batch']:,.0f}/s, {m['sq_ratio']:.1f}× DBOS): one event loop
+1. **Round trips, SQLite** ({m["sq_batch"]:,.0f}/s, {m["sq_ratio"]:.1f}× DBOS): one event loop
    runs the API, the worker and the writer; a round trip is four transitions and a claim, under
    2 ms of Python in all, a quarter to a third of it python-statemachine sending the business
    events (~130–210 µs each with our callbacks), the rest statements, asyncio and the worker.
    Group commit keeps the fsyncs off the critical path. DBOS is slower here mainly because
    `recv` polls once a second.
-2. **Round trips, PostgreSQL** ({m['pg_batch']:,.0f}/s, {m['pg_ratio']:.1f}× DBOS's
-   {m['pg_dbos']:,.0f}/s in the issue's batch pattern; {m['pg_lanes']:,.0f}/s,
-   {m['pg_lanes_ratio']:.1f}× DBOS in lanes of 16): the Signoff process is at 100 % of one CPU and
+2. **Round trips, PostgreSQL** ({m["pg_batch"]:,.0f}/s, {m["pg_ratio"]:.1f}× DBOS's
+   {m["pg_dbos"]:,.0f}/s in the issue's batch pattern; {m["pg_lanes"]:,.0f}/s,
+   {m["pg_lanes_ratio"]:.1f}× DBOS in lanes of 16): the Signoff process is at 100 % of one CPU and
    the PostgreSQL backends take most of the other; a transition is three round trips (lock the run,
    one statement that stores everything, commit), ~15 asyncpg calls per round trip, each a few
    tens of µs of Python in asyncpg and the event loop besides the wait. *Would move it:*
    running the worker in a second process (the scale-out layout) so the API process does half
    the work, or folding the run lock into the
    storing statement (optimistic version check, retry on conflict) to save one more round trip.
-3. **Approve → finished** ({m['lat_p50']:.1f} / {m['lat_p99']:.1f} ms, SQLite, one at a time): one
+3. **Approve → finished** ({m["lat_p50"]:.1f} / {m["lat_p99"]:.1f} ms, SQLite, one at a time): one
    transition and one group commit; the target holds with a wide margin on both databases.
-4. **Approve → SSE, 1,000 clients** (p99 {m['sse_p99']:.1f} ms): the server writes 1,000 sockets
+4. **Approve → SSE, 1,000 clients** (p99 {m["sse_p99"]:.1f} ms): the server writes 1,000 sockets
    per event, ~25–30 µs each (uvicorn's send and the write syscall are about a third of it, then
    the per-client task wake-up and Litestar's streaming loop), and the 1,000 reading clients run in
    the same 2 CPUs: the last one reads the event ~20 ms after the first even when the bytes are
@@ -274,9 +316,9 @@ feed, and no worker-thread hops for Litestar guards and hooks.
    move it:* writing the shared frame to every client's transport from the broadcaster itself
    (outside ASGI, e.g. a small dedicated SSE server on the raw event loop), or spreading clients
    over several processes (each receives every event by LISTEN/NOTIFY on PostgreSQL).
-5. **Idle clients** ({m['idle_kib']:.1f} KiB each at 10,000): most of it is uvicorn's per-connection
+5. **Idle clients** ({m["idle_kib"]:.1f} KiB each at 10,000): most of it is uvicorn's per-connection
    protocol object and buffers; Signoff's own share is one small mailbox and one generator.
-6. **HTTP approves** ({m['http']:,.0f}/s, spread {m['http_lo']:,.0f}–{m['http_hi']:,.0f}): wrk
+6. **HTTP approves** ({m["http"]:,.0f}/s, spread {m["http_lo"]:,.0f}–{m["http_hi"]:,.0f}): wrk
    and the server share the 2 CPUs. Per request the transition is ~60 % of the server's time;
    Litestar's routing, guard, parameter parsing and response and uvicorn are the rest (its access
    log alone ~6 %).
@@ -358,8 +400,11 @@ _WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six"]
 def headline(r: dict[str, Any]) -> str:
     """The README's benchmark headline: the figures of RESULTS.md that the README quotes."""
     info, cpu = run_info(r), r["cpu-ref-us"]
-    med = {key: {k: v.median for k, v in value.items() if isinstance(v, Figure)}
-           for key, value in r.items() if isinstance(value, dict)}
+    med = {
+        key: {k: v.median for k, v in value.items() if isinstance(v, Figure)}
+        for key, value in r.items()
+        if isinstance(value, dict)
+    }
     sq, dsq = med["batch-sqlite"]["rps"], med["dbos-batch-sqlite"]["rps"]
     pg, dpg = med["batch-pg"]["rps"], med["dbos-batch-pg"]["rps"]
     sq16, dsq16 = med["rt-sqlite-16"]["rps"], med["dbos-sqlite-16"]["rps"]
@@ -387,15 +432,26 @@ def headline(r: dict[str, Any]) -> str:
         _verdict(target_rows(r)),
     ]
     # Wrapped like the rest of the README; a bullet's next lines indented under its text.
-    return "".join(textwrap.fill(line, 100, subsequent_indent="  " if line[:1] == "-" else "",
-                                 break_long_words=False, break_on_hyphens=False) + "\n"
-                   for line in lines)
+    return "".join(
+        textwrap.fill(
+            line,
+            100,
+            subsequent_indent="  " if line[:1] == "-" else "",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        + "\n"
+        for line in lines
+    )
 
 
 def _verdict(rows: list[Target]) -> str:
     met = [t.short for t in rows if t.ok]
-    missed = [f"{t.short} {t.measured} against {t.target}" + (f" ({t.note})" if t.note else "")
-              for t in rows if not t.ok]
+    missed = [
+        f"{t.short} {t.measured} against {t.target}" + (f" ({t.note})" if t.note else "")
+        for t in rows
+        if not t.ok
+    ]
     if not missed:
         return f"All {_WORDS[len(met)].lower()} targets of the benchmark issue are met."
     said = f"{_WORDS[len(met)]} targets of the benchmark issue are met"
@@ -412,7 +468,7 @@ def with_headline(readme: str, block: str) -> str:
 
 def readme_headline(readme: str) -> str:
     """What the README's marked block says now."""
-    return readme[readme.index(BEGIN + "\n") + len(BEGIN) + 1:readme.index(END)]
+    return readme[readme.index(BEGIN + "\n") + len(BEGIN) + 1 : readme.index(END)]
 
 
 def write(r: dict[str, Any], results: Path = RESULTS, readme: Path = README) -> None:

@@ -7,18 +7,23 @@ import asyncio
 import time
 
 import msgspec
+
+from bench.common import fresh_database, gather_limited, percentile
 from signoff.engine.dispatch.dispatcher import Committed
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
 from signoff.machines.registry import build_registry
 
-from bench.common import fresh_database, gather_limited, percentile
-
 
 async def roundtrips(backend: str, n: int, concurrency: int) -> dict[str, float]:
     async with fresh_database(backend) as url:
-        settings = Settings(database_url=url, failure_rate=0.0, workers=1,
-                            concurrency=max(16, concurrency), poll_interval_s=0.5)
+        settings = Settings(
+            database_url=url,
+            failure_rate=0.0,
+            workers=1,
+            concurrency=max(16, concurrency),
+            poll_interval_s=0.5,
+        )
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
         processed: dict[str, asyncio.Event] = {}
@@ -73,8 +78,13 @@ async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
     """The issue's DBOS pattern: start N runs (C at a time) and wait until all wait for
     approval, then approve all N (C at a time). End to end = N / (start + approval phase)."""
     async with fresh_database(backend) as url:
-        settings = Settings(database_url=url, failure_rate=0.0, workers=1,
-                            concurrency=max(16, concurrency), poll_interval_s=0.5)
+        settings = Settings(
+            database_url=url,
+            failure_rate=0.0,
+            workers=1,
+            concurrency=max(16, concurrency),
+            poll_interval_s=0.5,
+        )
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
         latency: list[float] = []

@@ -39,9 +39,21 @@ async def dbos(backend: str, n: int, concurrency: int, mode: str = "lanes") -> d
         else:
             target = url.replace("postgresql+asyncpg", "postgresql+psycopg")
         done = await asyncio.to_thread(
-            subprocess.run, [sys.executable, "-m", "bench.dbos_peer", backend if backend ==
-                             "sqlite" else "pg", str(n), str(concurrency), target, mode],
-            capture_output=True, text=True, timeout=3600)
+            subprocess.run,
+            [
+                sys.executable,
+                "-m",
+                "bench.dbos_peer",
+                backend if backend == "sqlite" else "pg",
+                str(n),
+                str(concurrency),
+                target,
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -59,12 +71,14 @@ async def main(n: int, reps: int) -> None:
     for backend in ("sqlite", "pg"):
         for c in (1, 16):
             print(f"round trips {backend} c={c}", flush=True)
-            out[f"rt-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c:
-                                                    roundtrip.roundtrips(b, n, c))
+            out[f"rt-{backend}-{c}"] = await repeat(
+                reps, lambda b=backend, c=c: roundtrip.roundtrips(b, n, c)
+            )
             dbos_n = n if (backend == "pg" or c > 1) else min(30, n)
             print(f"dbos {backend} c={c} n={dbos_n}", flush=True)
-            out[f"dbos-{backend}-{c}"] = await repeat(reps, lambda b=backend, c=c, m=dbos_n:
-                                                      dbos(b, m, c))
+            out[f"dbos-{backend}-{c}"] = await repeat(
+                reps, lambda b=backend, c=c, m=dbos_n: dbos(b, m, c)
+            )
             out[f"dbos-{backend}-{c}-n"] = dbos_n
         print(f"batch {backend}", flush=True)
         out[f"batch-{backend}"] = await repeat(reps, lambda b=backend: roundtrip.batch(b, n, 16))
@@ -82,13 +96,21 @@ async def main(n: int, reps: int) -> None:
     out["floor-pg"] = await repeat(reps, lambda: _wrap(floors.postgres_floor()))
     out["floor-chart"] = await repeat(reps, lambda: _wrap(asyncio.to_thread(floors.chart_floor)))
     out["engine-chart"] = await repeat(
-        reps, lambda: _wrap(asyncio.to_thread(floors.engine_chart_rate)))
+        reps, lambda: _wrap(asyncio.to_thread(floors.engine_chart_rate))
+    )
     out["cpu-ref-us"].append(cpu_reference_us())
     out["elapsed"] = time.time() - started
-    raw = {k: {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict) else v
-           for k, v in out.items()}
-    raw["run"] = {"n": n, "reps": reps, "platform": platform.platform(),
-                  "cpus": os.cpu_count() or 0, "postgres": PG_ADMIN}
+    raw = {
+        k: {kk: vv.values for kk, vv in v.items()} if isinstance(v, dict) else v
+        for k, v in out.items()
+    }
+    raw["run"] = {
+        "n": n,
+        "reps": reps,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count() or 0,
+        "postgres": PG_ADMIN,
+    }
     RAW.write_text(json.dumps(raw, indent=1))
     # Rendered from the file just written, so `python -m bench.report` gives the same bytes.
     report.write(report.load(RAW))

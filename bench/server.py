@@ -34,11 +34,20 @@ async def signoff_server(
         sock = free_socket()
         port = sock.getsockname()[1]
         sock.close()
-        environment = {**os.environ, "SIGNOFF_DATABASE_URL": url, "SIGNOFF_PORT": str(port),
-                       "SIGNOFF_FAILURE_RATE": "0", **env}
-        proc = subprocess.Popen([sys.executable, "-m", "signoff", "serve"], env=environment,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=_raise_fd_limit)
+        environment = {
+            **os.environ,
+            "SIGNOFF_DATABASE_URL": url,
+            "SIGNOFF_PORT": str(port),
+            "SIGNOFF_FAILURE_RATE": "0",
+            **env,
+        }
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "signoff", "serve"],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_raise_fd_limit,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient(base_url=base) as client:

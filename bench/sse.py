@@ -44,7 +44,7 @@ async def connect_all(base: str, count: int) -> list[Client]:
     host, port = base.removeprefix("http://").split(":")
     clients = [Client() for _ in range(count)]
     for start in range(0, count, 200):  # 200 at a time, as a burst of browsers would
-        await asyncio.gather(*(c.connect(host, int(port)) for c in clients[start:start + 200]))
+        await asyncio.gather(*(c.connect(host, int(port)) for c in clients[start : start + 200]))
     return clients
 
 
@@ -66,8 +66,12 @@ async def sse_latency(backend: str, clients: int = 1000, events: int = 20) -> di
                 latencies.append(arrival - at)
             follower.close()
         delivered = sum(len(f.arrivals) for f in followers)
-    return {"p50_ms": percentile(latencies, 50) * 1000, "p99_ms": percentile(latencies, 99) * 1000,
-            "delivered": delivered, "expected": clients * events}
+    return {
+        "p50_ms": percentile(latencies, 50) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "delivered": delivered,
+        "expected": clients * events,
+    }
 
 
 async def idle_clients(backend: str, count: int) -> dict[str, float]:
@@ -81,9 +85,16 @@ async def idle_clients(backend: str, count: int) -> dict[str, float]:
         after = rss_kib(pid)
         async with httpx.AsyncClient(base_url=base) as client:
             metrics = (await client.get("/metrics")).text
-        held = next(int(float(line.split()[1])) for line in metrics.splitlines()
-                    if line.startswith("signoff_sse_clients "))
+        held = next(
+            int(float(line.split()[1]))
+            for line in metrics.splitlines()
+            if line.startswith("signoff_sse_clients ")
+        )
         for follower in followers:
             follower.close()
-    return {"held": held, "kib_per_client": (after - before) / count, "connect_s": took,
-            "rss_mib": after / 1024}
+    return {
+        "held": held,
+        "kib_per_client": (after - before) / count,
+        "connect_s": took,
+        "rss_mib": after / 1024,
+    }

@@ -1,1 +1,110 @@
-"""Signoff's runtime: persistence, the dispatcher, jobs, the worker."""
+"""The engine's face: what the HTTP API, the command line and the charts use of the runtime.
+
+Inside, the engine is layered, and imports only run downwards:
+
+    model     the vocabulary charts and the runtime share (Definition, Registry, roles, the
+              lifecycle's names, what job handlers see and return)
+    charts    restoring a chart from a snapshot, pooled instances, describing, walking, drawing
+    storage   the store (one base, a SQLite and a PostgreSQL dialect), schema, migrations, reads
+    dispatch  one event = one transaction: the dispatcher, who may decide, version migrations
+    feed      the live feed: one broadcaster per process, a bounded mailbox per client
+    jobs      the worker and its retry policy
+    runtime   wires them together for one process
+
+Anything not re-exported here is internal to the engine.
+"""
+
+from signoff.engine import errors
+from signoff.engine.charts import drawing
+from signoff.engine.charts import paths as generated_paths
+from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecycle
+from signoff.engine.charts.snapshots import event_names
+from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
+from signoff.engine.dispatch.outcome import Committed, Outcome
+from signoff.engine.dispatch.versions import MigrationReport, migrate_runs
+from signoff.engine.errors import (
+    DefinitionNotFoundError,
+    EngineError,
+    InvalidRequestError,
+    StorageUnavailableError,
+)
+from signoff.engine.feed.broadcaster import Feed
+from signoff.engine.feed.subscription import FeedFilter
+from signoff.engine.jobs.retry import RetryPolicy
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.definition import Definition, Migration, StateKind
+from signoff.engine.model.jobs import (
+    JobContext,
+    JobHandler,
+    JobKind,
+    JobOutcome,
+    PermanentJobError,
+    TransientJobError,
+)
+from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleEvent, LifecycleState
+from signoff.engine.model.registry import Registry
+from signoff.engine.model.roles import Role
+from signoff.engine.model.run_model import RunModel
+from signoff.engine.observer import Observer
+from signoff.engine.runtime import Runtime
+from signoff.engine.settings import Settings
+from signoff.engine.storage.migrate import upgrade
+from signoff.engine.storage.queries import Census, RunFilter, RunQueries
+from signoff.engine.storage.records import IdempotencyKey
+from signoff.engine.storage.store import Store
+from signoff.engine.storage.urls import DatabaseUrlError, check_reachable
+from signoff.engine.views import HistoryEntry, HistoryPage, RunPage, RunView
+
+__all__ = [
+    "CONTROL_EVENTS",
+    "Census",
+    "ChartInfo",
+    "Committed",
+    "DatabaseUrlError",
+    "Definition",
+    "DefinitionNotFoundError",
+    "Dispatcher",
+    "EngineError",
+    "Feed",
+    "FeedFilter",
+    "HistoryEntry",
+    "HistoryPage",
+    "IdempotencyKey",
+    "InvalidRequestError",
+    "JobContext",
+    "JobHandler",
+    "JobKind",
+    "JobOutcome",
+    "LifecycleEvent",
+    "LifecycleState",
+    "Migration",
+    "MigrationReport",
+    "Observer",
+    "Outcome",
+    "PermanentJobError",
+    "Registry",
+    "RetryPolicy",
+    "Role",
+    "RunFilter",
+    "RunModel",
+    "RunPage",
+    "RunQueries",
+    "RunView",
+    "Runtime",
+    "Settings",
+    "StateKind",
+    "StorageUnavailableError",
+    "Store",
+    "TransientJobError",
+    "Worker",
+    "check_reachable",
+    "describe",
+    "describe_lifecycle",
+    "drawing",
+    "errors",
+    "event_names",
+    "generated_paths",
+    "migrate_runs",
+    "upgrade",
+    "utcnow",
+]

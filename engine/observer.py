@@ -17,3 +17,6 @@ class Observer:
 
     def job_failure(self, kind: str) -> None:
         """A job ran out of attempts (or failed for good) and its failure event was sent."""
+
+    def listener_failure(self) -> None:
+        """A listener called after a commit raised; the transition stayed committed."""

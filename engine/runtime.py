@@ -1,24 +1,21 @@
-"""Wires the engine together: database, dispatcher, queries, job queue and workers."""
+"""Wires the engine together: store, dispatcher, queries, feed and workers."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
-from signoff.engine.dispatch.dispatcher import Committed, Dispatcher
+from signoff.engine.dispatch.dispatcher import Dispatcher
+from signoff.engine.dispatch.outcome import Committed
 from signoff.engine.feed.broadcaster import Feed
+from signoff.engine.feed.subscription import Published
 from signoff.engine.jobs.retry import RetryPolicy
 from signoff.engine.jobs.worker import Worker
-from signoff.engine.model.definition import Registry
+from signoff.engine.model.registry import Registry
 from signoff.engine.observer import Observer
 from signoff.engine.settings import Settings
-from signoff.engine.storage.jobs import JobQueue
-from signoff.engine.storage.listener import PgListener
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunQueries
-from signoff.engine.storage.store import Database
-
-log = logging.getLogger("signoff")
+from signoff.engine.storage.store import Store
 
 
 class Runtime:
@@ -30,22 +27,21 @@ class Runtime:
         self.settings = settings
         self.registry = registry
         self.observer = observer or Observer()
-        self.db = Database(settings.database_url, pool_size=settings.pool_size)
+        self.store = Store.open(settings.database_url, pool_size=settings.pool_size)
         self.dispatcher = Dispatcher(
-            self.db,
+            self.store,
             registry,
             max_attempts=settings.max_attempts,
             separation_of_duties=settings.separation_of_duties,
             max_input_bytes=settings.max_input_bytes,
             observer=self.observer,
         )
-        self.queries = RunQueries(self.db, registry)
-        self.queue = JobQueue(self.db)
+        self.queries = RunQueries(self.store, registry)
         retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_cap_s)
         self.workers = [
             Worker(
                 self.dispatcher,
-                self.queue,
+                self.store,
                 registry,
                 concurrency=settings.concurrency,
                 poll_interval_s=settings.poll_interval_s,
@@ -56,23 +52,20 @@ class Runtime:
             for _ in range(settings.workers)
         ]
         self.feed = Feed(
-            self.db,
+            self.store,
             buffer=settings.feed_buffer,
             heartbeat_s=settings.heartbeat_s,
             poll_interval_s=settings.poll_interval_s,
         )
-        # Other processes' commits reach this feed by NOTIFY on PostgreSQL; SQLite has no
-        # such channel, so there the feed's polling is what notices them.
-        self.listener = (
-            None if self.db.is_sqlite else PgListener(settings.database_url, self.feed.wake)
-        )
+        # Other processes' commits reach the feed by NOTIFY on PostgreSQL; where the store has
+        # no such channel (SQLite), the feed's polling is what notices them.
+        self.listener = self.store.listener(self.feed.wake)
         self._tasks: list[asyncio.Task[None]] = []
-        self.dispatcher.listeners.append(self._wake_workers)
-        self.dispatcher.listeners.append(lambda committed: self.feed.offer(committed.entry))
+        self.dispatcher.listeners += [self._wake_workers, self._publish]
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
-            await upgrade(self.db)
+            await upgrade(self.store)
         await self.feed.start()
         if self.listener is not None:
             await self.listener.start()
@@ -85,9 +78,12 @@ class Runtime:
         await asyncio.gather(*(w.stop() for w in self.workers))
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        await self.db.dispose()
+        await self.store.dispose()
 
     def _wake_workers(self, committed: Committed) -> None:
         if committed.enqueued_jobs:
             for worker in self.workers:
                 worker.wake()
+
+    def _publish(self, c: Committed) -> None:
+        self.feed.offer(Published(c.seq, c.run_id, c.definition, c.entry))

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
+
 from signoff.engine.storage.urls import async_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///signoff.db"
@@ -24,7 +25,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Worker tuning: embedded workers in `serve`, job slots, claim polling, leases, retries.
     workers: int = 1
-    pool_size: int = 10  # PostgreSQL connections per process (and as many again on overflow)
+    # PostgreSQL connections: reads take up to twice this (a pool plus as many on overflow),
+    # writes this many, and one more LISTENs: 31 per process at the default.
+    pool_size: int = 10
     concurrency: int = 8
     poll_interval_s: float = 0.5
     lease_s: float = 30.0

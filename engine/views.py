@@ -31,7 +31,7 @@ class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}
     to: list[str]
 
 
-class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+class _Transition(msgspec.Struct, frozen=True, kw_only=True):
     seq: int
     run_id: str
     at: datetime
@@ -41,7 +41,17 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None
     business: Change
     lifecycle: Change
+
+
+class HistoryEntry(_Transition, frozen=True, kw_only=True):
     run: RunView
+
+
+class EntryJson(_Transition, frozen=True, kw_only=True):
+    """A HistoryEntry as written once per transition: the same JSON, but `run` is the run
+    view's bytes as encoded for the response, embedded without a second encoding."""
+
+    run: msgspec.Raw
 
 
 class RunPage(msgspec.Struct, frozen=True, kw_only=True):

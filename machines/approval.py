@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from signoff.engine.errors import InvalidEventDataError
-from signoff.engine.model.definition import RunModel, StateKind
 from statemachine import State, StateChart
+
+from signoff.engine import RunModel, StateKind
+from signoff.engine.errors import InvalidEventDataError
 
 THRESHOLD = 0.25
 

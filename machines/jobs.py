@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import random
 
-from signoff.engine.model.definition import JobContext, JobKind, JobOutcome
-from signoff.engine.storage.jobs import TransientJobError
+from signoff.engine import JobContext, JobKind, JobOutcome, TransientJobError
 
 
 class ApprovalJob:

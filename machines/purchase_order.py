@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from signoff.engine.errors import DuplicateApprovalError, InvalidEventDataError
-from signoff.engine.model.definition import RunModel, StateKind
 from statemachine import State, StateChart
+
+from signoff.engine import RunModel, StateKind
+from signoff.engine.errors import DuplicateApprovalError, InvalidEventDataError
 
 FINANCE_QUORUM_AMOUNT = 10_000
 FINANCE_QUORUM = 2  # distinct finance approvers at or above that amount; 1 below it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from signoff.engine.model.definition import Definition, JobKind, Registry
+from signoff.engine import Definition, JobKind, Registry
 from signoff.machines import approval, purchase_order
 from signoff.machines.jobs import approval_job, purchase_order_job
 from signoff.machines.lifecycle import Lifecycle

@@ -1,1 +1,114 @@
-"""Signoff: a statechart-driven approval engine."""
+"""Signoff: a statechart-driven approval engine.
+
+What a user of the library needs is here, listed in `__all__`:
+
+- to declare a workflow: `Definition` (a chart and what its states mean), `StateKind`,
+  `RunModel` (the model a chart records its intents on), `Registry`;
+- to hold its effects: `JobKind`, `JobContext`, `JobOutcome`, `TransientJobError`,
+  `PermanentJobError`, `RetryPolicy`;
+- to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`;
+- to talk to a server: `SignoffClient`, `ApiError`, and the views it returns;
+- the error tree, rooted at `EngineError` (each docstring is the default message).
+
+Everything else (`signoff.engine.*` below its face, `signoff.api.*` but `create_app`) is internal
+and may change without notice.
+"""
+
+from signoff.api.app import create_app
+from signoff.client import ApiError, SignoffClient
+from signoff.engine import (
+    Definition,
+    HistoryEntry,
+    JobContext,
+    JobKind,
+    JobOutcome,
+    PermanentJobError,
+    Registry,
+    RetryPolicy,
+    Role,
+    RunModel,
+    Runtime,
+    RunView,
+    Settings,
+    StateKind,
+    TransientJobError,
+)
+from signoff.engine.errors import (
+    ConflictError,
+    DefinitionNotFoundError,
+    DuplicateApprovalError,
+    EngineError,
+    EventNotAllowedError,
+    ForbiddenError,
+    IdempotencyMismatchError,
+    InternalEventError,
+    InvalidCursorError,
+    InvalidEventDataError,
+    InvalidInputError,
+    InvalidRequestError,
+    LeaseLostError,
+    MigrationTargetError,
+    NotFoundError,
+    PreconditionFailedError,
+    RegionForbiddenError,
+    RemovedStateError,
+    RunCancelledError,
+    RunNotFoundError,
+    RunPausedError,
+    SeparationOfDutiesError,
+    SnapshotError,
+    StaleVersionError,
+    StorageUnavailableError,
+    UnknownEventError,
+    WriteConflictError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiError",
+    "ConflictError",
+    "Definition",
+    "DefinitionNotFoundError",
+    "DuplicateApprovalError",
+    "EngineError",
+    "EventNotAllowedError",
+    "ForbiddenError",
+    "HistoryEntry",
+    "IdempotencyMismatchError",
+    "InternalEventError",
+    "InvalidCursorError",
+    "InvalidEventDataError",
+    "InvalidInputError",
+    "InvalidRequestError",
+    "JobContext",
+    "JobKind",
+    "JobOutcome",
+    "LeaseLostError",
+    "MigrationTargetError",
+    "NotFoundError",
+    "PermanentJobError",
+    "PreconditionFailedError",
+    "RegionForbiddenError",
+    "Registry",
+    "RemovedStateError",
+    "RetryPolicy",
+    "Role",
+    "RunCancelledError",
+    "RunModel",
+    "RunNotFoundError",
+    "RunPausedError",
+    "RunView",
+    "Runtime",
+    "SeparationOfDutiesError",
+    "Settings",
+    "SignoffClient",
+    "SnapshotError",
+    "StaleVersionError",
+    "StateKind",
+    "StorageUnavailableError",
+    "TransientJobError",
+    "UnknownEventError",
+    "WriteConflictError",
+    "create_app",
+]

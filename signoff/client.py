@@ -23,8 +23,7 @@ import httpx
 import msgspec
 from httpx_sse import aconnect_sse
 
-from signoff.engine.errors import EngineError
-from signoff.engine.views import HistoryEntry, HistoryPage, RunPage, RunView
+from signoff.engine import EngineError, HistoryEntry, HistoryPage, RunPage, RunView
 
 log = logging.getLogger("signoff.client")
 

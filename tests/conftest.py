@@ -1,113 +1,111 @@
-"""Shared fixtures: a fresh database per test on SQLite and PostgreSQL, runtimes, a live server."""
+"""Fixtures and hooks: a fresh database per test on SQLite and PostgreSQL, runtimes, a live server.
+
+What test modules import (helpers, constants, `serve`, …) lives in tests/helpers.py.
+
+On PostgreSQL, the session migrates one template database, the first time a test needs one, and
+each test gets a copy of it (CREATE DATABASE … TEMPLATE), dropped afterwards; the template is
+dropped when the session ends. Tests of the migrations themselves ask for an empty database:
+`empty_database_url`, `empty_pg_database_url`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import asyncpg
-import httpx
-import msgspec
 import pytest
 import uvloop
-from signoff.api.app import create_app
-from signoff.api.metrics import Metrics
-from signoff.api.server import server as signoff_server
-from signoff.engine.dispatch.dispatcher import utcnow
-from signoff.engine.jobs.retry import RetryPolicy
-from signoff.engine.jobs.worker import Worker
-from signoff.engine.model.definition import JobKind, Registry
+
 from signoff.engine.runtime import Runtime
-from signoff.engine.settings import Settings
-from signoff.engine.views import RunView
 from signoff.machines.registry import build_registry
-from sqlalchemy.engine import make_url
-
-from signoff.client import SignoffClient
-
-STRICT = os.environ.get("SIGNOFF_TEST_STRICT") == "1"
-PG_ADMIN = os.environ.get("SIGNOFF_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+from tests.helpers import (
+    LiveServer,
+    create_pg_database,
+    create_pg_template,
+    drop_pg_database,
+    pg_url,
+    serve,
+    settings_for,
+)
 
 
 def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, Any]:
     """uvloop, as `signoff serve` runs (with the default loop, aiosqlite round trips here took
     ~50 ms each inside a test server, which made the suite slow, not wrong)."""
-    return {"uvloop": uvloop.new_event_loop}
+    return {"uvloop": _new_loop}
 
 
-def unavailable(reason: str) -> None:
-    """Skip a test whose infrastructure is missing; under SIGNOFF_TEST_STRICT=1, fail it."""
-    if STRICT:
-        pytest.fail(f"{reason} (SIGNOFF_TEST_STRICT=1 turns this skip into a failure)")
-    pytest.skip(reason)
+def _new_loop() -> asyncio.AbstractEventLoop:
+    loop = uvloop.new_event_loop()
+    loop.set_exception_handler(_on_loop_error)
+    return loop
 
 
-async def _create_pg_database() -> str:
-    name = f"signoff_test_{uuid.uuid4().hex[:12]}"
-    try:
-        conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError) as exc:
-        unavailable(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def _drop_pg_database(name: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN, timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def pg_url(name: str) -> str:
-    url = make_url(PG_ADMIN).set(drivername="postgresql+asyncpg", database=name)
-    return url.render_as_string(hide_password=False)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}"
+def _on_loop_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """pytest-timeout fails a hung test by raising from its SIGALRM handler. uvloop runs that
+    handler inside a callback of its own and hands what it raises here (the test would hang on),
+    so end the loop's tasks instead: the test fails with a traceback where it was waiting."""
+    exc = context.get("exception")
+    if isinstance(exc, pytest.fail.Exception) and "pytest-timeout" in str(exc):
+        for task in asyncio.all_tasks(loop):
+            task.cancel(str(exc))
         return
-    name = await _create_pg_database()
+    loop.default_exception_handler(context)
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """The name of a PostgreSQL database at the current schema, migrated once per session.
+
+    Set up outside any test's event loop, on a loop of its own (a session-scoped async fixture
+    would need a session-scoped loop)."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        name = runner.run(create_pg_template())
+    try:
+        yield name
+    finally:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(drop_pg_database(name))
+
+
+@pytest.fixture
+async def pg_database_url(pg_template: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database at the current schema (a copy of the session's template)."""
+    name = await create_pg_database(template=pg_template)
     try:
         yield pg_url(name)
     finally:
-        await _drop_pg_database(name)
+        await drop_pg_database(name)
 
 
-def settings_for(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        database_url=database_url,
-        failure_rate=0.0,
-        workers=0,
-        poll_interval_s=0.02,
-        retry_base_s=0.005,
-        retry_cap_s=0.02,
-        lease_s=30.0,
-    )
-    values.update(overrides)
-    return Settings(**values)
+@pytest.fixture
+async def empty_pg_database_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (no schema), for tests of migrating from nothing."""
+    name = await create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await drop_pg_database(name)
 
 
-async def runtime_with_approval_job(database_url: str, handler: Any) -> Runtime:
-    """A started runtime whose `approval` job is `handler` (a fake under the real name)."""
-    jobs = {"approval": JobKind("approval", handler, "failed")}
-    rt = Runtime(settings_for(database_url), build_registry(0.0, extra_jobs=jobs))
-    await rt.start()
-    return rt
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database: a new SQLite file (which the runtime's start migrates), or a new
+    PostgreSQL database at the current schema, dropped afterwards."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}"
+    return cast(str, request.getfixturevalue("pg_database_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database with no schema: a new SQLite file, or a new PostgreSQL
+    database dropped afterwards."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}"
+    return cast(str, request.getfixturevalue("empty_pg_database_url"))
 
 
 @pytest.fixture
@@ -121,116 +119,7 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
         await rt.stop()
 
 
-async def drain(rt: Runtime, *, rounds: int = 50, later_s: float = 0.0) -> int:
-    """Run due jobs (with a throwaway worker) until none is due; returns how many ran.
-
-    `later_s` runs the worker's clock that far ahead, so timers fall due without sleeping.
-    """
-    worker = Worker(
-        rt.dispatcher,
-        rt.queue,
-        rt.registry,
-        concurrency=16,
-        lease_s=30.0,
-        retry=RetryPolicy(max_attempts=5, base_s=0.0, cap_s=0.0),
-        clock=lambda: utcnow() + timedelta(seconds=later_s),
-    )
-    total = 0
-    for _ in range(rounds):
-        ran = await worker.run_once()
-        total += ran
-        if not ran:
-            return total
-    return total
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    """Wait until `check()` is true; fail after `timeout` seconds (a bound, not an assertion)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
-def decode_view(body: bytes) -> RunView:
-    return msgspec.json.decode(body, type=RunView)
-
-
-class LiveServer:
-    def __init__(self, url: str, runtime: Runtime, client: httpx.AsyncClient) -> None:
-        self.url = url
-        self.runtime = runtime
-        self.client = client
-
-
-def free_socket(sndbuf: int | None = None, port: int = 0) -> socket.socket:
-    """A listening socket on a free loopback port; `sndbuf` caps each connection's send buffer
-    (accepted sockets inherit it), so a client that stops reading blocks the server quickly."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sndbuf is not None:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
-    sock.bind(("127.0.0.1", port))
-    return sock
-
-
-@asynccontextmanager
-async def serve(
-    database_url: str,
-    sndbuf: int | None = None,
-    port: int = 0,
-    registry: Registry | None = None,
-    **overrides: Any,
-) -> AsyncIterator[LiveServer]:
-    """The real app under uvicorn on a free loopback port (or `port`), with one embedded
-    worker."""
-    registry = registry or build_registry(0.0)
-    rt = Runtime(settings_for(database_url, workers=1, **overrides), registry, Metrics())
-    app = create_app(rt)
-    sock = free_socket(sndbuf, port)
-    port = sock.getsockname()[1]
-    server = signoff_server(
-        app, rt, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            yield LiveServer(url, rt, client)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
 @pytest.fixture
 async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
     async with serve(database_url) as live:
         yield live
-
-
-@pytest.fixture
-async def pg_database_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, for tests of PostgreSQL-only behaviour."""
-    name = await _create_pg_database()
-    try:
-        yield pg_url(name)
-    finally:
-        await _drop_pg_database(name)
-
-
-async def waiting_run(client: SignoffClient, **create: Any) -> str:
-    """A new approval run (output 0.9) that the job has brought to waiting_for_approval."""
-    run = await client.create("approval", input={"output": 0.9}, **create)
-    await client.process(run.id)
-
-    async def waiting() -> bool:
-        return (await client.get(run.id)).state == "waiting_for_approval"
-
-    await eventually(waiting)
-    return run.id

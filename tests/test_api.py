@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import LiveServer, eventually
+from tests.helpers import (
+    Json,
+    LiveServer,
+    all_runs,
+    assert_problem,
+    create,
+    eventually,
+    get_run,
+    history,
+    unchanged,
+)
 
-Json = dict[str, Any]
 RUN_FIELDS = {
     "id", "definition", "definition_version", "version", "ref_id", "ref_type", "input", "state",
     "configuration", "lifecycle", "context", "allowed_events", "created_at", "updated_at",
@@ -25,36 +30,10 @@ HISTORY_FIELDS = {
 }  # fmt: skip
 JSON = {"content-type": "application/json"}
 FRESH_ALLOWED = ["process", "pause", "cancel"]
-PROBLEM_TYPE = re.compile(r"urn:signoff:problem:[a-z]+(-[a-z]+)*")
-
-
-async def create(live: LiveServer, **body: Any) -> Json:
-    response = await live.client.post(
-        "/api/runs", json={"definition": "approval", "input": {"output": 0.9}, **body}
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def get_run(live: LiveServer, run_id: str) -> Json:
-    response = await live.client.get(f"/api/runs/{run_id}")
-    assert response.status_code == 200, response.text
-    assert response.headers["etag"] == f'"{response.json()["version"]}"'
-    return response.json()
-
-
-async def history(live: LiveServer, run_id: str) -> list[Json]:
-    response = await live.client.get(f"/api/runs/{run_id}/history")
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
 
 
 async def events_of(live: LiveServer, run_id: str) -> list[str]:
     return [entry["event"] for entry in await history(live, run_id)]
-
-
-async def all_runs(live: LiveServer) -> list[Json]:
-    return (await live.client.get("/api/runs", params={"limit": 200})).json()["items"]
 
 
 async def send(live: LiveServer, run_id: str, action: str, **kw: Any) -> Json:
@@ -62,14 +41,14 @@ async def send(live: LiveServer, run_id: str, action: str, **kw: Any) -> Json:
     response = await live.client.post(f"/api/runs/{run_id}/{action}", **kw)
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == f'"{response.json()["version"]}"'
-    return response.json()
+    return dict(response.json())
 
 
 async def reach(live: LiveServer, run_id: str, state: str) -> Json:
     """Wait for the embedded worker to take the run to `state`."""
 
     async def there() -> bool:
-        return (await get_run(live, run_id))["state"] == state
+        return bool((await get_run(live, run_id))["state"] == state)
 
     await eventually(there)
     return await get_run(live, run_id)
@@ -87,26 +66,6 @@ def has(view: Json, **expected: Any) -> None:
 
 def assert_utc(value: str) -> None:
     assert datetime.fromisoformat(value.replace("Z", "+00:00")).utcoffset() == timedelta(0)
-
-
-def assert_problem(response: httpx.Response, *statuses: int) -> Json:
-    """An RFC 9457 problem with one of `statuses`; returns its body."""
-    assert response.status_code in statuses, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == response.status_code
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert PROBLEM_TYPE.fullmatch(body["type"]), body["type"]  # named, never a bare status
-    return body
-
-
-@asynccontextmanager
-async def unchanged(live: LiveServer, run_id: str) -> AsyncIterator[None]:
-    """The run (full view), its history and the list of runs are the same after the block."""
-    before = (await get_run(live, run_id), await history(live, run_id), await all_runs(live))
-    yield
-    after = (await get_run(live, run_id), await history(live, run_id), await all_runs(live))
-    assert after == before
 
 
 # --- success paths -------------------------------------------------------------------------------
@@ -312,12 +271,13 @@ async def test_conflicts_list_allowed_events(live_server: LiveServer) -> None:
 async def test_reject_needs_a_reason(live_server: LiveServer) -> None:
     run = await waiting_run(live_server)
     url = f"/api/runs/{run['id']}"
-    for path, kw in [
+    requests: list[tuple[str, dict[str, Any]]] = [
         ("reject", {}),
         ("reject", {"json": {"reason": "  "}}),
         ("reject", {"json": {"reason": None}}),
         ("events", {"json": {"event": "reject"}}),
-    ]:
+    ]
+    for path, kw in requests:
         async with unchanged(live_server, run["id"]):
             assert_problem(await live_server.client.post(f"{url}/{path}", **kw), 422)
 

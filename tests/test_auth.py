@@ -3,58 +3,21 @@ stream tokens, open mode, and what refusals leave unchanged."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
+
 from signoff.api.auth import Tokens
+from tests.helpers import TOKENS, LiveServer, auth, cli_serve, eventually, new_run, serve, snapshot
 
-from tests.conftest import LiveServer, eventually, free_socket, serve
-
-TOKENS = "vera:viewer:v-secret,otto:operator:o-secret,anna:approver:a-secret,root:admin:r-secret"
-BEARER = {
-    "viewer": "v-secret",
-    "operator": "o-secret",
-    "approver": "a-secret",
-    "admin": "r-secret",
-}
 ROLE_OF = {"viewer": "viewer", "operator": "operator", "approver": "approver", "admin": "admin"}
-
-
-def auth(role: str | None) -> dict[str, str]:
-    if role is None:
-        return {}
-    if role == "bad":
-        return {"Authorization": "Bearer not-a-secret"}
-    return {"Authorization": f"Bearer {BEARER[role]}"}
 
 
 @pytest.fixture
 async def secured(database_url: str) -> AsyncIterator[LiveServer]:
     async with serve(database_url, tokens=TOKENS) as live:
         yield live
-
-
-async def new_run(live: LiveServer, role: str = "operator", **body: Any) -> dict[str, Any]:
-    response = await live.client.post(
-        "/api/runs",
-        json={"definition": "approval", "input": {"output": 0.9}, **body},
-        headers=auth(role),
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-async def snapshot(live: LiveServer, run_id: str) -> Any:
-    admin = auth("admin")
-    run = (await live.client.get(f"/api/runs/{run_id}", headers=admin)).json()
-    history = (await live.client.get(f"/api/runs/{run_id}/history", headers=admin)).json()
-    runs = (await live.client.get("/api/runs", headers=admin)).json()
-    return run, history, runs
 
 
 # (method, path, body, role needed); {id} is a run waiting for approval.
@@ -194,46 +157,6 @@ def test_bad_token_configuration_is_refused() -> None:
         with pytest.raises(ValueError):
             Tokens(spec)
     assert Tokens("alice:approver@finance+viewer:s").authenticate("s") is not None
-
-
-async def cli_serve(env: dict[str, str], *args: str) -> tuple[int | None, str]:
-    """Run `signoff serve` until it answers /healthz (or exits); returns (exit code, output)."""
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "signoff",
-        "serve",
-        "--port",
-        str(port),
-        *args,
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        for _ in range(300):
-            if proc.returncode is not None:
-                break
-            try:
-                await client.get("/healthz")
-                stream = await client.post(
-                    "/api/stream-tokens", headers={"Authorization": "Bearer s3cret-value"}
-                )
-                token = stream.json()["token"] if stream.status_code == 201 else ""
-                async with client.stream("GET", f"/api/stream?token={token}"):
-                    pass
-                await client.get("/api/runs", headers={"Authorization": "Bearer s3cret-value"})
-                await client.get("/api/runs", headers={"Authorization": "Bearer wrong-guess"})
-                break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-    if proc.returncode is None:
-        proc.terminate()
-    output = (await proc.communicate())[0].decode()
-    return proc.returncode, output
 
 
 async def test_open_mode_refuses_a_public_address(tmp_path: Any) -> None:

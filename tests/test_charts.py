@@ -6,12 +6,13 @@ from typing import Any
 
 import msgspec
 import pytest
+from statemachine.exceptions import TransitionNotAllowed
+
 from signoff.engine.charts import snapshots
 from signoff.engine.errors import InvalidEventDataError
-from signoff.engine.model.definition import TIMER_KIND, RunModel
+from signoff.engine.model.run_model import TIMER_KIND, RunModel
 from signoff.machines.approval import Approval
 from signoff.machines.lifecycle import Lifecycle
-from statemachine.exceptions import TransitionNotAllowed
 
 APPROVAL_EVENTS = ["process", "processed", "failed", "approve", "reject", "expire", "retry"]
 

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from signoff.cli import runs as cli_runs
 from signoff.client import SignoffClient
-from tests.conftest import LiveServer, eventually, serve, waiting_run
+from tests.helpers import LiveServer, eventually, serve, waiting_run
 
 # As a user's shell runs it: 40 columns (rich's width for stderr too, so wrapping would show),
 # and stdout block-buffered when it is a pipe (this environment sets PYTHONUNBUFFERED).

@@ -12,11 +12,11 @@ import sys
 
 import pytest
 from rich.console import Console
-from signoff.engine.views import HistoryEntry
 
 from signoff.cli import runs as cli_runs
 from signoff.client import ApiError, SignoffClient
-from tests.conftest import eventually, serve, waiting_run
+from signoff.engine.views import HistoryEntry
+from tests.helpers import eventually, serve, waiting_run
 
 
 async def test_client_covers_the_run_api(database_url: str) -> None:
@@ -108,6 +108,7 @@ def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 async def test_runs_commands(database_url: str) -> None:
     async with serve(database_url) as live, SignoffClient(live.url) as client:
         created = await asyncio.to_thread(

@@ -8,9 +8,10 @@ import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from httpx_sse import aconnect_sse
 
-from tests.conftest import LiveServer, eventually, serve
+from tests.helpers import LiveServer, eventually, serve
 
 PADDING = {"output": 0.9, "note": "x" * 20_000}  # large entries fill a stalled client fast
 STALLERS = 300
@@ -99,6 +100,7 @@ async def burst(live: LiveServer, entries: int) -> None:
         await live.runtime.dispatcher.create("approval", actor="test", input=PADDING)
 
 
+@pytest.mark.slow
 async def test_clients_that_stop_reading_are_cut_after_the_send_timeout(
     database_url: str,
 ) -> None:
@@ -113,6 +115,7 @@ async def test_clients_that_stop_reading_are_cut_after_the_send_timeout(
             await eventually(lambda: _subscribers(live, 0))
 
 
+@pytest.mark.slow
 async def test_clients_the_feed_drops_are_cut_at_once(database_url: str) -> None:
     # The send timeout is out of reach of the bound: the feed's drop must close them itself.
     async with serve(database_url, sndbuf=4096, send_timeout_s=60, feed_buffer=4) as live:

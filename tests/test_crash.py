@@ -13,8 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import free_socket
+from tests.helpers import free_socket
+
+pytestmark = pytest.mark.slow  # servers killed with SIGKILL under load, then restarted
 
 RUNS = 40
 

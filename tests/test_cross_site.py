@@ -14,9 +14,19 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.conftest import LiveServer, eventually, free_socket, serve
-from tests.test_api import assert_problem, create, unchanged
-from tests.test_auth import TOKENS, auth, new_run, snapshot
+from tests.helpers import (
+    TOKENS,
+    LiveServer,
+    assert_problem,
+    auth,
+    create,
+    eventually,
+    free_socket,
+    new_run,
+    serve,
+    snapshot,
+    unchanged,
+)
 
 
 @pytest.fixture

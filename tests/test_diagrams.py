@@ -6,10 +6,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from signoff.api.diagrams import charts, dot_source, mermaid_source, source_digest, stamped_source
-from signoff.machines.registry import build_registry
 
-from tests.conftest import LiveServer, eventually
+from signoff.engine.charts.drawing import (
+    charts,
+    dot_source,
+    mermaid_source,
+    source_digest,
+    stamped_source,
+)
+from signoff.machines.registry import build_registry
+from tests.helpers import LiveServer, eventually
 
 DIAGRAMS = Path(__file__).parent.parent / "diagrams"
 FIX = "run `signoff diagrams` and commit the result"
@@ -37,7 +43,9 @@ def test_a_region_draws_only_its_own_states() -> None:
     import pydot
 
     chart = build_registry().get("purchase_order").chart
-    (graph,) = pydot.graph_from_dot_data(dot_source(chart))
+    graphs = pydot.graph_from_dot_data(dot_source(chart))
+    assert graphs is not None, "the DOT did not parse"
+    (graph,) = graphs
 
     def mentioned(sub: Any) -> set[str]:
         names = {str(n.get_name()) for n in sub.get_nodes()}

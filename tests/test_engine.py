@@ -7,7 +7,8 @@ import itertools
 from typing import Any
 
 import pytest
-from signoff.engine.dispatch.idempotency import IdempotencyKey
+from sqlalchemy import select
+
 from signoff.engine.errors import (
     EventNotAllowedError,
     IdempotencyMismatchError,
@@ -20,15 +21,13 @@ from signoff.engine.errors import (
     UnknownEventError,
 )
 from signoff.engine.jobs.worker import Worker
-from signoff.engine.model.definition import JobContext, JobOutcome
+from signoff.engine.model.jobs import JobContext, JobOutcome, TransientJobError
 from signoff.engine.runtime import Runtime
-from signoff.engine.storage.jobs import TransientJobError
+from signoff.engine.storage.records import IdempotencyKey
 from signoff.engine.storage.schema import JOBS
 from signoff.engine.views import RunView
 from signoff.machines.registry import build_registry
-from sqlalchemy import select
-
-from tests.conftest import (
+from tests.helpers import (
     decode_view,
     drain,
     eventually,
@@ -39,7 +38,7 @@ from tests.conftest import (
 
 async def new_run(rt: Runtime, **input: Any) -> RunView:
     response = await rt.dispatcher.create("approval", actor="alice", input=input or {"output": 0.9})
-    assert response.status_code == 201
+    assert response.created
     return decode_view(response.body)
 
 
@@ -62,7 +61,7 @@ async def assert_history_is_a_clean_path(rt: Runtime, run_id: str) -> None:
 
 
 async def job_rows(rt: Runtime, run_id: str) -> list[Any]:
-    async with rt.db.read() as conn:
+    async with rt.store.read() as conn:
         query = select(JOBS).where(JOBS.c.run_id == run_id).order_by(JOBS.c.id)
         return list((await conn.execute(query)).all())
 
@@ -241,9 +240,9 @@ async def test_outcome_finished_while_paused_is_applied_after_resume(database_ur
     try:
         run = await new_run(rt)
         await send(rt, run.id, "process")
-        [job] = await rt.queue.claim("w1", 1, rt.dispatcher.clock(), 30.0)
+        [job] = await Worker(rt.dispatcher, rt.store, rt.registry, lease_s=30.0).claim(1)
         await send(rt, run.id, "pause")
-        worker = Worker(rt.dispatcher, rt.queue, rt.registry)
+        worker = Worker(rt.dispatcher, rt.store, rt.registry)
         await worker.process(job)  # the handler finishes while the run is paused
         assert (await rt.queries.get(run.id)).state == "sending_to_queue"
         await send(rt, run.id, "resume")
@@ -319,7 +318,7 @@ async def test_idempotent_repeat_returns_first_response(runtime: Runtime) -> Non
     key = IdempotencyKey("k1", "bob", "POST /process", "h1")
     first = await runtime.dispatcher.dispatch(run.id, "process", actor="bob", idem=key)
     again = await runtime.dispatcher.dispatch(run.id, "process", actor="bob", idem=key)
-    assert (again.body, again.status_code, again.replayed) == (first.body, 200, True)
+    assert (again.body, again.created, again.replayed) == (first.body, False, True)
     assert await events_of(runtime, run.id) == ["create", "process"]
     with pytest.raises(IdempotencyMismatchError):
         await runtime.dispatcher.dispatch(
@@ -367,13 +366,13 @@ async def test_expired_lease_reruns_job_and_applies_outcome_once(database_url: s
         run = await new_run(rt)
         await send(rt, run.id, "process")
         # Worker A claims the job with a short lease, then stalls (as if killed mid-job).
-        [stalled] = await rt.queue.claim("worker-a", 1, rt.dispatcher.clock(), 0.05)
+        [stalled] = await Worker(rt.dispatcher, rt.store, rt.registry, lease_s=0.05).claim(1)
         await asyncio.sleep(0.1)
         # Worker B finds the expired lease, runs the job and applies its outcome.
         assert await drain(rt) == 1
         assert (await rt.queries.get(run.id)).state == "waiting_for_approval"
         # A wakes up and reports: its outcome is discarded because the lease is no longer its.
-        await Worker(rt.dispatcher, rt.queue, rt.registry).process(stalled)
+        await Worker(rt.dispatcher, rt.store, rt.registry).process(stalled)
         assert flaky.calls == 2
         assert await events_of(rt, run.id) == ["create", "process", "processed"]
         [job] = await job_rows(rt, run.id)

@@ -4,37 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 from typing import Any
 
-import httpx
-from httpx_sse import aconnect_sse
-from signoff.engine.storage.schema import HISTORY
 from sqlalchemy import select, text
 
-from tests.conftest import LiveServer, eventually, serve
-
-Entry = dict[str, Any]
-
-
-async def entries(
-    client: httpx.AsyncClient, url: str, count: int, last_event_id: int | None = None
-) -> list[Entry]:
-    """Read `count` transition messages from an SSE feed, checking each message's framing."""
-    headers = {"Last-Event-ID": str(last_event_id)} if last_event_id is not None else {}
-    got: list[Entry] = []
-    async with aconnect_sse(client, "GET", url, headers=headers) as source:
-        assert source.response.headers["content-type"].startswith("text/event-stream")
-        async for message in source.aiter_sse():
-            if message.event != "transition":
-                continue
-            entry = json.loads(message.data)
-            assert message.id == str(entry["seq"])
-            got.append(entry)
-            if len(got) == count:
-                return got
-    raise AssertionError(f"stream ended after {len(got)} of {count} entries")
+from signoff.engine.storage.schema import HISTORY
+from tests.helpers import LiveServer, entries, eventually, serve
 
 
 async def create(live: LiveServer, **input: Any) -> str:
@@ -45,7 +21,7 @@ async def create(live: LiveServer, **input: Any) -> str:
 
 
 async def all_seqs(live: LiveServer) -> list[int]:
-    async with live.runtime.db.read() as conn:
+    async with live.runtime.store.read() as conn:
         return list((await conn.execute(select(HISTORY.c.seq).order_by(HISTORY.c.seq))).scalars())
 
 
@@ -135,13 +111,20 @@ async def test_reconnecting_during_a_burst_gets_every_seq_once_in_order(
 
 
 async def test_heartbeat_and_disconnect_cleanup(database_url: str) -> None:
-    async with serve(database_url, heartbeat_s=0.1) as live:
+    async with serve(database_url, heartbeat_s=0.2) as live:
         async with live.client.stream("GET", "/api/stream") as response:
+            assert response.status_code == 200
             await eventually(lambda: _subscribers(live, 1))
-            lines = response.aiter_lines()
-            async for line in lines:
-                if line == ": ping":
-                    break
+            # Nothing happens on the feed, so the idle stream gets the heartbeat (an SSE
+            # comment) every heartbeat_s: two of them must arrive well within the bound.
+            received = b""
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    async for chunk in response.aiter_raw():
+                        received += chunk
+                        if received.count(b": ping\n\n") >= 2:
+                            break
+            assert received.count(b": ping\n\n") >= 2, f"no heartbeats, only {received!r}"
         await eventually(lambda: _subscribers(live, 0))
 
 
@@ -200,7 +183,7 @@ async def test_commits_out_of_seq_order_are_never_skipped(pg_database_url: str) 
             entries(live.client, "/api/stream", 2, last_event_id=(await all_seqs(live))[-1])
         )
         await eventually(lambda: _subscribers(live, 1))
-        async with live.runtime.db.engine.connect() as slow:
+        async with live.runtime.store.engine.connect() as slow:
             # A transition that has taken its seq but not committed yet...
             await slow.begin()
             await slow.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x5160FF})
@@ -222,6 +205,6 @@ async def test_commits_out_of_seq_order_are_never_skipped(pg_database_url: str) 
 
 
 async def _waiting_on_advisory_lock(live: LiveServer) -> bool:
-    async with live.runtime.db.read() as conn:
+    async with live.runtime.store.read() as conn:
         query = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
         return bool((await conn.execute(query)).scalar())

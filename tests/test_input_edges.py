@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import LiveServer
-from tests.test_api import assert_problem, create, unchanged
+from tests.helpers import LiveServer, assert_problem, create, unchanged
 
 MAX_SEQ = 2**63 - 1
 
@@ -45,7 +44,7 @@ async def test_a_bad_last_event_id_is_refused_before_streaming(
         by_query = await client.get(path, params={"last_event_id": value})
         assert_problem(by_query, 400, 422)
         if value == value.strip():  # a client library refuses to send edge spaces
-            by_header = await client.get(path, headers={"Last-Event-ID": value.encode()})
+            by_header = await client.get(path, headers={b"Last-Event-ID": value.encode()})
             assert_problem(by_header, 400, 422)
     async with client.stream("GET", "/api/stream", params={"last_event_id": MAX_SEQ}) as ok:
         assert ok.status_code == 200  # the largest seq there can be is a valid place to resume

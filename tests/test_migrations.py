@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 
-import signoff.engine.storage.schema  # noqa: F401
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from signoff.engine.storage.migrate import current, upgrade
-from signoff.engine.storage.store import Database
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
+
+import signoff.engine.storage.schema  # noqa: F401
+from signoff.engine.storage.migrate import current, upgrade
+from signoff.engine.storage.store import Store
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -20,16 +22,28 @@ def _diff(connection: Connection) -> list[object]:
     return list(compare_metadata(context, SQLModel.metadata))
 
 
-async def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:
-    db = Database(database_url)
+async def test_upgrade_from_empty_matches_the_models(empty_database_url: str) -> None:
+    db = Store.open(empty_database_url)
     try:
         assert await current(db) is None
         await upgrade(db, "0001")  # a database of the first release, then upgraded
         assert await current(db) == "0001"
+        await upgrade(db, "0002")
+        async with db.engine.begin() as conn:  # a key whose first use created a run, one not
+            for key, status in (("made", 201), ("sent", 200)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO idempotency (key, actor, route, request_hash, status_code,"
+                        " body, created_at) VALUES (:k, 'a', 'r', 'h', :s, '{}', :t)"
+                    ),
+                    {"k": key, "s": status, "t": datetime.now(UTC)},
+                )
         await upgrade(db)
         await upgrade(db)  # a second run (another process starting) is a no-op
-        assert await current(db) == "0002"
+        assert await current(db) == "0003"
         async with db.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT key, created FROM idempotency ORDER BY key"))
+            assert [(k, bool(c)) for k, c in rows] == [("made", True), ("sent", False)]
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             assert {"runs", "history", "jobs", "idempotency"} <= tables
             assert await conn.run_sync(_diff) == []
@@ -37,8 +51,8 @@ async def test_upgrade_from_empty_matches_the_models(database_url: str) -> None:
         await db.dispose()
 
 
-async def test_migrate_command(database_url: str) -> None:
-    env = {**os.environ, "SIGNOFF_DATABASE_URL": database_url}
+async def test_migrate_command(empty_database_url: str) -> None:
+    env = {**os.environ, "SIGNOFF_DATABASE_URL": empty_database_url}
     done = subprocess.run(
         [sys.executable, "-m", "signoff", "migrate"],
         env=env,
@@ -48,8 +62,8 @@ async def test_migrate_command(database_url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "schema is up to date" in done.stderr
-    db = Database(database_url)
+    db = Store.open(empty_database_url)
     try:
-        assert await current(db) == "0002"
+        assert await current(db) == "0003"
     finally:
         await db.dispose()

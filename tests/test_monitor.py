@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
 
-from tests.conftest import LiveServer, serve, unavailable
+from tests.helpers import LiveServer, serve, unavailable
+
+pytestmark = pytest.mark.slow  # Chromium
 
 CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = os.environ.get("SIGNOFF_SCREENSHOT")  # set to refresh docs/monitor.png

@@ -16,12 +16,15 @@ from itertools import pairwise
 from typing import Any
 
 import httpx
+import pytest
 from httpx_sse import aconnect_sse
-from signoff.engine.storage.schema import HISTORY
-from signoff.engine.storage.store import Database
 from sqlalchemy import select
 
-from tests.conftest import free_socket
+from signoff.engine.storage.schema import HISTORY
+from signoff.engine.storage.store import Store
+from tests.helpers import free_socket
+
+pytestmark = pytest.mark.slow  # four processes, kill -9 and restarts
 
 RUNS = 300
 
@@ -192,7 +195,7 @@ async def test_two_apis_two_workers_kill_nine_and_restart(pg_database_url: str) 
             await asyncio.sleep(0.2)
         assert all(s == "finished" for s in states), {s: states.count(s) for s in set(states)}
 
-        db = Database(pg_database_url)
+        db = Store.open(pg_database_url)
         try:
             async with db.read() as conn:
                 rows = (await conn.execute(select(HISTORY).order_by(HISTORY.c.seq))).all()

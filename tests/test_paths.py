@@ -10,13 +10,13 @@ from typing import Any
 
 import msgspec
 import pytest
-from signoff.engine.charts import lifecycle_steps, paths, snapshots
-from signoff.engine.model.definition import RunModel
-from signoff.engine.runtime import Runtime
-from signoff.machines.registry import build_registry
 from statemachine import State, StateChart
 
-from tests.conftest import settings_for
+from signoff.engine.charts import lifecycle_steps, paths, snapshots
+from signoff.engine.model.run_model import RunModel
+from signoff.engine.runtime import Runtime
+from signoff.machines.registry import build_registry
+from tests.helpers import settings_for
 
 REGISTRY = build_registry(0.0)
 CHARTS = [(d.chart, d.examples, d.example_inputs) for d in REGISTRY.definitions.values()]

@@ -9,14 +9,14 @@ from typing import Any
 import uvloop
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from signoff.engine.charts import snapshots
 from signoff.engine.errors import EngineError
-from signoff.engine.model.definition import RunModel
+from signoff.engine.model.run_model import RunModel
 from signoff.engine.runtime import Runtime
 from signoff.machines.approval import Approval
 from signoff.machines.registry import build_registry
-
-from tests.conftest import drain, settings_for
+from tests.helpers import drain, settings_for
 
 PUBLIC = ["process", "approve", "reject", "retry", "pause", "resume", "cancel", "bogus"]
 INTERNAL = ["processed", "failed", "expire"]

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from signoff.engine.views import HistoryEntry
 
 from signoff.client import ApiError, SignoffClient
-from tests.conftest import LiveServer, eventually, serve
+from signoff.engine.views import HistoryEntry
+from tests.helpers import LiveServer, eventually, serve
 
 TOKENS = ",".join(
     [

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import asyncio
 
-from signoff.engine.jobs.worker import Worker
-from signoff.engine.model.definition import JobContext, JobOutcome
-from signoff.engine.runtime import Runtime
-from signoff.engine.storage.schema import JOBS
-from signoff.machines.registry import build_registry
 from sqlalchemy import select, text
 
-from tests.conftest import (
+from signoff.engine.jobs.worker import Worker
+from signoff.engine.model.jobs import JobContext, JobOutcome
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage.listener import PgListener
+from signoff.engine.storage.schema import JOBS
+from signoff.machines.registry import build_registry
+from tests.helpers import (
     LiveServer,
     decode_view,
+    entries,
     eventually,
     runtime_with_approval_job,
     serve,
     settings_for,
 )
-from tests.test_feed import entries
 
 
 async def create(live: LiveServer) -> str:
@@ -45,10 +46,10 @@ async def test_a_transition_on_one_server_reaches_streams_on_another(
 async def test_listener_recovers_after_its_backend_is_killed(pg_database_url: str) -> None:
     async with serve(pg_database_url) as a, serve(pg_database_url, poll_interval_s=60) as b:
         listener = b.runtime.listener
-        assert listener is not None and listener.connects == 1
+        assert isinstance(listener, PgListener) and listener.connects == 1
         run_id = await create(a)
         reader = asyncio.create_task(entries(b.client, "/api/stream", 4, last_event_id=0))
-        async with a.runtime.db.read() as conn:
+        async with a.runtime.store.read() as conn:
             await conn.execute(
                 text("SELECT pg_terminate_backend(:pid)"), {"pid": listener.backend_pid}
             )
@@ -94,7 +95,7 @@ async def test_heartbeats_keep_a_long_job_from_being_taken_over(database_url: st
     try:
         run_id = await new_processing_run(rt)
         workers = [
-            Worker(rt.dispatcher, rt.queue, rt.registry, lease_s=0.3, poll_interval_s=0.05)
+            Worker(rt.dispatcher, rt.store, rt.registry, lease_s=0.3, poll_interval_s=0.05)
             for _ in range(2)
         ]
         tasks = [asyncio.create_task(w.run()) for w in workers]
@@ -116,7 +117,7 @@ async def test_stopping_a_worker_releases_its_job(database_url: str) -> None:
     rt, slow = await slow_runtime(database_url, seconds=30)
     try:
         run_id = await new_processing_run(rt)
-        worker = Worker(rt.dispatcher, rt.queue, rt.registry, lease_s=60, poll_interval_s=0.05)
+        worker = Worker(rt.dispatcher, rt.store, rt.registry, lease_s=60, poll_interval_s=0.05)
         task = asyncio.create_task(worker.run())
 
         async def started() -> bool:
@@ -125,7 +126,7 @@ async def test_stopping_a_worker_releases_its_job(database_url: str) -> None:
         await eventually(started)
         await worker.stop(grace_s=0.1)
         await task
-        async with rt.db.read() as conn:
+        async with rt.store.read() as conn:
             job = (await conn.execute(select(JOBS).where(JOBS.c.run_id == run_id))).one()
         # Back in the queue at once, the interrupted attempt not counted, no lease to wait out.
         assert (job.status, job.attempts, job.lease_owner) == ("ready", 0, None)
@@ -149,7 +150,7 @@ async def test_timers_fire_once_with_many_workers(database_url: str) -> None:
             await rt.dispatcher.dispatch(run.id, "process", actor="t")
             ids.append(run.id)
         workers = [
-            Worker(rt.dispatcher, rt.queue, rt.registry, poll_interval_s=0.01) for _ in range(4)
+            Worker(rt.dispatcher, rt.store, rt.registry, poll_interval_s=0.01) for _ in range(4)
         ]
         tasks = [asyncio.create_task(w.run()) for w in workers]
 

@@ -6,7 +6,11 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.conftest import LiveServer
+import pytest
+
+from tests.helpers import LiveServer
+
+pytestmark = pytest.mark.slow  # ~30 s of generated requests per database
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 ST = Path(sys.executable).with_name("st")

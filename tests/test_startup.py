@@ -12,11 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from signoff.engine.settings import Settings
 from sqlalchemy.engine import make_url
 
-from tests.conftest import free_socket, pg_url
-from tests.test_auth import cli_serve
+from signoff.engine.settings import Settings
+from tests.helpers import cli_serve, free_socket, pg_url
 
 SECRET = "hunter2-secret"
 
@@ -104,6 +103,7 @@ async def test_a_bad_setting_is_named_by_its_variable(
     assert says in one_line(output)
 
 
+@pytest.mark.slow
 async def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     closed = free_socket()  # a port nothing listens on
     port = closed.getsockname()[1]
@@ -175,10 +175,15 @@ async def test_serve_runs_on_a_url_as_given(
     assert code is not None and code != 2  # it served until the test stopped it
 
 
-async def test_serve_creates_and_decides_on_a_plain_postgresql_url(pg_database_url: str) -> None:
-    """Not only starts: a run is created and processed through the server on that URL."""
+async def test_serve_creates_and_decides_on_a_plain_postgresql_url(
+    empty_pg_database_url: str,
+) -> None:
+    """Not only starts: on a database just created, the server makes the schema, and a run is
+    created and processed through the server on that URL."""
     url = (
-        make_url(pg_database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        make_url(empty_pg_database_url)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
     )
     sock = free_socket()
     port = sock.getsockname()[1]
@@ -216,7 +221,7 @@ async def test_a_wrong_password_says_so() -> None:
             await reader.readexactly(length - 4)
         else:
             await reader.readexactly(length - 8)
-        fields = b"SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user \"app\"\0\0"
+        fields = b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "app"\0\0'
         writer.write(b"E" + struct.pack("!i", len(fields) + 4) + fields)
         await writer.drain()
         writer.close()

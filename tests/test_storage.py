@@ -19,21 +19,24 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
 from signoff.engine.errors import StorageUnavailableError
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.schema import IDEMPOTENCY
 from signoff.engine.storage.statements import sql
-from signoff.engine.storage.store import Database
-from sqlalchemy import select
-from sqlalchemy.engine import make_url
-
-from tests.conftest import PG_ADMIN, LiveServer, eventually, serve, unavailable
+from signoff.engine.storage.store import Store
+from tests.helpers import PG_ADMIN, LiveServer, eventually, serve, unavailable
 
 Json = dict[str, Any]
 _INSERT = sql(
-    "INSERT INTO idempotency (key, actor, route, request_hash, status_code, body, created_at)"
-    " VALUES ($1, 't', 'r', 'h', 200, $2, $3)"
+    "INSERT INTO idempotency (key, actor, route, request_hash, created, body, created_at)"
+    " VALUES ($1, 't', 'r', 'h', false, $2, $3)"
 )
+
+pytestmark = pytest.mark.slow  # full disks, and a PostgreSQL restart
 
 
 # Infrastructure -------------------------------------------------------------------------
@@ -266,7 +269,7 @@ async def test_a_group_sqlite_rolls_back_on_a_full_disk_fails_every_member(
     """A statement that spills the page cache on a full disk makes SQLite roll back the whole
     transaction, with the savepoints of the group's other members in it."""
     with small_disk(tmp_path / "disk", "4m") as disk:
-        db = Database(f"sqlite+aiosqlite:///{disk / 'signoff.db'}")
+        db = Store.open(f"sqlite+aiosqlite:///{disk / 'signoff.db'}")
         try:
             await upgrade(db)
             now = datetime.now(UTC)

@@ -9,17 +9,19 @@ from typing import Any
 
 import msgspec
 import pytest
+from statemachine import State, StateChart
+
+from signoff.client import ApiError, SignoffClient
 from signoff.engine.dispatch.versions import migrate_runs
 from signoff.engine.errors import RemovedStateError, SnapshotError
-from signoff.engine.model.definition import Definition, Registry, RunModel
+from signoff.engine.model.definition import Definition, StateKind
+from signoff.engine.model.registry import Registry
+from signoff.engine.model.run_model import RunModel
 from signoff.engine.runtime import Runtime
 from signoff.machines import approval
 from signoff.machines.jobs import approval_job
 from signoff.machines.lifecycle import Lifecycle
-from statemachine import State, StateChart
-
-from signoff.client import ApiError, SignoffClient
-from tests.conftest import serve, settings_for, waiting_run
+from tests.helpers import serve, settings_for, waiting_run
 
 
 class ApprovalV2(StateChart[RunModel]):
@@ -83,7 +85,7 @@ V2 = Definition(
     "approval",
     2,
     ApprovalV2,
-    {**approval.KINDS, "escalated": approval.StateKind.WAIT},
+    {**approval.KINDS, "escalated": StateKind.WAIT},
     approval.INTERNAL_EVENTS,
 )
 
@@ -97,7 +99,7 @@ V3 = Definition(
     3,
     ApprovalV3,
     {k: v for k, v in approval.KINDS.items() if k != "error"}
-    | {"failed_processing": approval.StateKind.FAILURE},
+    | {"failed_processing": StateKind.FAILURE},
     frozenset({"processed", "expire"}),
     migrate=_rename_error,
 )
@@ -116,9 +118,10 @@ async def test_old_runs_finish_on_v1_while_new_runs_use_v2(database_url: str) ->
         old = await waiting_run(client)
         assert (await client.get(old)).definition_version == 1
     # Redeployed with v2 registered beside v1.
-    async with serve(database_url, registry=registry(V1, V2)) as live, SignoffClient(
-        live.url
-    ) as client:
+    async with (
+        serve(database_url, registry=registry(V1, V2)) as live,
+        SignoffClient(live.url) as client,
+    ):
         new = await waiting_run(client)
         assert (await client.get(new)).definition_version == 2
         assert "escalate" in (await client.get(new)).allowed_events
@@ -189,7 +192,7 @@ async def test_migrate_runs_moves_them_and_reports_removed_states(database_url: 
 
     rt = await _runtime(database_url, V1, V2, V3)
     try:
-        report = await migrate_runs(rt, "approval", 3)
+        report = await migrate_runs(rt.dispatcher, "approval", 3)
         assert sorted(report.migrated) == sorted(ids[:2])
         assert report.stuck == {v2: ["escalated"]}
         moved = await rt.queries.get(ids[0])

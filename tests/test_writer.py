@@ -10,16 +10,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+
 from signoff.engine.errors import WriteConflictError
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.schema import IDEMPOTENCY
 from signoff.engine.storage.statements import sql
-from signoff.engine.storage.store import Database
-from sqlalchemy import select
+from signoff.engine.storage.store import Store
 
 _INSERT = sql(
-    "INSERT INTO idempotency (key, actor, route, request_hash, status_code, body, created_at)"
-    " VALUES ($1, 't', 'r', 'h', 200, '{}', $2)"
+    "INSERT INTO idempotency (key, actor, route, request_hash, created, body, created_at)"
+    " VALUES ($1, 't', 'r', 'h', false, '{}', $2)"
 )
 
 
@@ -27,12 +28,12 @@ class Boom(Exception):
     pass
 
 
-async def _keys(db: Database) -> set[str]:
+async def _keys(db: Store) -> set[str]:
     async with db.read() as conn:
         return set((await conn.execute(select(IDEMPOTENCY.c.key))).scalars())
 
 
-async def _write(db: Database, key: str, *, fail: bool = False) -> str:
+async def _write(db: Store, key: str, *, fail: bool = False) -> str:
     async with db.write() as tx:
         await tx.execute(_INSERT, key, datetime.now(UTC))
         await asyncio.sleep(0)  # let others queue up behind this one
@@ -44,14 +45,14 @@ async def _write(db: Database, key: str, *, fail: bool = False) -> str:
 
 
 @pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
+async def db(database_url: str) -> AsyncIterator[Store]:
+    db = Store.open(database_url)
     await upgrade(db)
     yield db
     await db.dispose()
 
 
-async def test_concurrent_writes_are_all_durable_and_failures_leave_nothing(db: Database) -> None:
+async def test_concurrent_writes_are_all_durable_and_failures_leave_nothing(db: Store) -> None:
     tasks = [_write(db, f"k{i}", fail=i % 3 == 0) for i in range(60)]
     results = await asyncio.gather(*tasks, return_exceptions=True)
     failed = {f"k{i}" for i in range(60) if i % 3 == 0}
@@ -59,7 +60,7 @@ async def test_concurrent_writes_are_all_durable_and_failures_leave_nothing(db: 
     assert await _keys(db) == {f"k{i}" for i in range(60)} - failed
 
 
-async def test_cancelled_writers_do_not_stall_the_others(db: Database) -> None:
+async def test_cancelled_writers_do_not_stall_the_others(db: Store) -> None:
     tasks = [asyncio.create_task(_write(db, f"c{i}")) for i in range(40)]
     await asyncio.sleep(0)
     for task in tasks[1::4]:
@@ -73,7 +74,7 @@ async def test_cancelled_writers_do_not_stall_the_others(db: Database) -> None:
     assert await _write(db, "after") == "after"
 
 
-async def test_a_duplicate_key_is_a_write_conflict_and_changes_nothing(db: Database) -> None:
+async def test_a_duplicate_key_is_a_write_conflict_and_changes_nothing(db: Store) -> None:
     await _write(db, "same")
     with pytest.raises(WriteConflictError):
         await _write(db, "same")
@@ -87,7 +88,7 @@ async def test_a_member_cancelled_waiting_for_the_group_commit_does_not_fail_the
 ) -> None:
     """SQLite group commit: A hands the commit on to B and waits for it; cancelling A's wait
     must leave the commit B is about to make, and B's return, alone."""
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}")
+    db = Store.open(f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}")
     await upgrade(db)
     a_may_finish, b_inside, b_may_finish = asyncio.Event(), asyncio.Event(), asyncio.Event()
 

@@ -16,8 +16,6 @@ const state = {
 };
 
 const TOKEN_KEY = "signoff-token"; // sessionStorage: this tab only, gone when it closes
-// Who may send which event (SPEC §4); anything else needs the operator role.
-const EVENT_ROLES = { approve: "approver", reject: "approver" };
 
 const LABELS = {
   process: "Process", approve: "Approve", reject: "Reject", retry: "Retry",
@@ -101,16 +99,23 @@ function regionsOf(run) {
   });
 }
 
+// The role an event needs, as the server's definition says (a decision needs an approver);
+// control events and anything the definition does not list need an operator.
+function roleOf(run, event) {
+  const definition = state.definitions.get(run.definition);
+  return definition?.events.find((e) => e.name === event)?.role || "operator";
+}
+
 // One button per event, or per event and open region the user may decide in.
 function actionsFor(run) {
-  const permitted = run.allowed_events.filter((event) => may(EVENT_ROLES[event] || "operator"));
+  const permitted = run.allowed_events.filter((event) => may(roleOf(run, event)));
   const regions = regionsOf(run);
   const groups = decidesIn();
   // One person approves once per round, in whichever region: no button that would be refused.
   const approved = regions.some((region) => region.approvedBy.includes(state.me?.actor));
   const actions = [];
   for (const event of permitted) {
-    if (regions.length && EVENT_ROLES[event] === "approver") {
+    if (regions.length && roleOf(run, event) === "approver") {
       if (event === "approve" && approved) continue;
       for (const region of regions) {
         if (region.open && (groups === null || groups.includes(region.group))) {

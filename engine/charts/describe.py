@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from signoff.engine.model.definition import CONTROL_EVENTS, Definition
 from statemachine import HistoryState, StateChart
+
+from signoff.engine.model.definition import Definition
+from signoff.engine.model.lifecycle import CONTROL_EVENTS
 
 
 class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -21,6 +24,8 @@ class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
 class EventInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     internal: bool
+    # The role that sends it (a decision needs an approver); None for internal events.
+    role: str | None = None
 
 
 class TransitionInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,7 +47,8 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     states: list[StateInfo]
     events: list[EventInfo]
     transitions: list[TransitionInfo]
-    # What the runs on this version record (engine/structure.py); the versions registered.
+    # What the runs on this version record (signoff.engine.model.structure); the versions
+    # registered.
     structural_hash: str | None = None
     versions: list[int] = []
     # Approval regions (parallel states decided separately) and the group deciding in each.
@@ -56,6 +62,7 @@ def describe_chart(
     description: str = "",
     kinds: dict[str, str] | None = None,
     internal: frozenset[str] = frozenset(),
+    role_for: Callable[[str], str] | None = None,
 ) -> ChartInfo:
     states: list[StateInfo] = []
     transitions: list[TransitionInfo] = []
@@ -91,7 +98,14 @@ def describe_chart(
         description=description or (chart.__doc__ or "").strip().split("\n")[0],
         states=states,
         transitions=transitions,
-        events=[EventInfo(name=e, internal=e in internal) for e in events],
+        events=[
+            EventInfo(
+                name=e,
+                internal=e in internal,
+                role=None if e in internal or role_for is None else role_for(e),
+            )
+            for e in events
+        ],
     )
 
 
@@ -103,6 +117,7 @@ def describe(definition: Definition, versions: list[int] | None = None) -> Chart
         definition.description,
         {k: v.value for k, v in definition.kinds.items()},
         definition.internal_events,
+        lambda event: str(definition.role_for(event)),
     )
     return msgspec.structs.replace(
         info,

@@ -24,11 +24,12 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from signoff.engine.charts import snapshots
-from signoff.engine.errors import EngineError
-from signoff.engine.model.definition import RunModel
 from statemachine import StateChart
 from statemachine.exceptions import TransitionNotAllowed
+
+from signoff.engine.charts import snapshots
+from signoff.engine.errors import EngineError
+from signoff.engine.model.run_model import RunModel
 
 Config = tuple[str, ...]
 History = tuple[tuple[str, tuple[str, ...]], ...]

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from signoff.engine.charts import snapshots
-from signoff.engine.model.definition import RunModel
 from statemachine import StateChart
+
+from signoff.engine.charts import snapshots
+from signoff.engine.model.run_model import RunModel
 
 Chart = StateChart[Any]
 _FREE: dict[type[Chart], list[Chart]] = {}

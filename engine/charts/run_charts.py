@@ -7,26 +7,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from signoff.engine.charts import lifecycle_steps, snapshots
-from signoff.engine.charts import pool as chart_pool
-from signoff.engine.charts.lifecycle_steps import LifecycleState
-from signoff.engine.model.definition import (
-    COMPLETE,
-    CONTROL_EVENTS,
-    FAIL,
-    PAUSED,
-    RUN,
-    WAIT,
-    Definition,
-    RunModel,
-    StateKind,
-)
 from statemachine import StateChart
 
-# The lifecycle leaf each derived event leads to.
-_TARGET = {RUN: "running", WAIT: "waiting", COMPLETE: "completed", FAIL: "errored"}
-# Lifecycle states in which the business chart accepts no events.
-_FROZEN = frozenset({PAUSED, "cancelled", "completed"})
+from signoff.engine.charts import lifecycle_steps, snapshots
+from signoff.engine.charts import pool as chart_pool
+from signoff.engine.charts.lifecycle_steps import LifecycleSnapshot
+from signoff.engine.model.definition import Definition, StateKind
+from signoff.engine.model.lifecycle import CONTROL_EVENTS, FROZEN, TARGET, LifecycleEvent
+from signoff.engine.model.run_model import RunModel
 
 
 @dataclass
@@ -37,7 +25,7 @@ class RunCharts:
     model: RunModel
     business: StateChart[Any]
     lifecycle_chart: type[StateChart[Any]]
-    lifecycle: LifecycleState
+    lifecycle: LifecycleSnapshot
 
     @classmethod
     def restore(
@@ -76,21 +64,21 @@ class RunCharts:
     def lifecycle_state(self) -> str:
         return self.lifecycle.leaf
 
-    def derived_lifecycle_event(self) -> str | None:
+    def derived_lifecycle_event(self) -> LifecycleEvent | None:
         """The lifecycle event implied by what the business chart is in now, if any."""
         if snapshots.is_final(self.business):
-            event = COMPLETE
+            event = LifecycleEvent.COMPLETE
         else:
             kinds = {self.definition.kinds.get(str(s.id)) for s in self.business.configuration}
             if StateKind.FAILURE in kinds:
-                event = FAIL
+                event = LifecycleEvent.FAIL
             elif StateKind.WORK in kinds:
-                event = RUN
+                event = LifecycleEvent.RUN
             elif StateKind.WAIT in kinds:
-                event = WAIT
+                event = LifecycleEvent.WAIT
             else:
                 return None
-        return None if _TARGET[event] == self.lifecycle_state else event
+        return None if TARGET[event] == self.lifecycle_state else event
 
     def allowed_events(self) -> list[str]:
         return allowed_events(
@@ -122,7 +110,7 @@ def _allowed(
     # the answer is cached per configuration pair (guards are evaluated only on send).
     lifecycle = snapshots.restore(lifecycle_chart, RunModel(None, {}, {}), lifecycle_config, {})
     control = [e for e in snapshots.allowed_events(lifecycle) if e in CONTROL_EVENTS]
-    if snapshots.leaf_state(lifecycle) in _FROZEN:
+    if snapshots.leaf_state(lifecycle) in FROZEN:
         return tuple(control)
     business = snapshots.restore(definition.chart, RunModel(None, {}, {}), business_config, {})
     public = [e for e in snapshots.allowed_events(business) if e not in definition.internal_events]

@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from signoff.engine.errors import SnapshotError
-from signoff.engine.model.definition import RunModel
 from statemachine import StateChart
 from statemachine.orderedset import OrderedSet
+
+from signoff.engine.errors import SnapshotError
+from signoff.engine.model.run_model import RunModel
 
 Chart = StateChart[Any]
 

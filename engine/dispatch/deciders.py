@@ -1,9 +1,11 @@
-"""Approval regions: which region a decision is for, and whether its actor may decide there.
+"""Who may send an event: the role it needs, and for a decision in a region, the region's group.
 
-A definition with regions (parallel states reviewed separately, `Definition.regions`) takes
-every decision event with `data.region` naming one of them; the actor must be an approver of
-that region's group. The chart's own guards then route the decision to its region and count
-quorums; this module is the runtime's part, so charts never see who is in which group.
+Which events are decisions is the Definition's to say (`decision_events`): a decision needs the
+approver role, every other event the operator role. A definition with regions (parallel states
+reviewed separately, `Definition.regions`) takes every decision with `data.region` naming one of
+them; the actor must be an approver of that region's group. The chart's own guards then route
+the decision to its region and count quorums; this module is the runtime's part, so charts never
+see who holds which role or group.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from signoff.engine.errors import InvalidEventDataError, RegionForbiddenError
+from signoff.engine.errors import ForbiddenError, InvalidEventDataError, RegionForbiddenError
 from signoff.engine.model.definition import Definition
+from signoff.engine.model.roles import Role
 
 
 def check(
@@ -20,12 +23,19 @@ def check(
     event: str,
     data: Mapping[str, Any],
     actor: str,
+    roles: frozenset[str] | None,
     groups: frozenset[str] | None,
 ) -> None:
-    """Refuse a decision without a valid region, or from outside the region's group.
+    """Refuse an event the actor's roles do not cover, and a decision without a valid region or
+    from outside the region's group.
 
-    `groups` None: the caller is not limited to groups (an admin, an open server, the engine).
+    `roles` None: the engine itself sends (a worker, a timer, a tool). `groups` None: the caller
+    is not limited to groups (an admin, an open server, the engine).
     """
+    if roles is not None and Role.ADMIN not in roles:
+        needed = spec.role_for(event)
+        if needed not in roles:
+            raise ForbiddenError(f"{actor} lacks the {needed} role.")
     if event not in spec.decision_events:
         return
     region = data.get("region")

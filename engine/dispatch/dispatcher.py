@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from statemachine.exceptions import TransitionNotAllowed
+
 from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
-from signoff.engine.dispatch import deciders as regions
-from signoff.engine.dispatch import idempotency
-from signoff.engine.dispatch.idempotency import IdempotencyKey, Response
+from signoff.engine.dispatch import deciders
+from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.errors import (
     EventNotAllowedError,
     InternalEventError,
@@ -31,38 +32,21 @@ from signoff.engine.errors import (
     WriteConflictError,
 )
 from signoff.engine.ids import uuid7
-from signoff.engine.model.definition import CANCELLED, CONTROL_EVENTS, PAUSED, Definition, Registry
+from signoff.engine.model.definition import Definition
+from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleState
+from signoff.engine.model.registry import Registry
 from signoff.engine.observer import Observer
-from signoff.engine.storage import jobs
-from signoff.engine.storage import transitions as run_writes
-from signoff.engine.storage.statements import Row, Tx, sql
-from signoff.engine.storage.store import Database
-from signoff.engine.views import Change, HistoryEntry, run_view
-from statemachine.exceptions import TransitionNotAllowed
+from signoff.engine.storage.jobs import Lease
+from signoff.engine.storage.records import IdempotencyKey, StoredOutcome, TransitionWrite
+from signoff.engine.storage.statements import Row, Tx
+from signoff.engine.storage.store import Store
+from signoff.engine.views import Change, EntryJson, run_view
 
+log = logging.getLogger("signoff.dispatcher")
 _ENCODER = msgspec.json.Encoder()
-# FOR UPDATE serializes events on one run (PostgreSQL); SQLite holds BEGIN IMMEDIATE.
-_LOCK_RUN = sql(
-    f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1 FOR UPDATE",
-    sqlite=f"SELECT {run_writes.COLUMNS} FROM runs WHERE id = $1",
-    json=run_writes.RUN_JSON,
-    times=("created_at", "updated_at"),
-)
 
-
-@dataclass(frozen=True)
-class Committed:
-    """What a committed transition tells the rest of the process (feed, worker)."""
-
-    run_id: str
-    seq: int
-    enqueued_jobs: bool
-    definition: str
-    event: str
-    entry: HistoryEntry
-
-
-_Body = Callable[[Tx, datetime], Awaitable[tuple[Response, Committed]]]
+# A transaction's body: what it answers, and (unless it only replayed) what it committed.
+_Body = Callable[[Tx, datetime], Awaitable[tuple[Outcome, Committed]]]
 
 
 def utcnow() -> datetime:
@@ -74,7 +58,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         registry: Registry,
         *,
         max_attempts: int = 5,
@@ -83,13 +67,15 @@ class Dispatcher:
         observer: Observer | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        self.db = db
+        self.store = store
         self.registry = registry
         self.max_attempts = max_attempts
         self.separation_of_duties = separation_of_duties
         self.max_input_bytes = max_input_bytes
         self.observer = observer or Observer()
         self.clock = clock
+        # Called after each commit; one that raises is logged and counted, never the caller's
+        # problem: the transition is committed whatever a listener does.
         self.listeners: list[Callable[[Committed], None]] = []
 
     async def create(
@@ -101,7 +87,7 @@ class Dispatcher:
         ref_id: str | None = None,
         ref_type: str | None = None,
         idem: IdempotencyKey | None = None,
-    ) -> Response:
+    ) -> Outcome:
         """Start a run of `definition` in its initial state (version 1, one history entry)."""
         spec = self.registry.get(definition)
         data = dict(input or {})
@@ -110,8 +96,8 @@ class Dispatcher:
         return await self._transact(
             idem,
             lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type),
-            # Without a key to record, creating is one statement on PostgreSQL
-            # (engine/run_writes.py), atomic without a transaction block around it.
+            # Without a key to record, creating is one statement on PostgreSQL, atomic
+            # without a transaction block around it.
             single=idem is None,
         )
 
@@ -125,14 +111,16 @@ class Dispatcher:
         reason: str | None = None,
         if_match: Sequence[int] | None = None,
         idem: IdempotencyKey | None = None,
-        lease: jobs.Lease | None = None,
+        lease: Lease | None = None,
         internal: bool = False,
+        roles: frozenset[str] | None = None,
         groups: frozenset[str] | None = None,
-    ) -> Response:
+    ) -> Outcome:
         """Apply `event` to a run. `internal` lets workers and timers send internal events;
-        `groups` are the actor's approver groups (None: not limited, engine/regions.py)."""
+        `roles` and `groups` are the caller's (None: not limited; see deciders.check)."""
         if data:
             self._check_size("data", data)
+        request = dict(data or {})
         return await self._transact(
             idem,
             lambda tx, now: self._apply(
@@ -141,16 +129,17 @@ class Dispatcher:
                 run_id,
                 event,
                 actor,
-                dict(data or {}),
+                request,
                 reason,
                 if_match,
                 lease,
                 internal,
+                roles,
                 groups,
             ),
         )
 
-    async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Response:
+    async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Outcome:
         """Move a run to a newer version of its definition: each version's `migrate` maps the
         stored configuration and context on the way; the run keeps its place otherwise. Written
         as a `migrate` history entry. RemovedStateError if the run sits in a state the target
@@ -161,8 +150,8 @@ class Dispatcher:
 
     async def _migrate(
         self, tx: Tx, now: datetime, run_id: str, to_version: int, actor: str
-    ) -> tuple[Response, Committed]:
-        row = await tx.fetchrow(_LOCK_RUN, run_id)
+    ) -> tuple[Outcome, Committed]:
+        row = await self.store.lock_run(tx, run_id)
         if row is None:
             raise RunNotFoundError(run_id)
         source = self._spec_of(row)
@@ -206,7 +195,7 @@ class Dispatcher:
 
     async def _transact(
         self, idem: IdempotencyKey | None, body: _Body, *, single: bool = False
-    ) -> Response:
+    ) -> Outcome:
         for attempt in (1, 2):
             try:
                 return await self._once(idem, body, single)
@@ -217,23 +206,28 @@ class Dispatcher:
                     raise
         raise AssertionError("unreachable")
 
-    async def _once(self, idem: IdempotencyKey | None, body: _Body, single: bool) -> Response:
+    async def _once(self, idem: IdempotencyKey | None, body: _Body, single: bool) -> Outcome:
         started = time.perf_counter()
         now = self.clock()
-        async with self.db.write(single=single) as tx:
+        async with self.store.write(single=single) as tx:
             if idem is not None:
-                stored = await idempotency.lookup(tx, idem)
+                stored = await self.store.find_outcome(tx, idem)
                 if stored is not None:
-                    return stored
-            response, committed = await body(tx, now)
+                    return _replayed(stored)
+            outcome, committed = await body(tx, now)
             if idem is not None:
-                await idempotency.record(tx, idem, response, now)
+                answer = StoredOutcome(outcome.created, outcome.body)
+                await self.store.record_outcome(tx, idem, answer, now)
         self.observer.transition(
             committed.definition, committed.event, time.perf_counter() - started
         )
         for listener in self.listeners:
-            listener(committed)
-        return response
+            try:
+                listener(committed)
+            except Exception:
+                log.exception("a commit listener failed on run %s", committed.run_id)
+                self.observer.listener_failure()
+        return outcome
 
     async def _create(
         self,
@@ -244,11 +238,10 @@ class Dispatcher:
         data: dict[str, Any],
         ref_id: str | None,
         ref_type: str | None,
-    ) -> tuple[Response, Committed]:
-        run_id = uuid7()
+    ) -> tuple[Outcome, Committed]:
         charts = RunCharts.restore(spec, self.registry.lifecycle, None, data)
         row = {
-            "id": run_id,
+            "id": uuid7(),
             "definition": spec.name,
             "definition_version": spec.version,
             "definition_hash": spec.structural_hash,
@@ -271,17 +264,18 @@ class Dispatcher:
         data: dict[str, Any],
         reason: str | None,
         if_match: Sequence[int] | None,
-        lease: jobs.Lease | None,
+        lease: Lease | None,
         internal: bool,
+        roles: frozenset[str] | None,
         groups: frozenset[str] | None,
-    ) -> tuple[Response, Committed]:
+    ) -> tuple[Outcome, Committed]:
         # The run row is always locked before any of its job rows, so no two transactions
         # can wait on each other.
-        row = await tx.fetchrow(_LOCK_RUN, run_id)
+        row = await self.store.lock_run(tx, run_id)
         if row is None:
             raise RunNotFoundError(run_id)
         if lease is not None:
-            await jobs.settle(tx, lease, now)
+            await self.store.settle_job(tx, lease, now)
         spec = self._spec_of(row)
         # What is wrong with the request itself is said before what is stale about it.
         if event not in CONTROL_EVENTS:
@@ -289,11 +283,10 @@ class Dispatcher:
                 raise UnknownEventError(event, _public_events(spec))
             if event in spec.internal_events and not internal:
                 raise InternalEventError(event)
-            regions.check(spec, event, data, actor, groups)
+        deciders.check(spec, event, data, actor, roles, groups)
         if if_match is not None and row["version"] not in if_match:
             raise PreconditionFailedError(if_match, row["version"])
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
-        at = now.isoformat().replace("+00:00", "Z")
         if event in CONTROL_EVENTS:
             try:
                 charts.send_lifecycle(event)
@@ -301,9 +294,9 @@ class Dispatcher:
                 state = list(charts.lifecycle.configuration)
                 raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
         else:
-            if row["lifecycle"] == PAUSED:
+            if row["lifecycle"] == LifecycleState.PAUSED:
                 raise RunPausedError(charts.allowed_events())
-            if row["lifecycle"] == CANCELLED:
+            if row["lifecycle"] == LifecycleState.CANCELLED:
                 raise RunCancelledError()
             if (
                 self.separation_of_duties
@@ -311,23 +304,17 @@ class Dispatcher:
                 and actor == row["created_by"]
             ):
                 raise SeparationOfDutiesError()
-            self._send(
-                charts.business, charts, run_id, event, data=data, reason=reason, actor=actor, at=at
-            )
+            at = now.isoformat().replace("+00:00", "Z")
+            try:
+                charts.business.send(event, data=data, reason=reason, actor=actor, at=at)
+            except TransitionNotAllowed as exc:
+                state = snapshots.configuration(charts.business)
+                raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
             derived = charts.derived_lifecycle_event()
             if derived is not None:
                 charts.send_lifecycle(derived)
-        return await self._write(
-            tx,
-            now,
-            charts,
-            row,
-            event,
-            actor,
-            data,
-            reason,
-            keep_job=lease.job_id if lease else None,
-        )
+        keep = lease.job_id if lease else None
+        return await self._write(tx, now, charts, row, event, actor, data, reason, keep_job=keep)
 
     def _spec_of(self, row: Row) -> Definition:
         """The definition version the run is on; refuses a chart changed under that version."""
@@ -342,15 +329,6 @@ class Dispatcher:
             )
         return spec
 
-    def _send(
-        self, machine: Any, charts: RunCharts, run_id: str, event: str, **kwargs: Any
-    ) -> None:
-        try:
-            machine.send(event, **kwargs)
-        except TransitionNotAllowed as exc:
-            state = snapshots.configuration(machine)
-            raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
-
     async def _write(
         self,
         tx: Tx,
@@ -364,13 +342,12 @@ class Dispatcher:
         *,
         new: bool = False,
         keep_job: int | None = None,
-    ) -> tuple[Response, Committed]:
+    ) -> tuple[Outcome, Committed]:
         business_to = snapshots.configuration(charts.business)
         lifecycle_to = list(charts.lifecycle.configuration)
-        version = before["version"] + 1
         after = {
             **before,
-            "version": version,
+            "version": before["version"] + 1,
             "state": snapshots.top_state(charts.business),
             "configuration": business_to,
             "business_history": snapshots.history_values(charts.business),
@@ -380,14 +357,15 @@ class Dispatcher:
             "context": charts.model.context,
             "updated_at": now,
         }
-        run_id = after["id"]
         business_from = [] if new else list(before["configuration"])
         lifecycle_from = [] if new else list(before["lifecycle_configuration"])
-        view = run_view(after, charts.allowed_events())
+        # Encoded once: these bytes are the history row's run view, the response and, inside
+        # the entry, the SSE frame.
+        body = _ENCODER.encode(run_view(after, charts.allowed_events()))
         final = charts.lifecycle.final
-        seq = await run_writes.store(
+        seq = await self.store.store_transition(
             tx,
-            run_writes.TransitionWrite(
+            TransitionWrite(
                 after=after,
                 before=None if new else before,
                 now=now,
@@ -397,7 +375,7 @@ class Dispatcher:
                 reason=reason,
                 business_from=business_from,
                 lifecycle_from=lifecycle_from,
-                view=msgspec.to_builtins(view),
+                view=body,
                 cancel_all=final,
                 cancel_states=sorted(set(business_from) - set(business_to)),
                 keep_job=keep_job,
@@ -407,9 +385,9 @@ class Dispatcher:
         )
         if seq is None:
             raise StaleVersionError()
-        entry = HistoryEntry(
+        entry = EntryJson(
             seq=seq,
-            run_id=run_id,
+            run_id=after["id"],
             at=now,
             actor=actor,
             event=event,
@@ -417,13 +395,32 @@ class Dispatcher:
             reason=reason,
             business=Change(from_=business_from, to=business_to),
             lifecycle=Change(from_=lifecycle_from, to=lifecycle_to),
-            run=view,
+            run=msgspec.Raw(body),
         )
-        response = Response(201 if new else 200, _ENCODER.encode(view))
-        enqueued = bool(charts.model.requests)
-        committed = Committed(run_id, seq, enqueued, after["definition"], event, entry)
+        outcome = Outcome(after["id"], after["version"], body, created=new)
+        committed = Committed(
+            after["id"],
+            after["definition"],
+            event,
+            seq,
+            _ENCODER.encode(entry),
+            enqueued_jobs=bool(charts.model.requests),
+        )
         charts.release()  # nothing below can fail: a rollback now would mean a commit error
-        return response, committed
+        return outcome, committed
+
+
+def _replayed(stored: StoredOutcome) -> Outcome:
+    head = _HEAD.decode(stored.body)
+    return Outcome(head.id, head.version, stored.body, created=stored.created, replayed=True)
+
+
+class _Head(msgspec.Struct):
+    id: str
+    version: int
+
+
+_HEAD = msgspec.json.Decoder(_Head)
 
 
 def _public_events(spec: Definition) -> list[str]:

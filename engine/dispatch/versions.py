@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from signoff.engine.errors import RemovedStateError
-from signoff.engine.model.definition import CANCELLED
-from signoff.engine.runtime import Runtime
-from signoff.engine.storage.schema import RUNS
 from sqlalchemy import select
 
-FINISHED = ("completed", CANCELLED)
+from signoff.engine.dispatch.dispatcher import Dispatcher
+from signoff.engine.errors import RemovedStateError
+from signoff.engine.model.lifecycle import FINISHED
+from signoff.engine.storage.schema import RUNS
 
 
 @dataclass
@@ -27,7 +26,7 @@ class MigrationReport:
 
 
 async def migrate_runs(
-    rt: Runtime,
+    dispatcher: Dispatcher,
     name: str,
     to_version: int,
     *,
@@ -35,22 +34,22 @@ async def migrate_runs(
     progress: Callable[[int, int], None] | None = None,
 ) -> MigrationReport:
     """Move every unfinished run of `name` below `to_version` to it."""
-    rt.registry.version(name, to_version)  # refuses an unregistered target up front
+    dispatcher.registry.version(name, to_version)  # refuses an unregistered target up front
     query = (
         select(RUNS.c.id)
         .where(
             RUNS.c.definition == name,
             RUNS.c.definition_version < to_version,
-            RUNS.c.lifecycle.not_in(FINISHED),
+            RUNS.c.lifecycle.not_in(sorted(FINISHED)),
         )
         .order_by(RUNS.c.id)
     )
-    async with rt.db.read() as conn:
+    async with dispatcher.store.read() as conn:
         ids = list((await conn.execute(query)).scalars())
     report = MigrationReport()
     for done, run_id in enumerate(ids, 1):
         try:
-            await rt.dispatcher.migrate(run_id, to_version, actor=actor)
+            await dispatcher.migrate(run_id, to_version, actor=actor)
             report.migrated.append(run_id)
         except RemovedStateError as exc:
             report.stuck[run_id] = exc.states

@@ -13,83 +13,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
 
 import msgspec
-from signoff.engine.errors import StorageUnavailableError
-from signoff.engine.storage.schema import HISTORY, RUNS
-from signoff.engine.storage.store import Database
-from signoff.engine.views import HistoryEntry, history_entry
 from sqlalchemy import func, select
+
+from signoff.engine.errors import StorageUnavailableError
+from signoff.engine.feed.subscription import BEAT, HEARTBEAT, FeedFilter, Published, Subscription
+from signoff.engine.storage.schema import HISTORY, RUNS
+from signoff.engine.storage.store import Store
+from signoff.engine.views import history_entry
 
 log = logging.getLogger("signoff.feed")
 _ENCODER = msgspec.json.Encoder()
-HEARTBEAT = b": ping\n\n"
 GAP_GRACE_S = 0.02
-
-
-@dataclass(frozen=True)
-class FeedFilter:
-    """Which entries a subscriber wants: one run, one definition, or (both None) all."""
-
-    run_id: str | None = None
-    definition: str | None = None
-
-    def matches(self, entry: HistoryEntry) -> bool:
-        if self.run_id is not None and entry.run_id != self.run_id:
-            return False
-        return self.definition is None or entry.run.definition == self.definition
-
-
-def frame(entry: HistoryEntry) -> bytes:
-    """The SSE message of one history entry."""
-    return b"id: %d\nevent: transition\ndata: %s\n\n" % (entry.seq, _ENCODER.encode(entry))
-
-
-_BEAT = -1  # the seq of a heartbeat item: always sent, never counted
-
-
-Item = tuple[int, bytes] | None  # (seq, frame), or None: the stream ends
-
-
-class Subscription:
-    """One client's bounded mailbox: a deque and at most one waiting reader.
-
-    Leaner than asyncio.Queue (no putter/getter deques, no join support) in memory per idle
-    client and in work per delivered frame, which is what one process does most of."""
-
-    __slots__ = ("dropped", "filter", "idle", "items", "limit", "on_drop", "waiter")
-
-    def __init__(
-        self, where: FeedFilter, limit: int, on_drop: Callable[[], None] | None = None
-    ) -> None:
-        self.filter = where
-        self.on_drop = on_drop
-        self.items: deque[Item] = deque()
-        self.limit = limit
-        self.waiter: asyncio.Future[None] | None = None
-        self.dropped = False
-        self.idle = True  # nothing queued since the last heartbeat round
-
-    def put(self, item: Item) -> bool:
-        """Queue an item; False if the mailbox is full (end-of-stream always fits)."""
-        if item is not None and len(self.items) >= self.limit:
-            return False
-        self.items.append(item)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        return True
-
-    async def wait(self) -> None:
-        while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
 
 
 class Feed:
@@ -97,14 +34,14 @@ class Feed:
 
     def __init__(
         self,
-        db: Database,
+        store: Store,
         *,
         buffer: int = 1024,
         batch: int = 256,
         poll_interval_s: float = 0.5,
         heartbeat_s: float = 15.0,
     ) -> None:
-        self.db = db
+        self.store = store
         self.buffer = buffer
         self.batch = min(batch, max(1, buffer // 2))
         self.poll_interval_s = poll_interval_s
@@ -113,7 +50,7 @@ class Feed:
         self._subscribers: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._known = 0  # the highest seq known to be committed (offered or notified)
-        self._early: dict[int, HistoryEntry] = {}  # offered ahead of a gap, by seq
+        self._early: dict[int, Published] = {}  # offered ahead of a gap, by seq
         self._read = False  # read the table without waiting out a gap (poll, reconnect)
         self._task: asyncio.Task[None] | None = None
         self._beat: asyncio.Task[None] | None = None
@@ -123,7 +60,7 @@ class Feed:
         return len(self._subscribers)
 
     async def start(self) -> None:
-        async with self.db.read() as conn:
+        async with self.store.read() as conn:
             self.last_seq = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar() or 0
         self._task = asyncio.create_task(self._run(), name="signoff-feed")
         self._beat = asyncio.create_task(self._heartbeats(), name="signoff-feed-heartbeat")
@@ -146,7 +83,7 @@ class Feed:
             self._known = max(self._known, seq)
             self._wake.set()
 
-    def offer(self, entry: HistoryEntry) -> None:
+    def offer(self, entry: Published) -> None:
         """An entry this process just committed: published now if it is the next one, else
         kept until the entries before it arrive (or are read from the table)."""
         if entry.seq == self.last_seq + 1:
@@ -202,7 +139,7 @@ class Feed:
                             yield b"".join(chunk)
                         return
                     seq, data = item
-                    if seq > sent or seq == _BEAT:
+                    if seq > sent or seq == BEAT:
                         sent = max(sent, seq)
                         chunk.append(data)
                 if chunk:
@@ -219,11 +156,11 @@ class Feed:
                 query = query.join(RUNS, RUNS.c.id == HISTORY.c.run_id).where(
                     RUNS.c.definition == where.definition
                 )
-            async with self.db.read() as conn:
+            async with self.store.read() as conn:
                 rows = (await conn.execute(query.limit(self.batch))).all()
             for row in rows:
                 after = row.seq
-                yield row.seq, frame(history_entry(row))
+                yield row.seq, Published.of(history_entry(row)).frame()
             if len(rows) < self.batch:
                 return
 
@@ -260,24 +197,24 @@ class Feed:
                 .order_by(HISTORY.c.seq)
                 .limit(self.batch)
             )
-            async with self.db.read() as conn:
+            async with self.store.read() as conn:
                 rows = (await conn.execute(query)).all()
-            self._publish([history_entry(r) for r in rows])
+            self._publish([Published.of(history_entry(r)) for r in rows])
             for seq in [s for s in self._early if s <= self.last_seq]:
                 del self._early[seq]
             if len(rows) < self.batch:
                 return
 
-    def _publish(self, entries: Sequence[HistoryEntry]) -> None:
+    def _publish(self, entries: Sequence[Published]) -> None:
         for entry in entries:
             if entry.seq <= self.last_seq:
                 continue  # published already (offered directly while the table was read)
             self.last_seq = entry.seq
             if not self._subscribers:
                 continue
-            data = frame(entry)  # encoded once, shared by every subscriber
+            data = entry.frame()  # made once, shared by every subscriber
             for sub in list(self._subscribers):
-                if not sub.filter.matches(entry):
+                if not sub.filter.matches(entry.run_id, entry.definition):
                     continue
                 sub.idle = False
                 if not sub.put((entry.seq, data)):
@@ -293,12 +230,11 @@ class Feed:
             await asyncio.sleep(self.heartbeat_s)
             for sub in list(self._subscribers):
                 if sub.idle:
-                    sub.put((_BEAT, HEARTBEAT))
+                    sub.put((BEAT, HEARTBEAT))
                 sub.idle = True
 
     def _drop(self, sub: Subscription) -> None:
         # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
-        sub.dropped = True
         self._subscribers.discard(sub)
         sub.items.clear()
         sub.put(None)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import msgspec
+
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.errors import (
     EventNotAllowedError,
@@ -22,9 +23,12 @@ from signoff.engine.errors import (
 )
 from signoff.engine.ids import uuid7
 from signoff.engine.jobs.retry import RetryPolicy
-from signoff.engine.model.definition import TIMER_KIND, JobContext, JobOutcome, Registry
+from signoff.engine.model.jobs import JobContext, JobOutcome, PermanentJobError
+from signoff.engine.model.registry import Registry
+from signoff.engine.model.run_model import TIMER_KIND
 from signoff.engine.observer import Observer
-from signoff.engine.storage.jobs import ClaimedJob, JobQueue, PermanentJobError
+from signoff.engine.storage.jobs import ClaimedJob, JobStatus
+from signoff.engine.storage.store import Store
 
 log = logging.getLogger("signoff.worker")
 MAX_PAUSE_S = 5.0  # the longest wait between claims while the database is unavailable
@@ -36,7 +40,7 @@ class Worker:
     def __init__(
         self,
         dispatcher: Dispatcher,
-        queue: JobQueue,
+        store: Store,
         registry: Registry,
         *,
         concurrency: int = 8,
@@ -48,7 +52,7 @@ class Worker:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.dispatcher = dispatcher
-        self.queue = queue
+        self.store = store
         self.registry = registry
         self.concurrency = concurrency
         self.poll_interval_s = poll_interval_s
@@ -73,7 +77,7 @@ class Worker:
             claimed: list[ClaimedJob] = []
             if free > 0:
                 try:
-                    claimed = await self.queue.claim(self.owner, free, self.clock(), self.lease_s)
+                    claimed = await self.claim(free)
                     pause = self.poll_interval_s
                 except StorageUnavailableError as exc:
                     pause = min(max(pause * 2, 0.1), MAX_PAUSE_S)
@@ -87,11 +91,12 @@ class Worker:
             if not claimed or len(claimed) == free:
                 await self._sleep(pause)
 
-    async def run_once(self) -> int:
-        """Claim what is due now and run it to the end (for tests and tools)."""
-        claimed = await self.queue.claim(self.owner, self.concurrency, self.clock(), self.lease_s)
-        await asyncio.gather(*(self.process(job) for job in claimed))
-        return len(claimed)
+    async def claim(self, limit: int) -> list[ClaimedJob]:
+        """Lease up to `limit` due jobs to this worker."""
+        now = self.clock()
+        return await self.store.claim_jobs(
+            self.owner, limit, now, now + timedelta(seconds=self.lease_s)
+        )
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop claiming; let in-flight jobs finish for `grace_s`, then cancel them.
@@ -112,7 +117,10 @@ class Worker:
         try:
             await self._process(job)
         except asyncio.CancelledError:
-            await asyncio.shield(self._settle(self.queue.release(job.lease, self.clock())))
+            release = self.store.release_job(
+                job.lease, self.clock(), due_at=self.clock(), uncount=True
+            )
+            await asyncio.shield(self._settle(release))
             raise
         except StorageUnavailableError as exc:
             # Nothing of it was recorded; its lease runs out and a worker claims it again.
@@ -135,7 +143,7 @@ class Worker:
                 self.observer.job_retry(job.kind)
                 now = self.clock()
                 due = now + timedelta(seconds=self.retry.delay_s(job.attempts))
-                await self._settle(self.queue.retry(job.lease, error, due, now))
+                await self._settle(self.store.release_job(job.lease, now, due_at=due, error=error))
             return
         await self._apply(job, outcome)
 
@@ -164,7 +172,7 @@ class Worker:
                 if done:
                     return task.result()
                 until = self.clock() + timedelta(seconds=self.lease_s)
-                await self.queue.extend(job.lease, until)
+                await self.store.extend_lease(job.lease, until)
         finally:
             if not task.done():
                 task.cancel()
@@ -174,7 +182,7 @@ class Worker:
     async def _give_up(self, job: ClaimedJob, error: str) -> None:
         kind = self.registry.jobs.get(job.kind)
         if kind is None:
-            await self._settle(self.queue.drop(job.lease, error, self.clock()))
+            await self._settle(self._drop(job, error))
             return
         data = {"error": error, "attempts": min(job.attempts, job.max_attempts)}
         self.observer.job_failure(job.kind)
@@ -192,13 +200,18 @@ class Worker:
                 internal=True,
             )
         except RunPausedError:
-            await self._settle(
-                self.queue.hold(job.lease, msgspec.to_builtins(outcome), self.clock())
-            )
+            # Kept until the run is resumed, then applied.
+            now, kept = self.clock(), msgspec.to_builtins(outcome)
+            hold = self.store.release_job(job.lease, now, due_at=now, outcome=kept, uncount=True)
+            await self._settle(hold)
         except (EventNotAllowedError, RunCancelledError, RunNotFoundError) as exc:
-            await self._settle(self.queue.drop(job.lease, exc.message, self.clock()))
+            await self._settle(self._drop(job, exc.message))
         except LeaseLostError:
             log.info("job %s: lease lost, outcome %s discarded", job.id, outcome.event)
+
+    async def _drop(self, job: ClaimedJob, reason: str) -> None:
+        """Discard a job whose outcome the run no longer accepts."""
+        await self.store.release_job(job.lease, self.clock(), JobStatus.DROPPED, error=reason)
 
     async def _settle(self, update: Awaitable[None]) -> None:
         try:

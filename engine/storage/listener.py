@@ -19,6 +19,8 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from signoff.engine.storage.store import Listener
+
 log = logging.getLogger("signoff.listener")
 CHANNEL = "signoff_history"
 
@@ -27,7 +29,7 @@ def asyncpg_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class PgListener:
+class PgListener(Listener):
     def __init__(
         self, url: str, on_notify: Callable[[int | None], None], *, ping_s: float = 5.0
     ) -> None:

@@ -1,115 +1,165 @@
-"""PostgreSQL's write path: an asyncpg pool of its own, with JSON codecs, for write transactions.
+"""PostgreSQL: a transition is one statement, jobs are claimed with SKIP LOCKED, NOTIFY wakes.
 
-Statements are prepared once per connection (asyncpg's statement cache), JSON(B) values travel
-as Python objects through msgspec codecs, and nothing sits between the engine and the driver.
+Storing a transition is one round trip: data-modifying CTEs update or insert the run, cancel and
+insert jobs, take the feed lock, append the history entry and NOTIFY its seq. Every part hangs
+off the run write, so a stale version writes nothing. Writes run on an asyncpg pool of their
+own (signoff.engine.storage.pg_writer); SQLAlchemy's pool serves reads and migrations.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-import msgspec
-from signoff.engine.storage.statements import Row, Sql, pg_row
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-_ENCODER = msgspec.json.Encoder()
+from signoff.engine.storage import jobs
+from signoff.engine.storage.jobs import ClaimedJob
+from signoff.engine.storage.listener import CHANNEL, PgListener, asyncpg_dsn
+from signoff.engine.storage.pg_writer import PgWriter
+from signoff.engine.storage.records import IdempotencyKey, TransitionWrite
+from signoff.engine.storage.schema import JOBS
+from signoff.engine.storage.statements import Sql, Tx, sql
+from signoff.engine.storage.store import (
+    HISTORY_COLUMNS,
+    RUN_COLUMNS,
+    STATE_COLUMNS,
+    Listener,
+    Store,
+    history_row,
+)
+
+# Held from the history insert to commit, so seq order is commit order and a feed reader that
+# has seen seq N can never later find a smaller seq appear (two transactions that took seq 10
+# and 11 could otherwise commit 11 first, and a reader past 11 would never see 10).
+FEED_LOCK = 0x5160FF
+# Serializes concurrent `migrate`/`serve` starts on one database.
+MIGRATION_LOCK = 0x5160FE
+# Requests repeating one idempotency key serialize here until the first commits or rolls back.
+_WAIT_FOR_KEY = sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 5160))")
+_CLAIM = sql(
+    "WITH claimed AS ("
+    + jobs.CLAIM.format(due=jobs.DUE + " FOR UPDATE OF j SKIP LOCKED")
+    + ") SELECT c.*, r.input FROM claimed c JOIN runs r ON r.id = c.run_id",
+    of=JOBS,
+)
 
 
-def _encode(value: Any) -> str:
-    return _ENCODER.encode(value).decode()
+class _Params:
+    """Numbers a statement's parameters by name, in the order the text first uses them."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __call__(self, name: str, cast: str = "") -> str:
+        if name not in self.names:
+            self.names.append(name)
+        return f"${self.names.index(name) + 1}{cast}"
 
 
-async def _setup(conn: Any) -> None:
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=_encode, decoder=msgspec.json.decode, schema="pg_catalog"
+def _transition(new: bool) -> tuple[Sql, list[str]]:
+    """The one statement that stores a transition on a new run or an existing one."""
+    p = _Params()
+    if new:
+        run = (
+            f"INSERT INTO runs ({', '.join(RUN_COLUMNS)})"
+            f" VALUES ({', '.join(p(c) for c in RUN_COLUMNS)}) RETURNING id"
         )
+    else:
+        changes = ", ".join(f"{c} = {p(c)}" for c in STATE_COLUMNS)
+        where = f"id = {p('id')} AND version = {p('before')}"
+        run = f"UPDATE runs SET {changes} WHERE {where} RETURNING id"
+    now = p("updated_at")
+    text_ = f"""WITH run AS ({run}),
+    cancelled AS (UPDATE jobs SET status = 'cancelled', updated_at = {now}
+        WHERE run_id = (SELECT id FROM run) AND status IN ('ready', 'running')
+        AND id <> {p("keep")}
+        AND ({p("cancel_all")} OR state = ANY({p("cancel_states", "::text[]")}))
+        RETURNING id),
+    enqueued AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts,
+        due_at, created_for_version, created_at, updated_at)
+        SELECT run.id, j.kind, j.state, j.payload, 'ready', 0, {p("max_attempts")}, j.due_at,
+            {p("version")}, {now}, {now}
+        FROM run, unnest({p("kinds", "::text[]")}, {p("states", "::text[]")},
+            {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")})
+            AS j(kind, state, payload, due_at)
+        RETURNING id),
+    feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
+    entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
+        SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
+    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified FROM entry"""
+    return sql(text_), p.names
 
 
-async def _reset(conn: Any) -> None:
-    # Write connections keep no session state (locks are transaction-scoped, no LISTEN, no
-    # SET), so asyncpg's default reset query, one more round trip per transaction, is skipped.
-    if conn.is_in_transaction():
-        await conn.execute("ROLLBACK")
+_CREATE, _CREATE_ARGS = _transition(new=True)
+_UPDATE, _UPDATE_ARGS = _transition(new=False)
 
 
-class PgWriter:
-    """A pool of write connections, opened on first use."""
+class PgStore(Store):
+    dialect = "postgresql"
+    # FOR UPDATE serializes events on one run.
+    lock_clause = " FOR UPDATE"
 
-    def __init__(self, dsn: str, *, size: int) -> None:
-        self.dsn = dsn
-        self.size = size
-        self._pool: Any = None
+    def __init__(self, url: str, *, pool_size: int) -> None:
+        # Reads check a pooled connection before use, so a restarted server costs no request.
+        engine = self.create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
+        super().__init__(url, engine)
+        self._writer = PgWriter(asyncpg_dsn(url), size=pool_size)
 
-    async def _ensure(self) -> Any:
-        if self._pool is None:
-            pool = await asyncpg.create_pool(
-                self.dsn,
-                min_size=1,
-                max_size=self.size,
-                init=_setup,
-                reset=_reset,
-                command_timeout=60,
-            )
-            if self._pool is None:
-                self._pool = pool
-            else:  # another task won the race
-                await pool.close()
-        return self._pool
+    def _transaction(self, *, single: bool) -> Any:
+        return self._writer.transaction(single=single)
+
+    async def _probe(self) -> None:
+        await self._writer.probe()
+
+    async def _close_writer(self) -> None:
+        await self._writer.close()
+
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
+        a = w.after
+        values: dict[str, Any] = {
+            **a,
+            "before": 0 if w.before is None else w.before["version"],
+            "keep": -1 if w.keep_job is None else w.keep_job,
+            "cancel_all": w.cancel_all,
+            "cancel_states": list(w.cancel_states),
+            "max_attempts": w.max_attempts,
+            "kinds": [r.kind for r in w.requests],
+            "states": [r.state for r in w.requests],
+            "payloads": [r.payload for r in w.requests],
+            "dues": [w.now + timedelta(seconds=r.delay_s) for r in w.requests],
+        }
+        values.update({"h." + k: v for k, v in history_row(w).items()})
+        stmt, names = (_CREATE, _CREATE_ARGS) if w.before is None else (_UPDATE, _UPDATE_ARGS)
+        row = await tx.fetchrow(stmt, *(values[n] for n in names))
+        return None if row is None else int(row["seq"])
+
+    async def claim_jobs(
+        self, owner: str, limit: int, now: datetime, until: datetime
+    ) -> list[ClaimedJob]:
+        # One autocommit statement: SKIP LOCKED gives concurrent workers disjoint jobs.
+        async with self.write(single=True) as tx:
+            rows = await tx.fetch(_CLAIM, owner, until, now, limit)
+        rows.sort(key=lambda r: r["id"])
+        return [jobs.claimed(r, owner, r["input"]) for r in rows]
+
+    async def _wait_for_key(self, tx: Tx, idem: IdempotencyKey) -> None:
+        await tx.execute(_WAIT_FOR_KEY, f"{idem.key}\x1f{idem.actor}\x1f{idem.route}")
+
+    def listener(self, on_commit: Callable[[int | None], None]) -> Listener:
+        return PgListener(self.url, on_commit)
 
     @asynccontextmanager
-    async def transaction(self, *, single: bool = False) -> AsyncIterator[PgTx]:
-        """A transaction; `single`: the block runs one statement, atomic on its own, so no
-        BEGIN/COMMIT round trips are spent on it."""
-        pool = await self._ensure()
-        async with pool.acquire() as conn:
-            if single:
-                yield PgTx(conn)
-                return
-            async with conn.transaction():
-                yield PgTx(conn)
-
-    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
-        """One statement in a transaction of its own (autocommit: no BEGIN/COMMIT trips)."""
-        pool = await self._ensure()
-        async with pool.acquire() as conn:
-            return [pg_row(r) for r in await conn.fetch(stmt.pg, *args)]
-
-    async def probe(self) -> None:
-        """Commit a transaction that writes no data: it takes a pooled connection (a fresh
-        one if the server restarted) and a transaction id, whose commit the server must log;
-        a read-only server is refused here as its writes would be."""
-        pool = await self._ensure()
-        async with pool.acquire() as conn, conn.transaction():
-            read_only = await conn.fetchval(
-                "SELECT current_setting('transaction_read_only'), pg_current_xact_id()"
-            )
-            if read_only == "on":
-                raise asyncpg.ReadOnlySQLTransactionError("the server is read-only")
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-
-class PgTx:
-    is_sqlite = False
-
-    def __init__(self, conn: Any) -> None:
-        self.conn = conn
-
-    async def fetch(self, stmt: Sql, *args: Any) -> list[Row]:
-        return [pg_row(r) for r in await self.conn.fetch(stmt.pg, *args)]
-
-    async def fetchrow(self, stmt: Sql, *args: Any) -> Row | None:
-        record = await self.conn.fetchrow(stmt.pg, *args)
-        return None if record is None else pg_row(record)
-
-    async def execute(self, stmt: Sql, *args: Any) -> int:
-        status: str = await self.conn.execute(stmt.pg, *args)
-        # "UPDATE 3", "INSERT 0 1", "DELETE 0", "SELECT 1"
-        tail = status.rsplit(" ", 1)[-1]
-        return int(tail) if tail.isdigit() else 0
+    async def migrating(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+            try:
+                yield conn
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+                await conn.commit()

@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import func, select
 
 from signoff.engine.charts.run_charts import allowed_events
 from signoff.engine.errors import InvalidCursorError, RunNotFoundError
-from signoff.engine.model.definition import Registry
-from signoff.engine.storage.schema import HISTORY, RUNS
-from signoff.engine.storage.store import Database
+from signoff.engine.model.registry import Registry
+from signoff.engine.storage.jobs import JobStatus
+from signoff.engine.storage.schema import HISTORY, JOBS, RUNS
+from signoff.engine.storage.store import Store
 from signoff.engine.views import (
-    HistoryEntry,
     HistoryPage,
     RunPage,
     RunView,
     history_entry,
     run_view,
 )
-from sqlalchemy import select
+
+
+@dataclass(frozen=True)
+class Census:
+    runs: dict[tuple[str, str, str], int]  # (definition, state, lifecycle) -> runs
+    ready_jobs: dict[str, int]  # job kind -> ready jobs and timers
+    due_jobs: int  # ready jobs whose due time has passed
 
 
 @dataclass(frozen=True)
@@ -33,12 +42,12 @@ class RunFilter:
 
 
 class RunQueries:
-    def __init__(self, db: Database, registry: Registry) -> None:
-        self.db = db
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
         self.registry = registry
 
     async def get(self, run_id: str) -> RunView:
-        async with self.db.read() as conn:
+        async with self.store.read() as conn:
             row = (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).one_or_none()
         if row is None:
             raise RunNotFoundError(run_id)
@@ -55,7 +64,7 @@ class RunQueries:
             query = query.where(RUNS.c.ref_id.startswith(where.ref_id_prefix, autoescape=True))
         if cursor is not None:
             query = query.where(RUNS.c.id < decode_cursor(cursor))
-        async with self.db.read() as conn:
+        async with self.store.read() as conn:
             rows = (await conn.execute(query)).all()
         more = len(rows) > limit
         rows = rows[:limit]
@@ -65,7 +74,7 @@ class RunQueries:
         )
 
     async def history(self, run_id: str) -> HistoryPage:
-        async with self.db.read() as conn:
+        async with self.store.read() as conn:
             exists = (await conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id))).first()
             if exists is None:
                 raise RunNotFoundError(run_id)
@@ -73,12 +82,30 @@ class RunQueries:
             rows = (await conn.execute(query)).all()
         return HistoryPage(items=[history_entry(r) for r in rows])
 
-    async def entries_after(self, seq: int, limit: int = 1000) -> list[HistoryEntry]:
-        """History entries of every run after `seq`, in order (the feed's replay source)."""
-        query = select(HISTORY).where(HISTORY.c.seq > seq).order_by(HISTORY.c.seq).limit(limit)
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [history_entry(r) for r in rows]
+    async def census(self, now: datetime) -> Census:
+        """How many runs are in each (definition, state, lifecycle), and how many jobs wait."""
+        async with self.store.read() as conn:
+            runs = (
+                await conn.execute(
+                    select(
+                        RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle, func.count()
+                    ).group_by(RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle)
+                )
+            ).all()
+            ready = JOBS.c.status == JobStatus.READY
+            waiting = (
+                await conn.execute(
+                    select(JOBS.c.kind, func.count()).where(ready).group_by(JOBS.c.kind)
+                )
+            ).all()
+            due = (
+                await conn.execute(select(func.count()).where(ready, JOBS.c.due_at <= now))
+            ).scalar_one()
+        return Census(
+            runs={(d, s, lc): n for d, s, lc, n in runs},
+            ready_jobs={kind: n for kind, n in waiting},
+            due_jobs=due,
+        )
 
     def view(self, row: Any) -> RunView:
         """The run view of a `runs` row read outside a transition."""

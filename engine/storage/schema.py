@@ -1,4 +1,7 @@
-"""The schema: runs, their history, jobs and idempotency records (SQLite and PostgreSQL)."""
+"""The schema: runs, their history, jobs and idempotency records (SQLite and PostgreSQL).
+
+The one place the tables are spelled; the hot-path statements take their column lists from here.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +66,7 @@ class Run(SQLModel, table=True):
     id: str = Field(sa_column=Column(String(36), primary_key=True))
     definition: str = Field(sa_column=Column(String(100), nullable=False))
     definition_version: int
-    # The structural hash of the chart version the run is on (engine/structure.py).
+    # The structural hash of the chart version the run is on (signoff.engine.model.structure).
     definition_hash: str | None = Field(default=None, sa_column=Column(String(64)))
     version: int
     ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
@@ -136,7 +139,7 @@ class Idempotency(SQLModel, table=True):
     actor: str = Field(sa_column=Column(String(200), primary_key=True))
     route: str = Field(sa_column=Column(String(300), primary_key=True))
     request_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    status_code: int
+    created: bool  # the first use created a run
     body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = _time()
 

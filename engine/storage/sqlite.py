@@ -1,241 +1,129 @@
-"""SQLite's write path: one write connection per process, with group commit.
+"""SQLite: one write connection per process with group commit; a transition is a few statements.
 
-SQLite has one writer at a time anyway, so the process keeps one connection for writing and an
-asyncio lock in front of it. Once a transaction holds SQLite's write lock its statements are
-memory-speed (no lock waits in WAL mode), so they run inline with plain `sqlite3`: no pool, no
-greenlet, no thread hop per statement.
-
-Group commit: each caller's transaction is a SAVEPOINT inside one open database transaction.
-When a caller finishes while others are queued, it passes the lock on and waits; the last one
-in the group commits everything with one fsync, off the event loop, and every caller returns
-only after that commit (durable, as if each had committed alone). A caller whose block fails
-rolls back to its savepoint; the others' work is unaffected.
+Statements run inline on the write connection once it holds the write lock, where each costs
+microseconds, so storing a transition is plain statements in order. `BEGIN IMMEDIATE` orders
+every writer, so seq order is commit order and repeats of one idempotency key cannot race.
+Other processes' commits are found by the feed's polling (SQLite has no notifications).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import sqlite3
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
-from signoff.engine.storage.statements import Row, Sql, sqlite_param, sqlite_row
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
-PRAGMAS = ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000")
-BUSY_TIMEOUT_MS = 10_000
-MAX_GROUP = 64  # transactions per commit at most, so a burst still commits regularly
+from signoff.engine.storage import jobs
+from signoff.engine.storage.jobs import ClaimedJob
+from signoff.engine.storage.records import TransitionWrite
+from signoff.engine.storage.schema import JOBS, RUNS
+from signoff.engine.storage.sqlite_writer import PRAGMAS, SqliteWriter
+from signoff.engine.storage.statements import Tx, sql
+from signoff.engine.storage.store import (
+    HISTORY_COLUMNS,
+    RUN_COLUMNS,
+    STATE_COLUMNS,
+    Store,
+    history_row,
+)
+
+_INSERT_RUN = sql(
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(RUN_COLUMNS) + 1))})"
+)
+# $1 the run's id, $2 the version it was read at.
+_UPDATE_RUN = sql(
+    "UPDATE runs SET "
+    + ", ".join(f"{c} = ${i}" for i, c in enumerate(STATE_COLUMNS, start=3))
+    + " WHERE id = $1 AND version = $2"
+)
+_APPEND = sql(
+    f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 1))}) RETURNING seq"
+)
+_CANCEL_ALL = sql(jobs.CANCEL)
+_CANCEL_IN = sql(jobs.CANCEL + " AND state IN (SELECT value FROM json_each($4))")
+_CLAIM = sql(jobs.CLAIM.format(due=jobs.DUE), of=JOBS)
+_INPUTS = sql("SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))", of=RUNS)
 
 
-class SqliteWriter:
-    """Serializes this process's write transactions onto one connection."""
+class SqliteStore(Store):
+    dialect = "sqlite"
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="signoff-sqlite-writer")
-        self._conn: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
-        self._queued = 0  # callers waiting for the lock
-        self._group: asyncio.Future[None] | None = None  # the open group's commit
-        self._members = 0
+    def __init__(self, url: str) -> None:
+        engine = self.create_engine(url)
+        super().__init__(url, engine)
+        _configure(engine.sync_engine)
+        self._writer = SqliteWriter(make_url(url).database or ":memory:")
 
-    @asynccontextmanager
-    async def transaction(self, *, single: bool = False) -> AsyncIterator[SqliteTx]:
-        """A write transaction: durable when the block exits cleanly, else rolled back.
-        (`single` is for PostgreSQL; here every transaction is a savepoint in a group.)"""
-        self._queued += 1
-        try:
-            await self._lock.acquire()
-        except BaseException:
-            if self._group is not None and not self._lock.locked() and self._queued == 1:
-                # The group was handed on to this caller, who is leaving: commit it for them.
-                asyncio.get_running_loop().create_task(self._flush())
-            raise
-        finally:
-            self._queued -= 1
-        try:
-            conn = await self._connection()
-            if self._group is None:
-                await self._begin(conn)
-                self._group = asyncio.get_running_loop().create_future()
-                self._members = 0
-            group = self._group
-            conn.execute("SAVEPOINT tx")
-            try:
-                yield SqliteTx(conn)
-            except BaseException as exc:
-                if not _undo(conn):
-                    # SQLite rolled the whole transaction back itself (it may, on SQLITE_FULL
-                    # or an I/O error): the others' savepoints went with it, so they fail too.
-                    self._abort(conn, group, exc)
-                    raise
-                if self._members == 0:  # nothing of anyone's to keep: end the group here
-                    conn.rollback()
-                    self._group = None
-                    group.set_result(None)
-                else:
-                    await self._hand_on_or_commit(conn, group)
-                raise
-            conn.execute("RELEASE tx")
-            self._members += 1
-            joined = await self._hand_on_or_commit(conn, group)
-        finally:
-            if self._lock.locked():
-                self._lock.release()
-        if joined:
-            # The commit of this group, by its last member. Shielded: a member cancelled
-            # while waiting must not cancel the future the other members wait on.
-            await asyncio.shield(group)
+    def _transaction(self, *, single: bool) -> Any:
+        return self._writer.transaction()
 
-    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
-        """One statement in a transaction of its own."""
-        async with self.transaction() as tx:
-            return await tx.fetch(stmt, *args)
+    async def _probe(self) -> None:
+        await self._writer.probe()
 
-    async def probe(self) -> None:
-        """Commit a write that changes no data: the header's user_version, rewritten as it
-        is. Its commit appends a page to the WAL, so a full, read-only or failing disk
-        refuses it just as it refuses a real write."""
-        async with self.transaction() as tx:
-            (version,) = tx.conn.execute("PRAGMA user_version").fetchone()
-            tx.conn.execute(f"PRAGMA user_version = {int(version)}")
+    async def _close_writer(self) -> None:
+        await self._writer.close()
 
-    async def _hand_on_or_commit(
-        self, conn: sqlite3.Connection, group: asyncio.Future[None]
-    ) -> bool:
-        """Leave the commit to the next queued caller (True), or commit the group now."""
-        if self._queued > 0 and self._members < MAX_GROUP:
-            return True
-        await self._commit(conn, group)
-        return False
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
+        a, now = w.after, w.now
+        if w.before is None:
+            await tx.execute(_INSERT_RUN, *(a[c] for c in RUN_COLUMNS))
+        else:
+            state = (a[c] for c in STATE_COLUMNS)
+            if await tx.execute(_UPDATE_RUN, a["id"], w.before["version"], *state) != 1:
+                return None
+        keep = -1 if w.keep_job is None else w.keep_job
+        if w.cancel_all:
+            await tx.execute(_CANCEL_ALL, a["id"], now, keep)
+        elif w.cancel_states:
+            await tx.execute(_CANCEL_IN, a["id"], now, keep, list(w.cancel_states))
+        for r in w.requests:
+            due = now + timedelta(seconds=r.delay_s)
+            await tx.execute(
+                jobs.ENQUEUE,
+                a["id"],
+                r.kind,
+                r.state,
+                r.payload,
+                w.max_attempts,
+                due,
+                a["version"],
+                now,
+            )
+        entry = history_row(w)
+        row = await tx.fetchrow(_APPEND, *(entry[c] for c in HISTORY_COLUMNS))
+        assert row is not None
+        return int(row["seq"])
 
-    async def _flush(self) -> None:
-        async with self._lock:
-            if self._group is not None and self._conn is not None:
-                await self._commit(self._conn, self._group)
+    async def claim_jobs(
+        self, owner: str, limit: int, now: datetime, until: datetime
+    ) -> list[ClaimedJob]:
+        # BEGIN IMMEDIATE holds every other writer off, so no two workers claim one job.
+        async with self.write() as tx:
+            rows = await tx.fetch(_CLAIM, owner, until, now, limit)
+            found = await tx.fetch(_INPUTS, sorted({r["run_id"] for r in rows}))
+        inputs = {r["id"]: r["input"] for r in found}
+        rows.sort(key=lambda r: r["id"])
+        return [jobs.claimed(r, owner, inputs.get(r["run_id"], {})) for r in rows]
 
-    async def _commit(self, conn: sqlite3.Connection, group: asyncio.Future[None]) -> None:
-        self._group = None
-        done = asyncio.get_running_loop().run_in_executor(self._executor, conn.commit)
-        try:
-            # The fsync runs off the event loop. Cancelling the caller must not release the
-            # connection mid-commit, so the commit is awaited to its end either way.
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            await _settle(done, group)
-            if (failure := done.exception()) is not None:
-                self._abort(conn, group, failure)
-            raise
-        except BaseException as exc:
-            self._abort(conn, group, exc)
-            raise
-        group.set_result(None)
 
-    def _abort(
-        self, conn: sqlite3.Connection, group: asyncio.Future[None], exc: BaseException
-    ) -> None:
-        """End the group uncommitted: every member fails with `exc` (none had returned yet),
-        and the connection is left outside any transaction, ready for the next group."""
-        self._group = None
-        if conn.in_transaction:  # a failed COMMIT can leave it open
-            with contextlib.suppress(sqlite3.Error):
-                conn.rollback()
-        if conn.in_transaction:  # cannot even roll back: start over on a new connection
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-            self._conn = None
-        if not group.done():
-            failure = exc if isinstance(exc, Exception) else sqlite3.OperationalError(str(exc))
-            group.set_exception(failure)
-            group.exception()  # retrieved: members that were cancelled need not see it
+def _configure(engine: Any) -> None:
+    """SQLAlchemy's read connections: the same pragmas, and a plain deferred BEGIN."""
 
-    async def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = await self._off_loop(self._connect)
-        return self._conn
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
+        # The driver must not issue its own BEGIN: the "begin" hook below chooses the mode.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
         for pragma in PRAGMAS:
-            conn.execute(f"PRAGMA {pragma}")
-        # Inline statements must never wait: a busy database is waited for off the loop.
-        conn.execute("PRAGMA busy_timeout=0")
-        return conn
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
 
-    async def _begin(self, conn: sqlite3.Connection) -> None:
-        # IMMEDIATE takes the write lock up front: no two writers can both read version 7.
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                raise
-            await self._off_loop(_begin_waiting, conn)
-
-    async def _off_loop(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._off_loop(self._conn.close)
-            self._conn = None
-        self._executor.shutdown(wait=True)
-
-
-async def _settle(done: asyncio.Future[None], group: asyncio.Future[None]) -> None:
-    while not done.done():
-        try:
-            await asyncio.shield(done)
-        except asyncio.CancelledError:
-            continue
-        except BaseException:
-            break
-    if done.exception() is not None:
-        group.set_exception(done.exception())  # type: ignore[arg-type]
-    else:
-        group.set_result(None)
-
-
-def _undo(conn: sqlite3.Connection) -> bool:
-    """Roll back one caller's savepoint; False if the transaction holding it is gone."""
-    if not conn.in_transaction:
-        return False
-    try:
-        conn.execute("ROLLBACK TO tx")
-        conn.execute("RELEASE tx")
-    except sqlite3.Error:
-        return False
-    return True
-
-
-def _begin_waiting(conn: sqlite3.Connection) -> None:
-    """Another process is writing: wait for its lock (up to the busy timeout), on the thread."""
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-    finally:
-        conn.execute("PRAGMA busy_timeout=0")
-
-
-class SqliteTx:
-    """One write transaction (a savepoint) holding SQLite's write lock; statements run inline."""
-
-    is_sqlite = True
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    async def fetch(self, stmt: Sql, *args: Any) -> list[Row]:
-        cursor = self.conn.execute(stmt.sqlite, [sqlite_param(a) for a in args])
-        if cursor.description is None:
-            return []
-        names = [d[0] for d in cursor.description]
-        return [sqlite_row(stmt, names, values) for values in cursor.fetchall()]
-
-    async def fetchrow(self, stmt: Sql, *args: Any) -> Row | None:
-        rows = await self.fetch(stmt, *args)
-        return rows[0] if rows else None
-
-    async def execute(self, stmt: Sql, *args: Any) -> int:
-        return self.conn.execute(stmt.sqlite, [sqlite_param(a) for a in args]).rowcount
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Readers never block the writer (WAL).
+        conn.exec_driver_sql("BEGIN")

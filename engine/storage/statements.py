@@ -1,28 +1,32 @@
-"""Hot-path SQL: each statement written once, rendered for PostgreSQL and SQLite at import.
+"""Hot-path SQL: each statement written once with `$n` placeholders, run on the raw driver.
 
-Transitions, claims and settlements run these through the raw driver (asyncpg, or sqlite3 on
-the writer thread), skipping SQLAlchemy's statement building and per-statement greenlet hop:
-that was most of a transition's cost. SQLAlchemy still owns the schema, migrations and reads.
+Transitions, claims and settlements run through the driver itself (asyncpg, or sqlite3 inline
+on the write connection), skipping SQLAlchemy's statement building and per-statement greenlet
+hop: that was most of a transition's cost. SQLAlchemy still owns the schema, migrations and
+reads. Result columns named in `json` and `times` are decoded the same way on both dialects.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import msgspec
+from sqlalchemy import JSON, Table
+
+from signoff.engine.storage.schema import UTCDateTime
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
-_ENCODER = msgspec.json.Encoder()
-_decode = msgspec.json.decode
+
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Sql:
-    """One statement: `$n` placeholders; `json`/`times` name the result columns to decode."""
+    """One statement: `pg` with `$n` placeholders, `sqlite` with `?n`; `json`/`times` name the
+    result columns that hold JSON and timestamps."""
 
     pg: str
     sqlite: str
@@ -30,25 +34,27 @@ class Sql:
     times: frozenset[str] = frozenset()
 
 
-def sql(
-    text: str,
-    *,
-    sqlite: str | None = None,
-    json: tuple[str, ...] = (),
-    times: tuple[str, ...] = (),
-) -> Sql:
-    """A statement for both dialects; SQLite gets `?n` placeholders (or its own text)."""
-    lite = _PLACEHOLDER.sub(r"?\1", sqlite if sqlite is not None else text)
-    return Sql(" ".join(text.split()), " ".join(lite.split()), frozenset(json), frozenset(times))
+def sql(text: str, *, of: Table | None = None) -> Sql:
+    """A statement for both dialects; its results decode like the columns of `of`."""
+    flat = " ".join(text.split())
+    json = (
+        frozenset(c.name for c in of.columns if isinstance(c.type, JSON)) if of is not None else ()
+    )
+    times = (
+        frozenset(c.name for c in of.columns if isinstance(c.type, UTCDateTime))
+        if of is not None
+        else ()
+    )
+    return Sql(flat, _PLACEHOLDER.sub(r"?\1", flat), frozenset(json), frozenset(times))
 
 
-Row = dict[str, Any]
+def columns(table: Table, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """The table's column names in declaration order (so statements follow the schema)."""
+    return [c.name for c in table.columns if c.name not in skip]
 
 
 class Tx(Protocol):
-    """A write transaction on the raw driver (see engine/database.py for the two kinds)."""
-
-    is_sqlite: bool
+    """A write transaction on the raw driver (one per dialect, see the store subclasses)."""
 
     async def fetch(self, stmt: Sql, *args: Any) -> list[Row]: ...
 
@@ -59,26 +65,12 @@ class Tx(Protocol):
         ...
 
 
-# SQLite keeps JSON as text and timestamps as naive-UTC text in SQLAlchemy's format, so the
-# engine's raw writes and SQLAlchemy's reads see one representation.
-def sqlite_param(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return _ENCODER.encode(value).decode()
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return value
-
-
-def sqlite_row(stmt: Sql, names: list[str], values: tuple[Any, ...]) -> Row:
-    row = dict(zip(names, values, strict=True))
+def decode_row(stmt: Sql, row: Row) -> Row:
+    """Decode the JSON text and timestamp text a SQLite row holds for `stmt`'s columns."""
     for name in stmt.json:
-        if row.get(name) is not None:
-            row[name] = _decode(row[name])
+        if isinstance(row.get(name), str):
+            row[name] = msgspec.json.decode(row[name])
     for name in stmt.times:
-        if row.get(name) is not None:
+        if isinstance(row.get(name), str):
             row[name] = datetime.fromisoformat(row[name]).replace(tzinfo=UTC)
     return row
-
-
-def pg_row(record: Mapping[str, Any]) -> Row:
-    return dict(record.items())

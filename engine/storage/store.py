@@ -1,105 +1,136 @@
-"""The database: SQLAlchemy for the schema and reads, the raw driver for write transactions."""
+"""The store: one database, two dialects, in the shape of DBOS's system database.
+
+`Store` holds what SQLite and PostgreSQL share: SQLAlchemy's async engine for the schema and
+reads, write transactions on the raw driver, the translation of driver errors, and the SQL that
+is the same on both (settling and releasing jobs, idempotency records). `SqliteStore` and
+`PgStore` override only what differs: how a transition is stored, how jobs are claimed, how
+repeats of one idempotency key wait for each other, and how other processes' commits are heard.
+"""
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Any, ClassVar
 
-import asyncpg
 import msgspec
-import sqlalchemy.exc
-from signoff.engine.errors import StorageUnavailableError, WriteConflictError
-from signoff.engine.storage.postgres import PgWriter
-from signoff.engine.storage.sqlite import PRAGMAS, SqliteWriter
-from signoff.engine.storage.statements import Row, Sql, Tx
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
-from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import ConnectionPoolEntry
+
+from signoff.engine.errors import (
+    IdempotencyMismatchError,
+    LeaseLostError,
+    StorageUnavailableError,
+    WriteConflictError,
+)
+from signoff.engine.storage import jobs
+from signoff.engine.storage.failures import DRIVER_ERRORS, INTEGRITY_ERRORS, is_storage_failure
+from signoff.engine.storage.jobs import ClaimedJob, JobStatus, Lease
+from signoff.engine.storage.records import IdempotencyKey, StoredOutcome, TransitionWrite
+from signoff.engine.storage.schema import HISTORY, RUNS
+from signoff.engine.storage.statements import Row, Sql, Tx, columns, sql
 
 _ENCODER = msgspec.json.Encoder()
 
-# What a driver raises; `is_storage_failure` decides which of these mean the storage failed.
-_DRIVER_ERRORS = (
-    OSError,  # ConnectionRefusedError, ConnectionResetError, TimeoutError: unreachable
-    sqlite3.Error,
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    sqlalchemy.exc.SQLAlchemyError,
+_LOOKUP = sql(
+    "SELECT request_hash, created, body FROM idempotency"
+    " WHERE key = $1 AND actor = $2 AND route = $3"
 )
-# The disk is full, read-only or failing, or the file cannot be opened (primary result codes;
-# SQLite's extended codes carry them in the low byte).
-_SQLITE_STORAGE_CODES = frozenset(
-    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_IOERR}
+_RECORD = sql(
+    "INSERT INTO idempotency (key, actor, route, request_hash, created, body, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
-_STORAGE_ERRORS = (
-    OSError,
-    asyncpg.PostgresConnectionError,  # class 08: the connection failed or was closed mid-query
-    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
-    asyncpg.AdminShutdownError,  # 57P01
-    asyncpg.CrashShutdownError,  # 57P02
-    asyncpg.InsufficientResourcesError,  # class 53: disk full, out of memory, too many connections
-    asyncpg.ReadOnlySQLTransactionError,  # 25006: a read-only server (a standby, or set so)
-    sqlalchemy.exc.TimeoutError,  # no connection free in the read pool in time
-)
+RUN_COLUMNS = columns(RUNS)
+# What a transition may change on an existing run: all but what the run was created with.
+_CREATED_WITH = ("id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at")
+STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
+HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
 
 
-def is_storage_failure(exc: BaseException) -> bool:
-    """Whether `exc`, or the driver error it wraps, says the storage failed (so the same
-    request may succeed later) rather than the statement (a conflict, or a bug)."""
-    cause: BaseException | None = exc
-    for _ in range(4):  # SQLAlchemy's error → its DBAPI adapter's → the driver's
-        if cause is None:
-            return False
-        if isinstance(cause, sqlite3.Error):
-            return getattr(cause, "sqlite_errorcode", 0) & 0xFF in _SQLITE_STORAGE_CODES
-        if isinstance(cause, _STORAGE_ERRORS):
-            return True
-        if isinstance(cause, asyncpg.InterfaceError):
-            return "closed" in str(cause)  # "connection is closed", not "another operation…"
-        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
-            return True
-        cause = getattr(cause, "orig", None) or cause.__cause__
-    return False
+class Listener(ABC):
+    """Hears other processes' commits and calls back with their history seq (None: unknown)."""
+
+    @abstractmethod
+    async def start(self) -> None: ...
+
+    @abstractmethod
+    async def stop(self) -> None: ...
 
 
-def _json_serializer(value: Any) -> str:
-    return _ENCODER.encode(value).decode()
+class Store(ABC):
+    """A Signoff database; `Store.open(url)` picks the dialect."""
 
+    dialect: ClassVar[str]
+    # Appended to the statement that reads a run before changing it.
+    lock_clause: ClassVar[str] = ""
 
-class Database:
-    """SQLAlchemy's async engine for reads and migrations; `write()` for write transactions.
-
-    Writes go straight to the driver (engine/sql.py says why). SQLite: one write connection on
-    its own thread, `BEGIN IMMEDIATE` taking the write lock up front, WAL and a busy timeout for
-    other processes. PostgreSQL: an asyncpg pool; writers lock the rows they change
-    (`SELECT … FOR UPDATE`).
-    """
-
-    def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
         self.url = url
-        self.is_sqlite = url.startswith("sqlite")
-        kwargs: dict[str, Any] = {
-            "json_serializer": _json_serializer,
-            "json_deserializer": msgspec.json.decode,
-            "echo": echo,
-        }
-        if not self.is_sqlite:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        parsed = make_url(url)
-        self._writer: SqliteWriter | PgWriter
+        self.engine = engine
         # The last write that failed for a storage reason, until a probe write succeeds.
         self.storage_failure: StorageUnavailableError | None = None
-        if self.is_sqlite:
-            _configure_sqlite(self.engine)
-            self._writer = SqliteWriter(parsed.database or ":memory:")
-        else:
-            dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._writer = PgWriter(dsn, size=pool_size)
+        self._lock_run = sql(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = $1{self.lock_clause}", of=RUNS
+        )
+
+    @staticmethod
+    def open(url: str, *, pool_size: int = 10) -> Store:
+        from signoff.engine.storage.postgres import PgStore
+        from signoff.engine.storage.sqlite import SqliteStore
+
+        if url.startswith("sqlite"):
+            return SqliteStore(url)
+        return PgStore(url, pool_size=pool_size)
+
+    @staticmethod
+    def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+        return create_async_engine(
+            url,
+            json_serializer=lambda value: _ENCODER.encode(value).decode(),
+            json_deserializer=msgspec.json.decode,
+            **kwargs,
+        )
+
+    # --- what each dialect provides --------------------------------------------------------
+
+    @abstractmethod
+    def _transaction(self, *, single: bool) -> AbstractAsyncContextManager[Tx]:
+        """A write transaction on the raw driver, committed when the block exits cleanly."""
+
+    @abstractmethod
+    async def _probe(self) -> None:
+        """Commit a write that changes no data (see `check_writes`)."""
+
+    @abstractmethod
+    async def _close_writer(self) -> None: ...
+
+    @abstractmethod
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
+        """Write a transition (run row, jobs it cancels and asks for, its history entry); the
+        entry's seq, or None if the run's version moved on meanwhile."""
+
+    @abstractmethod
+    async def claim_jobs(
+        self, owner: str, limit: int, now: datetime, until: datetime
+    ) -> list[ClaimedJob]:
+        """Lease up to `limit` due jobs to `owner` until `until`."""
+
+    @asynccontextmanager
+    async def migrating(self) -> AsyncIterator[AsyncConnection]:
+        """A connection to change the schema on, held by one process at a time."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    async def _wait_for_key(self, tx: Tx, idem: IdempotencyKey) -> None:  # noqa: B027
+        """Make a repeat of `idem` wait until its first use commits or rolls back (nothing to
+        do where one writer at a time holds the database, as on SQLite)."""
+
+    def listener(self, on_commit: Callable[[int | None], None]) -> Listener | None:
+        """Hears other processes' commits; None where the feed must poll for them."""
+        return None
+
+    # --- transactions and reads ------------------------------------------------------------
 
     @asynccontextmanager
     async def write(self, *, single: bool = False) -> AsyncIterator[Tx]:
@@ -112,22 +143,11 @@ class Database:
         transaction was rolled back, or never began).
         """
         try:
-            async with self._writer.transaction(single=single) as tx:
+            async with self._transaction(single=single) as tx:
                 yield tx
-        except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
+        except INTEGRITY_ERRORS as exc:
             raise WriteConflictError() from exc
-        except _DRIVER_ERRORS as exc:
-            if not is_storage_failure(exc):
-                raise
-            raise self._write_failed() from exc
-
-    async def fetch_once(self, stmt: Sql, *args: Any) -> list[Row]:
-        """Run one write statement as a transaction of its own; its rows."""
-        try:
-            return await self._writer.fetch_once(stmt, *args)
-        except (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError) as exc:
-            raise WriteConflictError() from exc
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             if not is_storage_failure(exc):
                 raise
             raise self._write_failed() from exc
@@ -139,7 +159,7 @@ class Database:
         try:
             async with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             if not is_storage_failure(exc):
                 raise
             raise StorageUnavailableError() from exc
@@ -148,16 +168,15 @@ class Database:
         """Raise StorageUnavailableError while writes fail for a storage reason.
 
         Only after a real write failed: then a probe write (one that commits, without user
-        data, see the writers' `probe`) is tried, and its success clears the failure. A probe
-        that rolled back would prove nothing (it writes nothing, so a full disk accepts it),
-        and nor would a successful write that changed no rows (an empty job claim), so
-        neither clears it.
+        data) is tried, and its success clears the failure. A probe that rolled back would
+        prove nothing (it writes nothing, so a full disk accepts it), and nor would a
+        successful write that changed no rows (an empty job claim), so neither clears it.
         """
         if self.storage_failure is None:
             return
         try:
-            await self._writer.probe()
-        except _DRIVER_ERRORS as exc:
+            await self._probe()
+        except DRIVER_ERRORS as exc:
             if not is_storage_failure(exc):
                 raise
             raise self._write_failed() from exc
@@ -168,21 +187,95 @@ class Database:
         return self.storage_failure
 
     async def dispose(self) -> None:
-        await self._writer.close()
+        await self._close_writer()
         await self.engine.dispose()
 
+    # --- runs ------------------------------------------------------------------------------
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
-        # The driver must not issue its own BEGIN: the "begin" hook below chooses the mode.
-        dbapi_conn.isolation_level = None
-        cursor = dbapi_conn.cursor()
-        for pragma in PRAGMAS:
-            cursor.execute(f"PRAGMA {pragma}")
-        cursor.close()
+    async def lock_run(self, tx: Tx, run_id: str) -> Row | None:
+        """The run's row, locked until the transaction ends (None: no such run)."""
+        return await tx.fetchrow(self._lock_run, run_id)
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Readers use a plain deferred BEGIN and never block the writer (WAL).
-        conn.exec_driver_sql("BEGIN")
+    # --- jobs, outside and inside transitions -----------------------------------------------
+
+    async def settle_job(self, tx: Tx, lease: Lease, now: datetime) -> None:
+        """Mark a leased job done inside the transition that applies its outcome.
+
+        Raises LeaseLostError when the lease is no longer ours (another worker took the job
+        over, or the run left the state and the job was cancelled): the transaction then rolls
+        back, so an outcome is applied at most once.
+        """
+        if await tx.execute(jobs.SETTLE, lease.job_id, lease.owner, now) != 1:
+            raise LeaseLostError()
+
+    async def release_job(
+        self,
+        lease: Lease,
+        now: datetime,
+        status: JobStatus = JobStatus.READY,
+        *,
+        due_at: datetime | None = None,
+        error: str | None = None,
+        outcome: dict[str, Any] | None = None,
+        uncount: bool = False,
+    ) -> None:
+        """Record what became of a leased job outside a transition: put back (READY, at
+        `due_at`, with `outcome` kept for a paused run; `uncount` gives the attempt back) or
+        dropped. Raises LeaseLostError if the lease is gone."""
+        args = (status, due_at, error, outcome, int(uncount), now)
+        await self._held(jobs.RELEASE, lease, *args)
+
+    async def extend_lease(self, lease: Lease, until: datetime) -> None:
+        """Heartbeat: keep the lease while the job runs. Raises LeaseLostError if it is gone."""
+        await self._held(jobs.EXTEND, lease, until)
+
+    async def _held(self, stmt: Sql, lease: Lease, *args: Any) -> None:
+        async with self.write() as tx:
+            if await tx.execute(stmt, lease.job_id, lease.owner, *args) != 1:
+                raise LeaseLostError()
+
+    # --- idempotency -----------------------------------------------------------------------
+
+    async def find_outcome(self, tx: Tx, idem: IdempotencyKey) -> StoredOutcome | None:
+        """The outcome stored for this key, if any; first waits out a concurrent first use."""
+        await self._wait_for_key(tx, idem)
+        row = await tx.fetchrow(_LOOKUP, idem.key, idem.actor, idem.route)
+        if row is None:
+            return None
+        if row["request_hash"] != idem.request_hash:
+            raise IdempotencyMismatchError()
+        return StoredOutcome(bool(row["created"]), row["body"].encode())
+
+    async def record_outcome(
+        self, tx: Tx, idem: IdempotencyKey, stored: StoredOutcome, now: datetime
+    ) -> None:
+        """Store an outcome in the same transaction as the effect it describes."""
+        await tx.execute(
+            _RECORD,
+            idem.key,
+            idem.actor,
+            idem.route,
+            idem.request_hash,
+            stored.created,
+            stored.body.decode(),
+            now,
+        )
+
+
+def history_row(w: TransitionWrite) -> dict[str, Any]:
+    """A transition's history entry, by column."""
+    a = w.after
+    return {
+        "run_id": a["id"],
+        "version": a["version"],
+        "at": w.now,
+        "actor": w.actor,
+        "event": w.event,
+        "data": w.data,
+        "reason": w.reason,
+        "business_from": w.business_from,
+        "business_to": a["configuration"],
+        "lifecycle_from": w.lifecycle_from,
+        "lifecycle_to": a["lifecycle_configuration"],
+        "run": msgspec.Raw(w.view),  # JSON already: stored as encoded, never encoded again
+    }

@@ -1,4 +1,4 @@
-"""The `signoff` command: serve, worker, migrate, diagrams; runs and watch (api/cli_runs.py)."""
+"""The `signoff` command: serve, worker, migrate, diagrams; runs and watch (signoff/cli/runs.py)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,22 @@ import uvloop
 
 from signoff.api.app import create_app
 from signoff.api.auth import Tokens
-from signoff.api.diagrams import write_all
 from signoff.api.metrics import Metrics, serve_worker_metrics
 from signoff.api.security import RedactTokens
 from signoff.api.server import server
 from signoff.cli import runs as cli_runs
 from signoff.client import ApiError
-from signoff.engine.charts import paths as generated_paths
-from signoff.engine.dispatch.versions import migrate_runs
-from signoff.engine.errors import EngineError
-from signoff.engine.runtime import Runtime
-from signoff.engine.settings import Settings
-from signoff.engine.storage.migrate import upgrade
-from signoff.engine.storage.store import Database
-from signoff.engine.storage.urls import check_reachable
+from signoff.engine import (
+    EngineError,
+    Runtime,
+    Settings,
+    Store,
+    check_reachable,
+    drawing,
+    generated_paths,
+    migrate_runs,
+    upgrade,
+)
 from signoff.machines.registry import build_registry
 
 log = logging.getLogger("signoff")
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "paths":
             return _paths(args.name)
         if args.command == "diagrams":
-            for path in write_all(build_registry(), Path(args.out)):
+            for path in drawing.write_all(build_registry(), Path(args.out)):
                 print(path)
             return 0
         return uvloop.run(_migrate(Settings.from_env()))
@@ -128,7 +130,7 @@ async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
             def advance(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            report = await migrate_runs(runtime, name, to, progress=advance)
+            report = await migrate_runs(runtime.dispatcher, name, to, progress=advance)
     except EngineError as exc:
         raise ValueError(exc.message) from exc
     finally:
@@ -241,11 +243,11 @@ async def _worker(settings: Settings, metrics_port: int = 0) -> int:
 
 async def _migrate(settings: Settings) -> int:
     await check_reachable(settings.database_url)
-    db = Database(settings.database_url)
+    store = Store.open(settings.database_url)
     try:
-        await upgrade(db)
+        await upgrade(store)
     finally:
-        await db.dispose()
+        await store.dispose()
     log.info("schema is up to date on %s", _redact(settings.database_url))
     return 0
 

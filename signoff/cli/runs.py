@@ -1,4 +1,4 @@
-"""`signoff runs …` and `signoff watch`: the command line over SignoffClient (api/client.py).
+"""`signoff runs …` and `signoff watch`: the command line over SignoffClient (signoff/client.py).
 
 They talk to a running server: `--url` (SIGNOFF_URL, default http://127.0.0.1:8000) and
 `--token` (SIGNOFF_TOKEN). Single runs print as JSON; lists and the live view as tables, whose
@@ -24,7 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from signoff.client import SignoffClient
-from signoff.engine.views import HistoryEntry, RunView
+from signoff.engine import HistoryEntry, RunView
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE = 200  # the server's largest page

@@ -1,14 +1,17 @@
-"""Alembic environment: migrations run on the connection `signoff.engine.storage.migrate` hands over."""
+"""Alembic environment: migrations run on the connection that `upgrade` hands over."""
 
 from __future__ import annotations
 
-import signoff.engine.storage.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
 from alembic import context
 from sqlmodel import SQLModel
 
+import signoff.engine.storage.schema  # noqa: F401  (registers the tables on SQLModel.metadata)
+
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("Run migrations with `signoff migrate` (signoff.engine.storage.migrate.upgrade).")
+    raise RuntimeError(
+        "Run migrations with `signoff migrate` (signoff.engine.storage.migrate.upgrade)."
+    )
 
 context.configure(
     connection=connection,

@@ -16,7 +16,7 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Frozen copies of the column types in engine/tables.py as they were at this revision.
+# Frozen copies of the schema's column types (engine/storage/schema.py) at this revision.
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 TIME = sa.DateTime(timezone=True)
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")

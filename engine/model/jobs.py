@@ -1,0 +1,46 @@
+"""What a job handler is given, what it returns, and how it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+
+class JobOutcome(msgspec.Struct, frozen=True):
+    """The event a finished job sends to its run."""
+
+    event: str
+    data: dict[str, Any] = {}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job handler sees: the run it works for and its attempt number (1-based)."""
+
+    run_id: str
+    input: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    attempt: int
+
+
+JobHandler = Callable[[JobContext], Awaitable[JobOutcome]]
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A job handler and the event it sends when its attempts are exhausted."""
+
+    name: str
+    handler: JobHandler
+    failure_event: str
+
+
+class TransientJobError(Exception):
+    """The job failed in a way that may pass; it is retried with backoff."""
+
+
+class PermanentJobError(Exception):
+    """The job failed for good; its run gets the failure event at once."""

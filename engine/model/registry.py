@@ -1,0 +1,81 @@
+"""Every definition a process runs, by name and version, with the lifecycle chart and job kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from statemachine import StateChart
+
+from signoff.engine.errors import DefinitionNotFoundError, SnapshotError
+from signoff.engine.model.definition import Definition
+from signoff.engine.model.jobs import JobKind
+from signoff.engine.model.lifecycle import LifecycleEvent, LifecycleState
+
+
+@dataclass(frozen=True)
+class Registry:
+    """Every definition by name (its newest version, which new runs start on), the older
+    versions that existing runs may still be on, and the run-lifecycle chart they all share."""
+
+    definitions: Mapping[str, Definition]
+    lifecycle: type[StateChart[Any]]
+    jobs: Mapping[str, JobKind] = field(default_factory=dict)
+    older: Sequence[Definition] = ()
+
+    @classmethod
+    def of(
+        cls,
+        definitions: Sequence[Definition],
+        lifecycle: type[StateChart[Any]],
+        jobs: Mapping[str, JobKind] | None = None,
+    ) -> Registry:
+        """From every version of every definition; the highest version of a name is current."""
+        _check_lifecycle(lifecycle)
+        newest: dict[str, Definition] = {}
+        for d in definitions:
+            if d.name not in newest or d.version > newest[d.name].version:
+                newest[d.name] = d
+        current = set(map(id, newest.values()))
+        rest = [d for d in definitions if id(d) not in current]
+        return cls(newest, lifecycle, dict(jobs or {}), rest)
+
+    def get(self, name: str) -> Definition:
+        try:
+            return self.definitions[name]
+        except KeyError:
+            raise DefinitionNotFoundError(name) from None
+
+    def versions(self, name: str) -> list[Definition]:
+        """Every registered version of `name`, oldest first."""
+        return sorted(
+            (d for (n, _), d in self._by_version.items() if n == name), key=lambda d: d.version
+        )
+
+    @cached_property
+    def _by_version(self) -> dict[tuple[str, int], Definition]:
+        # Looked up on every transition: built once.
+        return {(d.name, d.version): d for d in (*self.older, *self.definitions.values())}
+
+    def version(self, name: str, version: int) -> Definition:
+        found = self._by_version.get((name, version))
+        if found is not None:
+            return found
+        self.get(name)  # an unknown name is DefinitionNotFoundError
+        raise SnapshotError(
+            f"Version {version} of {name!r} is not registered (registered: "
+            f"{', '.join(str(d.version) for d in self.versions(name))}); register it beside "
+            "the newer one so its runs can continue, or migrate them (signoff migrate-runs)."
+        )
+
+
+def _check_lifecycle(chart: type[StateChart[Any]]) -> None:
+    """The lifecycle chart must speak the engine's vocabulary (signoff.engine.model.lifecycle)."""
+    states = set(chart.states_map)
+    events = {str(e.id) for s in chart.states_map.values() for t in s.transitions for e in t.events}
+    missing = [str(s) for s in LifecycleState if s not in states]
+    missing += [str(e) for e in LifecycleEvent if e not in events]
+    if missing:
+        raise ValueError(f"{chart.__name__} lacks the lifecycle names {', '.join(missing)}")

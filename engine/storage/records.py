@@ -1,0 +1,54 @@
+"""What crosses into the store: a transition to write, an idempotency key, a stored outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from signoff.engine.model.run_model import JobRequest
+from signoff.engine.storage.statements import Row
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    """A client's key, scoped to the actor and the route, with a hash of the request body."""
+
+    key: str
+    actor: str
+    route: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    """What a key's first use answered: whether it created a run, and the run view's JSON."""
+
+    created: bool
+    body: bytes
+
+
+@dataclass(frozen=True)
+class TransitionWrite:
+    """Everything one transition stores; `before` is the run row as locked (None: creating).
+
+    `view` is the run view's JSON, encoded once: the history row stores these bytes, and the
+    same bytes answer the request and travel in the SSE frame.
+    """
+
+    after: Row
+    before: Row | None
+    now: datetime
+    actor: str
+    event: str
+    data: dict[str, Any]
+    reason: str | None
+    business_from: list[str]
+    lifecycle_from: list[str]
+    view: bytes
+    cancel_all: bool
+    cancel_states: Sequence[str]
+    keep_job: int | None
+    requests: Sequence[JobRequest]
+    max_attempts: int
