@@ -15,6 +15,7 @@ from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
 from signoff.engine.dispatch import deciders
 from signoff.engine.dispatch.outcome import Committed, Outcome
+from signoff.engine.dispatch.write import Step, write
 from signoff.engine.errors import (
     EventNotAllowedError,
     InternalEventError,
@@ -27,7 +28,6 @@ from signoff.engine.errors import (
     RunPausedError,
     SeparationOfDutiesError,
     SnapshotError,
-    StaleVersionError,
     UnknownEventError,
     WriteConflictError,
 )
@@ -37,10 +37,9 @@ from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleState
 from signoff.engine.model.registry import Registry
 from signoff.engine.observer import Observer
 from signoff.engine.storage.jobs import Lease
-from signoff.engine.storage.records import IdempotencyKey, StoredOutcome, TransitionWrite
+from signoff.engine.storage.records import IdempotencyKey, StoredOutcome
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
-from signoff.engine.views import Change, EntryJson, run_view
 
 log = logging.getLogger("signoff.dispatcher")
 _ENCODER = msgspec.json.Encoder()
@@ -184,7 +183,7 @@ class Dispatcher:
             "definition_hash": target.structural_hash,
         }
         data = {"from_version": source.version, "to_version": target.version}
-        return await self._write(tx, now, charts, before, "migrate", actor, data, None)
+        return await self._write(tx, Step(now, charts, before, "migrate", actor, data, None))
 
     def _check_size(self, what: str, value: Mapping[str, Any]) -> None:
         size = len(_ENCODER.encode(value))
@@ -252,7 +251,8 @@ class Dispatcher:
             "created_at": now,
             "version": 0,
         }
-        return await self._write(tx, now, charts, row, "create", actor, {}, None, new=True)
+        step = Step(now, charts, row, "create", actor, {}, None, new=True)
+        return await self._write(tx, step)
 
     async def _apply(
         self,
@@ -314,7 +314,8 @@ class Dispatcher:
             if derived is not None:
                 charts.send_lifecycle(derived)
         keep = lease.job_id if lease else None
-        return await self._write(tx, now, charts, row, event, actor, data, reason, keep_job=keep)
+        step = Step(now, charts, row, event, actor, data, reason, keep_job=keep)
+        return await self._write(tx, step)
 
     def _spec_of(self, row: Row) -> Definition:
         """The definition version the run is on; refuses a chart changed under that version."""
@@ -329,85 +330,8 @@ class Dispatcher:
             )
         return spec
 
-    async def _write(
-        self,
-        tx: Tx,
-        now: datetime,
-        charts: RunCharts,
-        before: Row,
-        event: str,
-        actor: str,
-        data: dict[str, Any],
-        reason: str | None,
-        *,
-        new: bool = False,
-        keep_job: int | None = None,
-    ) -> tuple[Outcome, Committed]:
-        business_to = snapshots.configuration(charts.business)
-        lifecycle_to = list(charts.lifecycle.configuration)
-        after = {
-            **before,
-            "version": before["version"] + 1,
-            "state": snapshots.top_state(charts.business),
-            "configuration": business_to,
-            "business_history": snapshots.history_values(charts.business),
-            "lifecycle": charts.lifecycle_state,
-            "lifecycle_configuration": lifecycle_to,
-            "lifecycle_history": charts.lifecycle.history_values,
-            "context": charts.model.context,
-            "updated_at": now,
-        }
-        business_from = [] if new else list(before["configuration"])
-        lifecycle_from = [] if new else list(before["lifecycle_configuration"])
-        # Encoded once: these bytes are the history row's run view, the response and, inside
-        # the entry, the SSE frame.
-        body = _ENCODER.encode(run_view(after, charts.allowed_events()))
-        final = charts.lifecycle.final
-        seq = await self.store.store_transition(
-            tx,
-            TransitionWrite(
-                after=after,
-                before=None if new else before,
-                now=now,
-                actor=actor,
-                event=event,
-                data=data,
-                reason=reason,
-                business_from=business_from,
-                lifecycle_from=lifecycle_from,
-                view=body,
-                cancel_all=final,
-                cancel_states=sorted(set(business_from) - set(business_to)),
-                keep_job=keep_job,
-                requests=() if final else charts.model.requests,
-                max_attempts=self.max_attempts,
-            ),
-        )
-        if seq is None:
-            raise StaleVersionError()
-        entry = EntryJson(
-            seq=seq,
-            run_id=after["id"],
-            at=now,
-            actor=actor,
-            event=event,
-            data=data,
-            reason=reason,
-            business=Change(from_=business_from, to=business_to),
-            lifecycle=Change(from_=lifecycle_from, to=lifecycle_to),
-            run=msgspec.Raw(body),
-        )
-        outcome = Outcome(after["id"], after["version"], body, created=new)
-        committed = Committed(
-            after["id"],
-            after["definition"],
-            event,
-            seq,
-            _ENCODER.encode(entry),
-            enqueued_jobs=bool(charts.model.requests),
-        )
-        charts.release()  # nothing below can fail: a rollback now would mean a commit error
-        return outcome, committed
+    async def _write(self, tx: Tx, step: Step) -> tuple[Outcome, Committed]:
+        return await write(self.store, tx, step, self.max_attempts)
 
 
 def _replayed(stored: StoredOutcome) -> Outcome:

@@ -1,0 +1,107 @@
+"""Writing one transition: the run's new row, its history entry and jobs, encoded once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from signoff.engine.charts import snapshots
+from signoff.engine.charts.run_charts import RunCharts
+from signoff.engine.dispatch.outcome import Committed, Outcome
+from signoff.engine.errors import StaleVersionError
+from signoff.engine.storage.records import TransitionWrite
+from signoff.engine.storage.statements import Row, Tx
+from signoff.engine.storage.store import Store
+from signoff.engine.views import Change, EntryJson, run_view
+
+_ENCODER = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class Step:
+    """A transition the charts have made: `before` is the run row as locked (for a new run,
+    its creation columns), `keep_job` the job whose outcome it applies."""
+
+    now: datetime
+    charts: RunCharts
+    before: Row
+    event: str
+    actor: str
+    data: dict[str, Any]
+    reason: str | None
+    new: bool = False
+    keep_job: int | None = None
+
+
+async def write(store: Store, tx: Tx, step: Step, max_attempts: int) -> tuple[Outcome, Committed]:
+    """Store a transition the charts have made; what it answers and what it committed."""
+    now, charts, before, new = step.now, step.charts, step.before, step.new
+    event, actor, data, reason = step.event, step.actor, step.data, step.reason
+    business_to = snapshots.configuration(charts.business)
+    lifecycle_to = list(charts.lifecycle.configuration)
+    after = {
+        **before,
+        "version": before["version"] + 1,
+        "state": snapshots.top_state(charts.business),
+        "configuration": business_to,
+        "business_history": snapshots.history_values(charts.business),
+        "lifecycle": charts.lifecycle_state,
+        "lifecycle_configuration": lifecycle_to,
+        "lifecycle_history": charts.lifecycle.history_values,
+        "context": charts.model.context,
+        "updated_at": now,
+    }
+    business_from = [] if new else list(before["configuration"])
+    lifecycle_from = [] if new else list(before["lifecycle_configuration"])
+    # Encoded once: these bytes are the history row's run view, the response and, inside
+    # the entry, the SSE frame.
+    body = _ENCODER.encode(run_view(after, charts.allowed_events()))
+    final = charts.lifecycle.final
+    seq = await store.store_transition(
+        tx,
+        TransitionWrite(
+            after=after,
+            before=None if new else before,
+            now=now,
+            actor=actor,
+            event=event,
+            data=data,
+            reason=reason,
+            business_from=business_from,
+            lifecycle_from=lifecycle_from,
+            view=body,
+            cancel_all=final,
+            cancel_states=sorted(set(business_from) - set(business_to)),
+            keep_job=step.keep_job,
+            requests=() if final else charts.model.requests,
+            max_attempts=max_attempts,
+        ),
+    )
+    if seq is None:
+        raise StaleVersionError()
+    entry = EntryJson(
+        seq=seq,
+        run_id=after["id"],
+        at=now,
+        actor=actor,
+        event=event,
+        data=data,
+        reason=reason,
+        business=Change(from_=business_from, to=business_to),
+        lifecycle=Change(from_=lifecycle_from, to=lifecycle_to),
+        run=msgspec.Raw(body),
+    )
+    outcome = Outcome(after["id"], after["version"], body, created=new)
+    committed = Committed(
+        after["id"],
+        after["definition"],
+        event,
+        seq,
+        _ENCODER.encode(entry),
+        enqueued_jobs=bool(charts.model.requests),
+    )
+    charts.release()  # nothing below can fail: a rollback now would mean a commit error
+    return outcome, committed
