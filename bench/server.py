@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 
 from bench.common import fresh_database
-from tests.conftest import free_socket
+from tests.helpers import free_socket
 
 
 def _raise_fd_limit() -> None:
