@@ -14,8 +14,8 @@ Everything else (`signoff.engine.*` below its face, `signoff.api.*` but `create_
 and may change without notice.
 """
 
-from signoff.api.app import create_app
-from signoff.client import ApiError, SignoffClient
+from typing import TYPE_CHECKING, Any
+
 from signoff.engine import (
     Definition,
     HistoryEntry,
@@ -63,7 +63,29 @@ from signoff.engine.errors import (
     WriteConflictError,
 )
 
+if TYPE_CHECKING:
+    from signoff.api.app import create_app
+    from signoff.client import ApiError, SignoffClient
+
 __version__ = "0.1.0"
+# Imported on first use, so that code that only runs charts and the engine (a worker, a test,
+# a script) does not load the web framework and the HTTP client with them.
+_LAZY = {
+    "create_app": "signoff.api.app",
+    "ApiError": "signoff.client",
+    "SignoffClient": "signoff.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'signoff' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "ApiError",
