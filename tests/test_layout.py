@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
@@ -55,3 +56,26 @@ def test_the_public_face_is_importable_and_documented() -> None:
     for name in signoff.__all__:
         assert getattr(signoff, name) is not None
         assert f"`{name}`" in section, f"{name} is in signoff.__all__ but not in the README"
+
+
+# The engine's layers, lowest first: a module imports only from its own layer and those below.
+LAYERS = [
+    "errors", "ids", "observer", "views", "model", "charts", "storage", "dispatch", "feed", "jobs",
+    "settings", "runtime", "__init__",
+]  # fmt: skip
+
+
+def test_imports_inside_the_engine_run_only_downwards() -> None:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = []
+    for path in (ROOT / "engine").rglob("*.py"):
+        if "migrations" in path.parts:
+            continue
+        here = path.relative_to(ROOT / "engine").parts[0].removesuffix(".py")
+        text = path.read_text()
+        for module in re.findall(r"^\s*(?:from|import) (signoff\.engine[\w.]*)", text, re.M):
+            parts = module.split(".")
+            there = parts[2] if len(parts) > 2 else "__init__"
+            if there != here and rank[there] > rank[here]:
+                upward.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert upward == []
