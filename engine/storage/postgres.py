@@ -99,7 +99,6 @@ _UPDATE, _UPDATE_ARGS = _transition(new=False)
 
 
 class PgStore(Store):
-    dialect = "postgresql"
     # FOR UPDATE serializes events on one run.
     lock_clause = " FOR UPDATE"
 

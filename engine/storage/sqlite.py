@@ -51,8 +51,6 @@ _INPUTS = sql("SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_ea
 
 
 class SqliteStore(Store):
-    dialect = "sqlite"
-
     def __init__(self, url: str) -> None:
         engine = self.create_engine(url)
         super().__init__(url, engine)

@@ -61,7 +61,6 @@ class Listener(ABC):
 class Store(ABC):
     """A Signoff database; `Store.open(url)` picks the dialect."""
 
-    dialect: ClassVar[str]
     # Appended to the statement that reads a run before changing it.
     lock_clause: ClassVar[str] = ""
 
@@ -76,6 +75,7 @@ class Store(ABC):
 
     @staticmethod
     def open(url: str, *, pool_size: int = 10) -> Store:
+        # The dialects subclass Store, so they are imported once one is chosen.
         from signoff.engine.storage.postgres import PgStore
         from signoff.engine.storage.sqlite import SqliteStore
 
