@@ -45,15 +45,6 @@ class ClaimedJob:
     input: dict[str, Any]
 
 
-# A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
-# job to keep (the one whose outcome the transition applies). Each dialect adds its filter.
-CANCEL = """UPDATE jobs SET status = 'cancelled', updated_at = $2
-    WHERE run_id = $1 AND status IN ('ready', 'running') AND id <> $3"""
-ENQUEUE = sql(
-    """INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
-    created_for_version, created_at, updated_at)
-    VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
-)
 # Held: the job is still running under this lease (nobody took it over or cancelled it).
 _HELD = "WHERE id = $1 AND lease_owner = $2 AND status = 'running'"
 SETTLE = sql("UPDATE jobs SET status = 'done', updated_at = $3, lease_until = NULL " + _HELD)

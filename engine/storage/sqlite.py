@@ -44,8 +44,18 @@ _APPEND = sql(
     f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)})"
     f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 1))}) RETURNING seq"
 )
-_CANCEL_ALL = sql(jobs.CANCEL)
-_CANCEL_IN = sql(jobs.CANCEL + " AND state IN (SELECT value FROM json_each($4))")
+# A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
+# job to keep (the one whose outcome the transition applies). PostgreSQL does the same, and
+# the enqueueing, inside its one transition statement.
+_CANCEL = """UPDATE jobs SET status = 'cancelled', updated_at = $2
+    WHERE run_id = $1 AND status IN ('ready', 'running') AND id <> $3"""
+_CANCEL_ALL = sql(_CANCEL)
+_CANCEL_IN = sql(_CANCEL + " AND state IN (SELECT value FROM json_each($4))")
+_ENQUEUE = sql(
+    """INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
+    created_for_version, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
+)
 _CLAIM = sql(jobs.CLAIM.format(due=jobs.DUE), of=JOBS)
 _INPUTS = sql("SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))", of=RUNS)
 
@@ -82,7 +92,7 @@ class SqliteStore(Store):
         for r in w.requests:
             due = now + timedelta(seconds=r.delay_s)
             await tx.execute(
-                jobs.ENQUEUE,
+                _ENQUEUE,
                 a["id"],
                 r.kind,
                 r.state,
