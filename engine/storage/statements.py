@@ -37,15 +37,10 @@ class Sql:
 def sql(text: str, *, of: Table | None = None) -> Sql:
     """A statement for both dialects; its results decode like the columns of `of`."""
     flat = " ".join(text.split())
-    json = (
-        frozenset(c.name for c in of.columns if isinstance(c.type, JSON)) if of is not None else ()
-    )
-    times = (
-        frozenset(c.name for c in of.columns if isinstance(c.type, UTCDateTime))
-        if of is not None
-        else ()
-    )
-    return Sql(flat, _PLACEHOLDER.sub(r"?\1", flat), frozenset(json), frozenset(times))
+    cols = list(of.columns) if of is not None else []
+    json = frozenset(c.name for c in cols if isinstance(c.type, JSON))
+    times = frozenset(c.name for c in cols if isinstance(c.type, UTCDateTime))
+    return Sql(flat, _PLACEHOLDER.sub(r"?\1", flat), json, times)
 
 
 def columns(table: Table, *, skip: tuple[str, ...] = ()) -> list[str]:
