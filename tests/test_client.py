@@ -175,7 +175,11 @@ async def test_watch_shows_runs_as_they_change(database_url: str) -> None:
             command="watch", url=live.url, token=None, definition=None, rows=10
         )
         watcher = asyncio.create_task(cli_runs.run(args, console))
-        await asyncio.sleep(0.3)  # subscribed
+
+        async def subscribed() -> bool:  # it follows from the present: subscribe first
+            return live.runtime.feed.subscriber_count > 0
+
+        await eventually(subscribed)
         run_id = await waiting_run(client)
 
         async def shown() -> bool:
