@@ -38,7 +38,12 @@ class DiagramController(Controller):
     ) -> Response[bytes]:
         """The run's chart with its active states lit."""
         run = await runtime.queries.get(run_id)
-        spec = runtime.registry.version(run.definition, run.definition_version)
+        spec = runtime.registry.find(run.definition, run.definition_version)
+        if spec is None:
+            raise NotFoundException(
+                f"{run.definition} v{run.definition_version} is not loaded by this server, so "
+                "it has no chart to draw."
+            )
         machine = drawing.lit(spec.chart, run.configuration)
         return Response(
             await drawing.render(machine, fmt),

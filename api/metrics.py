@@ -67,6 +67,13 @@ class Metrics(Observer):
         self.queue_due = Gauge(
             "signoff_queue_due", "Ready jobs whose due time has passed", registry=r
         )
+        self.unclaimed = Gauge(
+            "signoff_jobs_unclaimed_seconds",
+            "Per job kind, how long its longest-waiting due job has gone unclaimed (a kind "
+            "that keeps growing has no worker with a handler for it)",
+            ["kind"],
+            registry=r,
+        )
         self.listener_failures = Counter(
             "signoff_listener_failures",
             "Listeners that raised after a commit (the transition stayed committed)",
@@ -102,6 +109,10 @@ class Metrics(Observer):
         for kind, count in census.ready_jobs.items():
             self.queue_depth.labels(kind).set(count)
         self.queue_due.set(census.due_jobs)
+        now = runtime.dispatcher.clock()
+        self.unclaimed.clear()
+        for kind, due_at in census.oldest_due.items():
+            self.unclaimed.labels(kind).set(max(0.0, (now - due_at).total_seconds()))
         self.sse_clients.set(runtime.feed.subscriber_count)
 
 

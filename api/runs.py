@@ -16,6 +16,7 @@ from signoff.api.schemas import CreateRun, Decision, SendEvent
 from signoff.engine import (
     HistoryPage,
     IdempotencyKey,
+    JobPage,
     Outcome,
     RunFilter,
     RunPage,
@@ -171,6 +172,12 @@ class RunController(Controller):
     ) -> HistoryPage:
         """Every transition of the run, oldest first."""
         return await runtime.queries.history(run_id)
+
+    @get("/{run_id:str}/jobs")
+    async def jobs(self, run_id: FromPath[str], runtime: NamedDependency[Runtime]) -> JobPage:
+        """The run's jobs and timers, oldest first, each with its attempts: when each started
+        and ended, and why a failed one failed."""
+        return await runtime.queries.jobs(run_id)
 
     @post("/{run_id:str}/events", status_code=200, responses=RUN_RESPONSES)
     async def send_event(

@@ -30,7 +30,6 @@ from signoff.engine.errors import (
 )
 from signoff.engine.feed.broadcaster import Feed
 from signoff.engine.feed.subscription import FeedFilter
-from signoff.engine.jobs.retry import RetryPolicy
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.model.definition import Definition, Migration, StateKind
 from signoff.engine.model.jobs import (
@@ -42,7 +41,9 @@ from signoff.engine.model.jobs import (
     TransientJobError,
 )
 from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleEvent, LifecycleState
+from signoff.engine.model.pack import Pack
 from signoff.engine.model.registry import Registry
+from signoff.engine.model.retry import Backoff, RetryPolicy
 from signoff.engine.model.roles import Role
 from signoff.engine.model.run_model import RunModel
 from signoff.engine.observer import Observer
@@ -53,10 +54,11 @@ from signoff.engine.storage.queries import Census, RunFilter, RunQueries
 from signoff.engine.storage.records import IdempotencyKey
 from signoff.engine.storage.store import Store
 from signoff.engine.storage.urls import DatabaseUrlError, check_reachable
-from signoff.engine.views import HistoryEntry, HistoryPage, RunPage, RunView
+from signoff.engine.views import HistoryEntry, HistoryPage, JobPage, JobView, RunPage, RunView
 
 __all__ = [
     "CONTROL_EVENTS",
+    "Backoff",
     "Census",
     "ChartInfo",
     "Committed",
@@ -75,12 +77,15 @@ __all__ = [
     "JobHandler",
     "JobKind",
     "JobOutcome",
+    "JobPage",
+    "JobView",
     "LifecycleEvent",
     "LifecycleState",
     "Migration",
     "MigrationReport",
     "Observer",
     "Outcome",
+    "Pack",
     "PermanentJobError",
     "Registry",
     "RetryPolicy",

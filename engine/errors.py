@@ -20,13 +20,16 @@ EngineError
 │   │   └── PreconditionFailedError
 │   ├── WriteConflictError
 │   ├── RemovedStateError
-│   └── DuplicateApprovalError
+│   ├── DuplicateApprovalError
+│   └── DefinitionNotLoadedError
 ├── ForbiddenError
 │   ├── SeparationOfDutiesError
-│   └── RegionForbiddenError
+│   ├── RegionForbiddenError
+│   └── StateForbiddenError
 ├── LeaseLostError
 ├── SnapshotError
-└── StorageUnavailableError
+├── StorageUnavailableError
+└── AppLoadError (also a ValueError: a configuration mistake, met at startup)
 """
 
 from __future__ import annotations
@@ -193,6 +196,24 @@ class RegionForbiddenError(ForbiddenError):
         )
 
 
+class StateForbiddenError(ForbiddenError):
+    """Only approvers of the group that decides in a wait state decide there."""
+
+    def __init__(self, actor: str, state: str, group: str) -> None:
+        super().__init__(f"{actor} is not in the {group} group, who decide in {state}.")
+
+
+class DefinitionNotLoadedError(ConflictError):
+    """The run's definition is not loaded by this server, so its events cannot be applied."""
+
+    def __init__(self, run_id: str, definition: str, version: int) -> None:
+        super().__init__(
+            f"Run {run_id} is a run of {definition} v{version}, which this server has not "
+            "loaded: start it with the app or pack that defines it (--app, SIGNOFF_APP, or "
+            "an installed pack) to send events to this run."
+        )
+
+
 class LeaseLostError(EngineError):
     """This worker no longer holds the job's lease; its outcome is discarded."""
 
@@ -206,3 +227,7 @@ class StorageUnavailableError(EngineError):
     out of connections); nothing was written. Retry later."""
 
     retry_after_s = 5
+
+
+class AppLoadError(EngineError, ValueError):
+    """The app or an installed pack of definitions could not be loaded."""

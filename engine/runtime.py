@@ -8,9 +8,9 @@ from signoff.engine.dispatch.dispatcher import Dispatcher
 from signoff.engine.dispatch.outcome import Committed
 from signoff.engine.feed.broadcaster import Feed
 from signoff.engine.feed.subscription import Published
-from signoff.engine.jobs.retry import RetryPolicy
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.model.registry import Registry
+from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.observer import Observer
 from signoff.engine.settings import Settings
 from signoff.engine.storage.migrate import upgrade

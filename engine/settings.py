@@ -16,6 +16,12 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///signoff.db"
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
+    # Your definitions: MODULE:ATTR naming a Registry, a Pack, or a factory taking these
+    # Settings and returning one (signoff.apps). Unset: every installed pack.
+    app: str = ""
+    # The installed packs (entry-point group `signoff.definitions`) to load, by name,
+    # comma-separated; unset: all of them. `signoff` is Signoff's own approval and purchase_order.
+    packs: str = ""
     host: str = "127.0.0.1"
     port: int = 8000
     failure_rate: float = 0.25

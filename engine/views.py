@@ -24,6 +24,9 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     allowed_events: list[str]
     created_at: datetime
     updated_at: datetime
+    # False when the server answering has not loaded the run's definition (version): the run
+    # is shown as stored, and it refuses events (409 definition-not-loaded).
+    definition_loaded: bool = True
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
@@ -63,7 +66,37 @@ class HistoryPage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[HistoryEntry]
 
 
-def run_view(row: Mapping[str, Any], allowed: list[str]) -> RunView:
+class Attempt(msgspec.Struct, frozen=True, kw_only=True):
+    """One attempt at a job: `result` is running, failed or succeeded."""
+
+    number: int
+    started_at: datetime
+    ended_at: datetime | None
+    result: str
+    error: str | None = None
+
+
+class JobView(msgspec.Struct, frozen=True, kw_only=True):
+    """A job (or timer) a run's state asked for, and each of its attempts so far."""
+
+    id: int
+    kind: str
+    state: str
+    status: str  # ready, running, done, cancelled or dropped
+    attempts: int
+    max_attempts: int
+    due_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    attempt_log: list[Attempt]
+
+
+class JobPage(msgspec.Struct, frozen=True, kw_only=True):
+    items: list[JobView]
+
+
+def run_view(row: Mapping[str, Any], allowed: list[str], *, loaded: bool = True) -> RunView:
     """The run view of a `runs` row's column values."""
     return RunView(
         id=row["id"],
@@ -80,6 +113,7 @@ def run_view(row: Mapping[str, Any], allowed: list[str]) -> RunView:
         allowed_events=allowed,
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        definition_loaded=loaded,
     )
 
 
@@ -95,4 +129,49 @@ def history_entry(row: Any) -> HistoryEntry:
         business=Change(from_=row.business_from, to=row.business_to),
         lifecycle=Change(from_=row.lifecycle_from, to=row.lifecycle_to),
         run=msgspec.convert(row.run, RunView),
+    )
+
+
+def job_view(row: Any) -> JobView:
+    """A `jobs` row with its attempts: the failed ones it logged, then the one running, or
+    the last one if it succeeded."""
+    log = [
+        Attempt(
+            number=a["attempt"],
+            started_at=datetime.fromisoformat(a["started_at"]),
+            ended_at=datetime.fromisoformat(a["ended_at"]),
+            result="failed",
+            error=a["error"],
+        )
+        for a in row.attempt_log
+    ]
+    logged = {a.number for a in log}
+    if row.claimed_at is not None and row.attempts not in logged and row.attempts > 0:
+        if row.status == "running":
+            log.append(
+                Attempt(
+                    number=row.attempts, started_at=row.claimed_at, ended_at=None, result="running"
+                )
+            )
+        elif row.status == "done":
+            log.append(
+                Attempt(
+                    number=row.attempts,
+                    started_at=row.claimed_at,
+                    ended_at=row.updated_at,
+                    result="succeeded",
+                )
+            )
+    return JobView(
+        id=row.id,
+        kind=row.kind,
+        state=row.state,
+        status=row.status,
+        attempts=row.attempts,
+        max_attempts=row.max_attempts,
+        due_at=row.due_at,
+        last_error=row.last_error,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        attempt_log=log,
     )

@@ -3,9 +3,10 @@
 What a user of the library needs is here, listed in `__all__`:
 
 - to declare a workflow: `Definition` (a chart and what its states mean), `StateKind`,
-  `RunModel` (the model a chart records its intents on), `Registry`;
+  `RunModel` (the model a chart records its intents on), `Pack` (definitions and their job
+  handlers, as `--app` and the entry-point group `signoff.definitions` take them), `Registry`;
 - to hold its effects: `JobKind`, `JobContext`, `JobOutcome`, `TransientJobError`,
-  `PermanentJobError`, `RetryPolicy`;
+  `PermanentJobError`, `RetryPolicy`, `Backoff`;
 - to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`;
 - to talk to a server: `SignoffClient`, `ApiError`, and the views it returns;
 - the error tree, rooted at `EngineError` (each docstring is the default message).
@@ -17,11 +18,13 @@ and may change without notice.
 from typing import TYPE_CHECKING, Any
 
 from signoff.engine import (
+    Backoff,
     Definition,
     HistoryEntry,
     JobContext,
     JobKind,
     JobOutcome,
+    Pack,
     PermanentJobError,
     Registry,
     RetryPolicy,
@@ -34,8 +37,10 @@ from signoff.engine import (
     TransientJobError,
 )
 from signoff.engine.errors import (
+    AppLoadError,
     ConflictError,
     DefinitionNotFoundError,
+    DefinitionNotLoadedError,
     DuplicateApprovalError,
     EngineError,
     EventNotAllowedError,
@@ -58,6 +63,7 @@ from signoff.engine.errors import (
     SeparationOfDutiesError,
     SnapshotError,
     StaleVersionError,
+    StateForbiddenError,
     StorageUnavailableError,
     UnknownEventError,
     WriteConflictError,
@@ -87,11 +93,15 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
 __all__ = [
     "ApiError",
+    "AppLoadError",
+    "Backoff",
     "ConflictError",
     "Definition",
     "DefinitionNotFoundError",
+    "DefinitionNotLoadedError",
     "DuplicateApprovalError",
     "EngineError",
     "EventNotAllowedError",
@@ -109,6 +119,7 @@ __all__ = [
     "LeaseLostError",
     "MigrationTargetError",
     "NotFoundError",
+    "Pack",
     "PermanentJobError",
     "PreconditionFailedError",
     "RegionForbiddenError",
@@ -127,6 +138,7 @@ __all__ = [
     "SignoffClient",
     "SnapshotError",
     "StaleVersionError",
+    "StateForbiddenError",
     "StateKind",
     "StorageUnavailableError",
     "TransientJobError",

@@ -21,6 +21,7 @@ import uvloop
 from signoff.engine.runtime import Runtime
 from signoff.machines.registry import build_registry
 from tests.helpers import (
+    EXAMPLE,
     LiveServer,
     create_pg_database,
     create_pg_template,
@@ -123,3 +124,9 @@ async def runtime(database_url: str) -> AsyncIterator[Runtime]:
 async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
     async with serve(database_url) as live:
         yield live
+
+
+@pytest.fixture
+def example_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The example package `expense_report` importable from its folder."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, NoReturn
 
 import asyncpg
@@ -31,10 +32,10 @@ from signoff.api.server import server as signoff_server
 from signoff.client import SignoffClient
 from signoff.engine import Store, upgrade
 from signoff.engine.dispatch.dispatcher import utcnow
-from signoff.engine.jobs.retry import RetryPolicy
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.model.jobs import JobHandler, JobKind
 from signoff.engine.model.registry import Registry
+from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
 from signoff.engine.views import RunView
@@ -113,6 +114,11 @@ async def create_pg_template() -> str:
         await drop_pg_database(name)
         raise
     return name
+
+
+# The example package that lives outside Signoff (examples/expense_report): the tests import it
+# from its folder (fixture `example_on_path`); test_example installs it from a built wheel.
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "expense_report"
 
 
 # --- runtimes ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ const state = {
   listed: false,          // the first page for the current filters has arrived
   selected: null,         // id of the run in the detail pane
   history: [],            // history entries of the selected run
+  jobs: [],               // jobs of the selected run, with their attempts
   definitions: new Map(), // name -> definition (states, events)
   lastSeq: null,          // last feed entry seen: where a reconnect resumes
   source: null,
@@ -106,27 +107,44 @@ function roleOf(run, event) {
   return definition?.events.find((e) => e.name === event)?.role || "operator";
 }
 
-// One button per event, or per event and open region the user may decide in.
+// The groups that decide in the run's current wait states, as its definition declares.
+function decidingGroups(run) {
+  const definition = state.definitions.get(run.definition);
+  return (definition?.states || [])
+    .filter((s) => s.decided_by && run.configuration.includes(s.id))
+    .map((s) => s.decided_by);
+}
+
+// One button per event, or per event and open region the user may decide in: what the
+// server's definition says this user's roles and groups may send now.
 function actionsFor(run) {
   const permitted = run.allowed_events.filter((event) => may(roleOf(run, event)));
   const regions = regionsOf(run);
   const groups = decidesIn();
+  const deciding = decidingGroups(run);
+  const inGroup = groups === null || !deciding.length || deciding.some((g) => groups.includes(g));
   // One person approves once per round, in whichever region: no button that would be refused.
   const approved = regions.some((region) => region.approvedBy.includes(state.me?.actor));
   const actions = [];
   for (const event of permitted) {
-    if (regions.length && roleOf(run, event) === "approver") {
+    const decision = roleOf(run, event) === "approver";
+    if (regions.length && decision) {
       if (event === "approve" && approved) continue;
       for (const region of regions) {
         if (region.open && (groups === null || groups.includes(region.group))) {
           actions.push({ event, region: region.name, label: `${LABELS[event] || event} ${region.name}` });
         }
       }
-    } else {
+    } else if (!decision || inGroup) {
       actions.push({ event, label: LABELS[event] || event });
     }
   }
   return actions;
+}
+
+// A reason goes with decisions and with the events that restart work.
+function takesReason(run, event) {
+  return WITH_REASON.has(event) || roleOf(run, event) === "approver";
 }
 
 function renderRegions(run) {
@@ -233,8 +251,36 @@ function renderDetail() {
     return button;
   });
   $("actions").replaceChildren(...buttons);
-  $("reason").hidden = !actions.some(({ event }) => WITH_REASON.has(event));
+  $("reason").hidden = !actions.some(({ event }) => takesReason(run, event));
+  $("not-loaded").hidden = run.definition_loaded !== false;
   renderTimeline();
+  renderJobs();
+}
+
+function renderJobs() {
+  const items = state.jobs.map((job) => {
+    const tries = job.attempt_log.map((a) => {
+      const spent = a.ended_at ? ` in ${duration((Date.parse(a.ended_at) - Date.parse(a.started_at)) / 1000)}` : "";
+      return el("li", { dataset: { result: a.result } }, `#${a.number} ${a.result}${spent}`,
+        a.error ? el("span", { className: "muted" }, ` · ${a.error}`) : "");
+    });
+    return el("li", { dataset: { job: job.id, status: job.status } },
+      el("strong", {}, job.kind), ` in ${job.state} · ${job.status} · ${job.attempts} of ${job.max_attempts} attempts`,
+      el("ol", { className: "attempts" }, ...tries));
+  });
+  $("jobs").replaceChildren(...items);
+  $("jobs-card").hidden = !items.length;
+}
+
+async function loadJobs(id) {
+  try {
+    const page = await api(`/api/runs/${encodeURIComponent(id)}/jobs`);
+    if (id !== state.selected) return;
+    state.jobs = page.items;
+    renderJobs();
+  } catch (err) {
+    showError(err);
+  }
 }
 
 function renderTimeline() {
@@ -337,11 +383,13 @@ async function select(id, { reveal = false } = {}) {
     ]);
     remember(run);
     state.history = history.items;
+    state.jobs = [];
   } catch (err) {
     showError(err);
   }
   renderList();
   renderDetail();
+  loadJobs(id);
   if (reveal && NARROW.matches) $("detail").scrollIntoView({ block: "start" });
   renderDiagram();
 }
@@ -350,11 +398,13 @@ async function act(run, event, button, region) {
   clearError();
   button.disabled = true;
   const reason = $("reason").value.trim();
-  let body = WITH_REASON.has(event) ? (reason ? { reason } : {}) : undefined;
-  if (region) body = { ...body, region };
+  // Every event goes to /events, the one route that takes any event of any definition.
+  const body = { event };
+  if (reason && takesReason(run, event)) body.reason = reason;
+  if (region) body.data = { region };
   try {
     // If-Match: act only on the version on screen; a stale page gets 412, not a wrong decision.
-    const updated = await api(`/api/runs/${encodeURIComponent(run.id)}/${event}`, {
+    const updated = await api(`/api/runs/${encodeURIComponent(run.id)}/events`, {
       method: "POST", body, headers: { "If-Match": `"${run.version}"` },
     });
     if (remember(updated) && updated.id === state.selected) renderDetail();
@@ -404,6 +454,7 @@ function onTransition(message) {
     }
     renderDetail();
     renderDiagram();
+    loadJobs(entry.run_id);
   }
   if (fresh) renderList();
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -19,6 +19,8 @@ class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
     initial: bool
     final: bool
     kind: str | None = None
+    # The group whose approvers decide while a run is here (Definition.deciders).
+    decided_by: str | None = None
 
 
 class EventInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,6 +55,8 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     versions: list[int] = []
     # Approval regions (parallel states decided separately) and the group deciding in each.
     regions: list[RegionInfo] = []
+    # The JSON Schema a run's input must match (None: any JSON object).
+    input_schema: dict[str, Any] | None = None
 
 
 def describe_chart(
@@ -63,6 +67,7 @@ def describe_chart(
     kinds: dict[str, str] | None = None,
     internal: frozenset[str] = frozenset(),
     role_for: Callable[[str], str] | None = None,
+    deciders: Mapping[str, str] | None = None,
 ) -> ChartInfo:
     states: list[StateInfo] = []
     transitions: list[TransitionInfo] = []
@@ -78,6 +83,7 @@ def describe_chart(
                 initial=bool(state.initial),
                 final=bool(state.final),
                 kind=(kinds or {}).get(str(state.id)),
+                decided_by=(deciders or {}).get(str(state.id)),
             )
         )
         for transition in state.transitions:
@@ -118,13 +124,22 @@ def describe(definition: Definition, versions: list[int] | None = None) -> Chart
         {k: v.value for k, v in definition.kinds.items()},
         definition.internal_events,
         lambda event: str(definition.role_for(event)),
+        definition.deciders,
     )
     return msgspec.structs.replace(
         info,
         structural_hash=definition.structural_hash,
         versions=versions or [definition.version],
         regions=[RegionInfo(name=r, group=g) for r, g in definition.regions.items()],
+        input_schema=input_schema(definition),
     )
+
+
+def input_schema(definition: Definition) -> dict[str, Any] | None:
+    """The JSON Schema of the definition's input type, for forms and clients."""
+    if definition.input_type is None:
+        return None
+    return msgspec.json.schema(definition.input_type)
 
 
 def describe_lifecycle(chart: type[StateChart[Any]]) -> ChartInfo:

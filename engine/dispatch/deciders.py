@@ -1,19 +1,25 @@
-"""Who may send an event: the role it needs, and for a decision in a region, the region's group.
+"""Who may send an event: the role it needs, and for a decision, the group that decides there.
 
 Which events are decisions is the Definition's to say (`decision_events`): a decision needs the
-approver role, every other event the operator role. A definition with regions (parallel states
-reviewed separately, `Definition.regions`) takes every decision with `data.region` naming one of
-them; the actor must be an approver of that region's group. The chart's own guards then route
-the decision to its region and count quorums; this module is the runtime's part, so charts never
-see who holds which role or group.
+approver role, every other event the operator role. Where a decision is made is the
+Definition's too: per wait state (`Definition.deciders`: in `manager_review` the managers decide,
+in `finance_review` finance), or per parallel region reviewed separately (`Definition.regions`:
+every decision names its region in `data.region`). The actor must be an approver of that
+group. The chart's own guards then route the decision and count quorums; this module is the
+runtime's part, so charts never see who holds which role or group.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from signoff.engine.errors import ForbiddenError, InvalidEventDataError, RegionForbiddenError
+from signoff.engine.errors import (
+    ForbiddenError,
+    InvalidEventDataError,
+    RegionForbiddenError,
+    StateForbiddenError,
+)
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.roles import Role
 
@@ -25,8 +31,10 @@ def check(
     actor: str,
     roles: frozenset[str] | None,
     groups: frozenset[str] | None,
+    configuration: Sequence[str] = (),
 ) -> None:
-    """Refuse an event the actor's roles do not cover, and a decision without a valid region or
+    """Refuse an event the actor's roles do not cover, a decision from outside the group that
+    decides in the run's wait state (`configuration`), and a decision without a valid region or
     from outside the region's group.
 
     `roles` None: the engine itself sends (a worker, a timer, a tool). `groups` None: the caller
@@ -42,6 +50,10 @@ def check(
     if not spec.regions:
         if region is not None:
             raise InvalidEventDataError(f"{spec.name} has no approval regions; omit region.")
+        deciding = spec.groups_deciding(configuration)
+        if groups is not None and deciding and not deciding & groups:
+            state = next(s for s in configuration if s in spec.deciders)
+            raise StateForbiddenError(actor, state, " or ".join(sorted(deciding)))
         return
     if not isinstance(region, str) or region not in spec.regions:
         known = " or ".join(spec.regions)

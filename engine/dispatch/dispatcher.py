@@ -17,6 +17,7 @@ from signoff.engine.dispatch import deciders
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.dispatch.write import Step, write
 from signoff.engine.errors import (
+    DefinitionNotLoadedError,
     EventNotAllowedError,
     InternalEventError,
     InvalidInputError,
@@ -283,7 +284,7 @@ class Dispatcher:
                 raise UnknownEventError(event, _public_events(spec))
             if event in spec.internal_events and not internal:
                 raise InternalEventError(event)
-        deciders.check(spec, event, data, actor, roles, groups)
+        deciders.check(spec, event, data, actor, roles, groups, row["configuration"])
         if if_match is not None and row["version"] not in if_match:
             raise PreconditionFailedError(if_match, row["version"])
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
@@ -317,9 +318,19 @@ class Dispatcher:
         step = Step(now, charts, row, event, actor, data, reason, keep_job=keep)
         return await self._write(tx, step)
 
+    def attempts_for(self, kind: str) -> int:
+        """How many attempts a job of `kind` gets: its own retry policy's, else the default."""
+        job = self.registry.jobs.get(kind)
+        if job is not None and job.retry is not None:
+            return job.retry.max_attempts
+        return self.max_attempts
+
     def _spec_of(self, row: Row) -> Definition:
-        """The definition version the run is on; refuses a chart changed under that version."""
-        spec = self.registry.version(row["definition"], row["definition_version"])
+        """The definition version the run is on; refuses a run whose definition (version) this
+        process has not loaded, and a chart changed under that version."""
+        spec = self.registry.find(row["definition"], row["definition_version"])
+        if spec is None:
+            raise DefinitionNotLoadedError(row["id"], row["definition"], row["definition_version"])
         stored = row.get("definition_hash")
         if stored is not None and stored != spec.structural_hash:
             raise SnapshotError(
@@ -331,7 +342,7 @@ class Dispatcher:
         return spec
 
     async def _write(self, tx: Tx, step: Step) -> tuple[Outcome, Committed]:
-        return await write(self.store, tx, step, self.max_attempts)
+        return await write(self.store, tx, step, self.attempts_for)
 
 
 def _replayed(stored: StoredOutcome) -> Outcome:

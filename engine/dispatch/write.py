@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,8 +37,11 @@ class Step:
     keep_job: int | None = None
 
 
-async def write(store: Store, tx: Tx, step: Step, max_attempts: int) -> tuple[Outcome, Committed]:
-    """Store a transition the charts have made; what it answers and what it committed."""
+async def write(
+    store: Store, tx: Tx, step: Step, max_attempts: Callable[[str], int]
+) -> tuple[Outcome, Committed]:
+    """Store a transition the charts have made; what it answers and what it committed.
+    `max_attempts` says how many attempts a job of each kind gets."""
     now, charts, before, new = step.now, step.charts, step.before, step.new
     event, actor, data, reason = step.event, step.actor, step.data, step.reason
     business_to = snapshots.configuration(charts.business)
@@ -60,6 +64,7 @@ async def write(store: Store, tx: Tx, step: Step, max_attempts: int) -> tuple[Ou
     # the entry, the SSE frame.
     body = _ENCODER.encode(run_view(after, charts.allowed_events()))
     final = charts.lifecycle.final
+    requests = () if final else charts.model.requests
     seq = await store.store_transition(
         tx,
         TransitionWrite(
@@ -76,8 +81,8 @@ async def write(store: Store, tx: Tx, step: Step, max_attempts: int) -> tuple[Ou
             cancel_all=final,
             cancel_states=sorted(set(business_from) - set(business_to)),
             keep_job=step.keep_job,
-            requests=() if final else charts.model.requests,
-            max_attempts=max_attempts,
+            requests=requests,
+            max_attempts=[max_attempts(r.kind) for r in requests],
         ),
     )
     if seq is None:

@@ -9,11 +9,13 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.errors import (
+    DefinitionNotLoadedError,
     EventNotAllowedError,
     LeaseLostError,
     RunCancelledError,
@@ -22,20 +24,28 @@ from signoff.engine.errors import (
     StorageUnavailableError,
 )
 from signoff.engine.ids import uuid7
-from signoff.engine.jobs.retry import RetryPolicy
 from signoff.engine.model.jobs import JobContext, JobOutcome, PermanentJobError
 from signoff.engine.model.registry import Registry
+from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.model.run_model import TIMER_KIND
 from signoff.engine.observer import Observer
 from signoff.engine.storage.jobs import ClaimedJob, JobStatus
+from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.store import Store
 
 log = logging.getLogger("signoff.worker")
 MAX_PAUSE_S = 5.0  # the longest wait between claims while the database is unavailable
+UNCLAIMED_CHECK_S = 30.0  # how often a worker looks for jobs that nobody claims
+UNCLAIMED_AFTER_S = 60.0  # a due job unclaimed this long is reported
 
 
 class Worker:
-    """Runs up to `concurrency` jobs at once; wakes on new jobs in this process, else polls."""
+    """Runs up to `concurrency` jobs at once; wakes on new jobs in this process, else polls.
+
+    It claims only the job kinds its registry has handlers for (and timers): a job of a kind
+    it cannot run waits for a worker that can, as in a rolling deploy where old workers lack a
+    new handler. Jobs that nobody claims for UNCLAIMED_AFTER_S are logged as a warning.
+    """
 
     def __init__(
         self,
@@ -62,6 +72,9 @@ class Worker:
         self.job_timeout_s = job_timeout_s
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-12:]}"
+        self.kinds = sorted(registry.jobs)
+        self._queries = RunQueries(store, registry)
+        self._next_check = clock()
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -88,15 +101,42 @@ class Worker:
                 task = asyncio.create_task(self.process(job))
                 self._tasks.add(task)
                 task.add_done_callback(self._finished)
+            if self.clock() >= self._next_check:
+                await self.report_unclaimed()
             if not claimed or len(claimed) == free:
                 await self._sleep(pause)
 
     async def claim(self, limit: int) -> list[ClaimedJob]:
-        """Lease up to `limit` due jobs to this worker."""
+        """Lease up to `limit` due jobs of the kinds this worker runs."""
         now = self.clock()
-        return await self.store.claim_jobs(
-            self.owner, limit, now, now + timedelta(seconds=self.lease_s)
-        )
+        until = now + timedelta(seconds=self.lease_s)
+        return await self.store.claim_jobs(self.owner, limit, now, until, self.kinds)
+
+    async def report_unclaimed(self) -> list[str]:
+        """Warn of job kinds with due jobs that no worker has claimed for UNCLAIMED_AFTER_S and
+        that this worker cannot run; the kinds warned of."""
+        now = self.clock()
+        self._next_check = now + timedelta(seconds=UNCLAIMED_CHECK_S)
+        try:
+            overdue = await self._queries.overdue(now - timedelta(seconds=UNCLAIMED_AFTER_S))
+        except Exception as exc:  # a report is not worth stopping the worker for
+            log.info("could not look for unclaimed jobs: %s", exc)
+            return []
+        warned = []
+        for o in overdue:
+            if o.kind == TIMER_KIND or o.kind in self.registry.jobs:
+                continue  # this worker runs them: it is busy, not missing a handler
+            waited = (now - o.oldest_due).total_seconds()
+            log.warning(
+                "%d job(s) of kind %r have waited up to %.0f s: no worker with a handler for "
+                "it is claiming them (this one runs %s)",
+                o.jobs,
+                o.kind,
+                waited,
+                ", ".join(self.kinds) or "only timers",
+            )
+            warned.append(o.kind)
+        return warned
 
     async def stop(self, grace_s: float = 10.0) -> None:
         """Stop claiming; let in-flight jobs finish for `grace_s`, then cancel them.
@@ -136,16 +176,26 @@ class Worker:
             await self._give_up(job, str(exc) or type(exc).__name__)
             return
         except Exception as exc:  # TransientJobError and any unexpected failure are retried
-            error = str(exc) or type(exc).__name__
-            if self.retry.exhausted(job.attempts, job.max_attempts):
+            error = _describe(exc)
+            retry = self.retry_for(job.kind)
+            if retry.exhausted(job.attempts, job.max_attempts):
                 await self._give_up(job, error)
             else:
                 self.observer.job_retry(job.kind)
                 now = self.clock()
-                due = now + timedelta(seconds=self.retry.delay_s(job.attempts))
-                await self._settle(self.store.release_job(job.lease, now, due_at=due, error=error))
+                due = now + timedelta(seconds=retry.delay_s(job.attempts))
+                log_ = _logged(job, now, error)
+                release = self.store.release_job(
+                    job.lease, now, due_at=due, error=error, attempt_log=log_
+                )
+                await self._settle(release)
             return
         await self._apply(job, outcome)
+
+    def retry_for(self, kind: str) -> RetryPolicy:
+        """The job kind's own retry policy, else this worker's default."""
+        job = self.registry.jobs.get(kind)
+        return job.retry if job is not None and job.retry is not None else self.retry
 
     async def _outcome(self, job: ClaimedJob) -> JobOutcome:
         if job.outcome is not None:  # finished while its run was paused; apply it now
@@ -159,8 +209,12 @@ class Worker:
             raise PermanentJobError(f"no handler is registered for job kind {job.kind!r}")
         self.observer.job_attempt(job.kind)
         context = JobContext(job.run_id, job.input, job.payload, job.attempts)
-        async with asyncio.timeout(self.job_timeout_s):
-            return await self._with_heartbeat(job, kind.handler(context))
+        timeout_s = kind.timeout_s or self.job_timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await self._with_heartbeat(job, kind.handler(context))
+        except TimeoutError:
+            raise TimeoutError(f"the attempt took longer than {timeout_s:g} s") from None
 
     async def _with_heartbeat(self, job: ClaimedJob, work: Awaitable[JobOutcome]) -> JobOutcome:
         """Run `work`, extending the job's lease every third of it, so a long job is not taken
@@ -184,6 +238,13 @@ class Worker:
         if kind is None:
             await self._settle(self._drop(job, error))
             return
+        if job.outcome is None:  # an attempt ran and failed: keep it in the job's log
+            log_ = _logged(job, self.clock(), error)
+            try:
+                await self.store.note_failure(job.lease, error, log_)
+            except LeaseLostError:
+                log.info("job %s: lease lost before its failure was recorded", job.id)
+                return
         data = {"error": error, "attempts": min(job.attempts, job.max_attempts)}
         self.observer.job_failure(job.kind)
         await self._apply(job, JobOutcome(kind.failure_event, data))
@@ -206,11 +267,19 @@ class Worker:
             await self._settle(hold)
         except (EventNotAllowedError, RunCancelledError, RunNotFoundError) as exc:
             await self._settle(self._drop(job, exc.message))
+        except DefinitionNotLoadedError as exc:
+            # A timer of a run whose definition only other processes load: leave it to them.
+            log.warning("job %s: %s", job.id, exc.message)
+            now = self.clock()
+            due = now + timedelta(seconds=self.lease_s)
+            hold = self.store.release_job(job.lease, now, due_at=due, uncount=True)
+            await self._settle(hold)
         except LeaseLostError:
             log.info("job %s: lease lost, outcome %s discarded", job.id, outcome.event)
 
     async def _drop(self, job: ClaimedJob, reason: str) -> None:
-        """Discard a job whose outcome the run no longer accepts."""
+        """Discard a job whose outcome the run no longer accepts (or whose kind has no handler
+        anywhere: only a job already running when its handler vanished gets here)."""
         await self.store.release_job(job.lease, self.clock(), JobStatus.DROPPED, error=reason)
 
     async def _settle(self, update: Awaitable[None]) -> None:
@@ -230,3 +299,18 @@ class Worker:
         if not task.cancelled() and task.exception() is not None:
             log.error("job task failed", exc_info=task.exception())
         self._wake.set()
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _logged(job: ClaimedJob, now: datetime, error: str) -> list[dict[str, Any]]:
+    """The job's log of failed attempts with this one added."""
+    entry = {
+        "attempt": job.attempts,
+        "started_at": job.claimed_at.isoformat(),
+        "ended_at": now.isoformat(),
+        "error": error[:2000],
+    }
+    return [*job.attempt_log, entry]

@@ -45,7 +45,11 @@ class Definition:
     # the dispatcher admits only approvers of that region's group
     # (signoff.engine.dispatch.deciders).
     regions: Mapping[str, str] = field(default_factory=dict)
+    # Which events are decisions (they need the approver role; every other event the
+    # operator role), and per wait state, the group whose approvers decide there: a decision
+    # sent while the run is in such a state is admitted only from that group.
     decision_events: frozenset[str] = frozenset({"approve", "reject"})
+    deciders: Mapping[str, str] = field(default_factory=dict)
     # Per event, the keyword arguments (data, reason, actor) that drive each of its guards and
     # validators one way or the other; the path generator (signoff.engine.charts.paths) sends
     # each, on a run started with each of `example_inputs`.
@@ -58,6 +62,21 @@ class Definition:
     def role_for(self, event: str) -> Role:
         """The role that sends `event`: an approver for a decision, an operator otherwise."""
         return Role.APPROVER if event in self.decision_events else Role.OPERATOR
+
+    def __post_init__(self) -> None:
+        states = self.chart.states_map
+        unknown = [s for s in [*self.kinds, *self.deciders, *self.regions] if s not in states]
+        if unknown:
+            raise ValueError(f"{self.name}: {self.chart.__name__} has no state(s) {unknown}")
+        not_waiting = [s for s in self.deciders if self.kinds.get(s) is not StateKind.WAIT]
+        if not_waiting and not self.regions:
+            raise ValueError(
+                f"{self.name}: deciders name {not_waiting}, which are not wait states"
+            )
+
+    def groups_deciding(self, configuration: Sequence[str]) -> set[str]:
+        """The groups whose approvers decide in this configuration (empty: any approver)."""
+        return {self.deciders[s] for s in configuration if s in self.deciders}
 
     @cached_property
     def structural_hash(self) -> str:

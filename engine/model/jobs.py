@@ -8,6 +8,8 @@ from typing import Any
 
 import msgspec
 
+from signoff.engine.model.retry import RetryPolicy
+
 
 class JobOutcome(msgspec.Struct, frozen=True):
     """The event a finished job sends to its run."""
@@ -31,11 +33,19 @@ JobHandler = Callable[[JobContext], Awaitable[JobOutcome]]
 
 @dataclass(frozen=True)
 class JobKind:
-    """A job handler and the event it sends when its attempts are exhausted."""
+    """A job handler, the event it sends when its attempts are exhausted, and how it is run:
+    its retries (None: the worker's, from SIGNOFF_MAX_ATTEMPTS and SIGNOFF_RETRY_*) and how
+    long one attempt may take (None: the worker's, 300 s) before it counts as failed."""
 
     name: str
     handler: JobHandler
     failure_event: str
+    retry: RetryPolicy | None = None
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise ValueError(f"job kind {self.name!r}: timeout_s must be above 0")
 
 
 class TransientJobError(Exception):

@@ -13,6 +13,8 @@ from signoff.engine.errors import DefinitionNotFoundError, SnapshotError
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.jobs import JobKind
 from signoff.engine.model.lifecycle import LifecycleEvent, LifecycleState
+from signoff.engine.model.pack import Pack
+from signoff.engine.model.run_model import TIMER_KIND
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,27 @@ class Registry:
         rest = [d for d in definitions if id(d) not in current]
         return cls(newest, lifecycle, dict(jobs or {}), rest)
 
+    @classmethod
+    def of_packs(cls, packs: Sequence[Pack], lifecycle: type[StateChart[Any]]) -> Registry:
+        """Every definition and job kind of `packs`. A name that two packs both provide is an
+        error (ValueError naming both), never a silent override."""
+        owners: dict[str, str] = {}
+        definitions: list[Definition] = []
+        jobs: dict[str, JobKind] = {}
+        for pack in packs:
+            for d in pack.definitions:
+                _provide(owners, f"definition {d.name!r}", pack.name)
+                definitions.append(d)
+            for job in pack.jobs:
+                if job.name == TIMER_KIND or job.name in jobs:
+                    raise ValueError(
+                        f"pack {pack.name!r} provides the job kind {job.name!r}, which "
+                        + ("is Signoff's own" if job.name == TIMER_KIND else "is already taken")
+                    )
+                _provide(owners, f"job kind {job.name!r}", pack.name)
+                jobs[job.name] = job
+        return cls.of(definitions, lifecycle, jobs)
+
     def get(self, name: str) -> Definition:
         try:
             return self.definitions[name]
@@ -59,6 +82,10 @@ class Registry:
         # Looked up on every transition: built once.
         return {(d.name, d.version): d for d in (*self.older, *self.definitions.values())}
 
+    def find(self, name: str, version: int) -> Definition | None:
+        """That version of that definition, if this process has it."""
+        return self._by_version.get((name, version))
+
     def version(self, name: str, version: int) -> Definition:
         found = self._by_version.get((name, version))
         if found is not None:
@@ -69,6 +96,13 @@ class Registry:
             f"{', '.join(str(d.version) for d in self.versions(name))}); register it beside "
             "the newer one so its runs can continue, or migrate them (signoff migrate-runs)."
         )
+
+
+def _provide(owners: dict[str, str], what: str, pack: str) -> None:
+    """Record that `pack` provides `what` (versions of one definition come from one pack)."""
+    first = owners.setdefault(what, pack)
+    if first != pack:
+        raise ValueError(f"{what} comes from two packs, {first!r} and {pack!r}; load one of them")
 
 
 def _check_lifecycle(chart: type[StateChart[Any]]) -> None:

@@ -8,10 +8,12 @@ is still the worker's: so an outcome is applied at most once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from signoff.engine.model.lifecycle import LifecycleState
+from signoff.engine.model.run_model import TIMER_KIND
 from signoff.engine.storage.statements import sql
 
 
@@ -43,6 +45,8 @@ class ClaimedJob:
     last_error: str | None
     lease: Lease
     input: dict[str, Any]
+    claimed_at: datetime
+    attempt_log: list[dict[str, Any]]
 
 
 # Held: the job is still running under this lease (nobody took it over or cancelled it).
@@ -51,18 +55,24 @@ SETTLE = sql("UPDATE jobs SET status = 'done', updated_at = $3, lease_until = NU
 RELEASE = sql(
     """UPDATE jobs SET status = $3, due_at = COALESCE($4, due_at),
     last_error = COALESCE($5, last_error), outcome = COALESCE($6, outcome),
-    attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, updated_at = $8 """
+    attempts = attempts - $7, lease_owner = NULL, lease_until = NULL, updated_at = $8,
+    attempt_log = COALESCE($9, attempt_log) """
     + _HELD
 )
 EXTEND = sql("UPDATE jobs SET lease_until = $3 " + _HELD)
-# Due: ready ones, and running ones whose lease expired. A paused run's jobs and timers wait
-# for it to be resumed. ($1 owner, $2 lease end, $3 now, $4 how many.)
+# Due: ready ones, and running ones whose lease expired, of the kinds this worker runs ($5, in
+# the dialect's list form: `{kinds}`; timers always). A paused run's jobs and timers wait for
+# it to be resumed. ($1 owner, $2 lease end, $3 now, $4 how many.)
 DUE = f"""SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
     WHERE ((j.status = 'ready' AND j.due_at <= $3) OR (j.status = 'running' AND j.lease_until < $3))
+    AND (j.kind = '{TIMER_KIND}' OR j.kind {{kinds}})
     AND r.lifecycle <> '{LifecycleState.PAUSED}' ORDER BY j.due_at LIMIT $4"""
 CLAIM = """UPDATE jobs SET status = 'running', lease_owner = $1, attempts = attempts + 1,
-    lease_until = $2, updated_at = $3 WHERE id IN ({due})
-    RETURNING id, run_id, kind, payload, attempts, max_attempts, outcome, last_error"""
+    lease_until = $2, updated_at = $3, claimed_at = $3 WHERE id IN ({due})
+    RETURNING id, run_id, kind, payload, attempts, max_attempts, outcome, last_error,
+    claimed_at, attempt_log"""
+# A failed last attempt's error, recorded before its failure event is applied.
+NOTE = sql("UPDATE jobs SET last_error = $3, attempt_log = $4 " + _HELD)
 
 
 def claimed(row: dict[str, Any], owner: str, input: dict[str, Any]) -> ClaimedJob:
@@ -77,4 +87,6 @@ def claimed(row: dict[str, Any], owner: str, input: dict[str, Any]) -> ClaimedJo
         row["last_error"],
         Lease(row["id"], owner),
         input,
+        row["claimed_at"],
+        row["attempt_log"],
     )

@@ -8,7 +8,7 @@ own (signoff.engine.storage.pg_writer); SQLAlchemy's pool serves reads and migra
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,7 +42,9 @@ MIGRATION_LOCK = 0x5160FE
 _WAIT_FOR_KEY = sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 5160))")
 _CLAIM = sql(
     "WITH claimed AS ("
-    + jobs.CLAIM.format(due=jobs.DUE + " FOR UPDATE OF j SKIP LOCKED")
+    + jobs.CLAIM.format(
+        due=jobs.DUE.format(kinds="= ANY($5::text[])") + " FOR UPDATE OF j SKIP LOCKED"
+    )
     + ") SELECT c.*, r.input FROM claimed c JOIN runs r ON r.id = c.run_id",
     of=JOBS,
 )
@@ -81,11 +83,11 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
         RETURNING id),
     enqueued AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts,
         due_at, created_for_version, created_at, updated_at)
-        SELECT run.id, j.kind, j.state, j.payload, 'ready', 0, {p("max_attempts")}, j.due_at,
+        SELECT run.id, j.kind, j.state, j.payload, 'ready', 0, j.max_attempts, j.due_at,
             {p("version")}, {now}, {now}
         FROM run, unnest({p("kinds", "::text[]")}, {p("states", "::text[]")},
-            {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")})
-            AS j(kind, state, payload, due_at)
+            {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")},
+            {p("max_attempts", "::int[]")}) AS j(kind, state, payload, due_at, max_attempts)
         RETURNING id),
     feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
     entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
@@ -127,7 +129,7 @@ class PgStore(Store):
             "keep": -1 if w.keep_job is None else w.keep_job,
             "cancel_all": w.cancel_all,
             "cancel_states": list(w.cancel_states),
-            "max_attempts": w.max_attempts,
+            "max_attempts": list(w.max_attempts),
             "kinds": [r.kind for r in w.requests],
             "states": [r.state for r in w.requests],
             "payloads": [r.payload for r in w.requests],
@@ -139,11 +141,11 @@ class PgStore(Store):
         return None if row is None else int(row["seq"])
 
     async def claim_jobs(
-        self, owner: str, limit: int, now: datetime, until: datetime
+        self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]
     ) -> list[ClaimedJob]:
         # One autocommit statement: SKIP LOCKED gives concurrent workers disjoint jobs.
         async with self.write(single=True) as tx:
-            rows = await tx.fetch(_CLAIM, owner, until, now, limit)
+            rows = await tx.fetch(_CLAIM, owner, until, now, limit, list(kinds))
         rows.sort(key=lambda r: r["id"])
         return [jobs.claimed(r, owner, r["input"]) for r in rows]
 

@@ -8,18 +8,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.engine.charts.run_charts import allowed_events
 from signoff.engine.errors import InvalidCursorError, RunNotFoundError
+from signoff.engine.model.lifecycle import LifecycleState
 from signoff.engine.model.registry import Registry
 from signoff.engine.storage.jobs import JobStatus
 from signoff.engine.storage.schema import HISTORY, JOBS, RUNS
 from signoff.engine.storage.store import Store
 from signoff.engine.views import (
     HistoryPage,
+    JobPage,
     RunPage,
     RunView,
     history_entry,
+    job_view,
     run_view,
 )
 
@@ -29,6 +33,16 @@ class Census:
     runs: dict[tuple[str, str, str], int]  # (definition, state, lifecycle) -> runs
     ready_jobs: dict[str, int]  # job kind -> ready jobs and timers
     due_jobs: int  # ready jobs whose due time has passed
+    oldest_due: dict[str, datetime]  # job kind -> due time of its longest-waiting due job
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Ready jobs of one kind that fell due a while ago and nobody has claimed."""
+
+    kind: str
+    jobs: int
+    oldest_due: datetime
 
 
 @dataclass(frozen=True)
@@ -75,12 +89,18 @@ class RunQueries:
 
     async def history(self, run_id: str) -> HistoryPage:
         async with self.store.read() as conn:
-            exists = (await conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id))).first()
-            if exists is None:
-                raise RunNotFoundError(run_id)
+            await _require_run(conn, run_id)
             query = select(HISTORY).where(HISTORY.c.run_id == run_id).order_by(HISTORY.c.seq)
             rows = (await conn.execute(query)).all()
         return HistoryPage(items=[history_entry(r) for r in rows])
+
+    async def jobs(self, run_id: str) -> JobPage:
+        """The run's jobs and timers, oldest first, with their attempts."""
+        async with self.store.read() as conn:
+            await _require_run(conn, run_id)
+            query = select(JOBS).where(JOBS.c.run_id == run_id).order_by(JOBS.c.id)
+            rows = (await conn.execute(query)).all()
+        return JobPage(items=[job_view(r) for r in rows])
 
     async def census(self, now: datetime) -> Census:
         """How many runs are in each (definition, state, lifecycle), and how many jobs wait."""
@@ -101,15 +121,37 @@ class RunQueries:
             due = (
                 await conn.execute(select(func.count()).where(ready, JOBS.c.due_at <= now))
             ).scalar_one()
+        overdue = await self.overdue(now)
         return Census(
             runs={(d, s, lc): n for d, s, lc, n in runs},
             ready_jobs={kind: n for kind, n in waiting},
             due_jobs=due,
+            oldest_due={o.kind: o.oldest_due for o in overdue},
         )
 
+    async def overdue(self, due_before: datetime) -> list[Overdue]:
+        """Kinds with ready jobs that fell due before `due_before` and that no worker has
+        claimed (a paused run's jobs wait for it on purpose: they are not counted)."""
+        query = (
+            select(JOBS.c.kind, func.count(), func.min(JOBS.c.due_at))
+            .join(RUNS, RUNS.c.id == JOBS.c.run_id)
+            .where(
+                JOBS.c.status == JobStatus.READY,
+                JOBS.c.due_at <= due_before,
+                RUNS.c.lifecycle != LifecycleState.PAUSED,
+            )
+            .group_by(JOBS.c.kind)
+        )
+        async with self.store.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [Overdue(kind, n, oldest) for kind, n, oldest in rows]
+
     def view(self, row: Any) -> RunView:
-        """The run view of a `runs` row read outside a transition."""
-        spec = self.registry.version(row.definition, row.definition_version)
+        """The run view of a `runs` row read outside a transition. A run of a definition this
+        process has not loaded is shown as stored, with no allowed events."""
+        spec = self.registry.find(row.definition, row.definition_version)
+        if spec is None:
+            return run_view(row._mapping, [], loaded=False)
         allowed = allowed_events(
             spec,
             self.registry.lifecycle,
@@ -117,6 +159,11 @@ class RunQueries:
             tuple(row.lifecycle_configuration),
         )
         return run_view(row._mapping, allowed)
+
+
+async def _require_run(conn: AsyncConnection, run_id: str) -> None:
+    if (await conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id))).first() is None:
+        raise RunNotFoundError(run_id)
 
 
 _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -51,4 +51,4 @@ class TransitionWrite:
     cancel_states: Sequence[str]
     keep_job: int | None
     requests: Sequence[JobRequest]
-    max_attempts: int
+    max_attempts: Sequence[int]  # of each request's job

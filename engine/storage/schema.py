@@ -127,6 +127,13 @@ class Job(SQLModel, table=True):
     lease_until: datetime | None = _time(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     outcome: dict[str, Any] | None = _json(nullable=True)
+    # When its current (or last) attempt was claimed, and each failed attempt before it:
+    # {attempt, started_at, ended_at, error} (GET /api/runs/{id}/jobs).
+    claimed_at: datetime | None = _time(nullable=True)
+    attempt_log: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSONValue, nullable=False, server_default="[]"),
+    )
     created_for_version: int
     created_at: datetime = _time()
     updated_at: datetime = _time()

@@ -8,6 +8,7 @@ Other processes' commits are found by the feed's polling (SQLite has no notifica
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,7 +57,8 @@ _ENQUEUE = sql(
     created_for_version, created_at, updated_at)
     VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
 )
-_CLAIM = sql(jobs.CLAIM.format(due=jobs.DUE), of=JOBS)
+_DUE = jobs.DUE.format(kinds="IN (SELECT value FROM json_each($5))")
+_CLAIM = sql(jobs.CLAIM.format(due=_DUE), of=JOBS)
 _INPUTS = sql("SELECT id, input FROM runs WHERE id IN (SELECT value FROM json_each($1))", of=RUNS)
 
 
@@ -89,7 +91,7 @@ class SqliteStore(Store):
             await tx.execute(_CANCEL_ALL, a["id"], now, keep)
         elif w.cancel_states:
             await tx.execute(_CANCEL_IN, a["id"], now, keep, list(w.cancel_states))
-        for r in w.requests:
+        for r, attempts in zip(w.requests, w.max_attempts, strict=True):
             due = now + timedelta(seconds=r.delay_s)
             await tx.execute(
                 _ENQUEUE,
@@ -97,7 +99,7 @@ class SqliteStore(Store):
                 r.kind,
                 r.state,
                 r.payload,
-                w.max_attempts,
+                attempts,
                 due,
                 a["version"],
                 now,
@@ -108,11 +110,11 @@ class SqliteStore(Store):
         return int(row["seq"])
 
     async def claim_jobs(
-        self, owner: str, limit: int, now: datetime, until: datetime
+        self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]
     ) -> list[ClaimedJob]:
         # BEGIN IMMEDIATE holds every other writer off, so no two workers claim one job.
         async with self.write() as tx:
-            rows = await tx.fetch(_CLAIM, owner, until, now, limit)
+            rows = await tx.fetch(_CLAIM, owner, until, now, limit, list(kinds))
             found = await tx.fetch(_INPUTS, sorted({r["run_id"] for r in rows}))
         inputs = {r["id"]: r["input"] for r in found}
         rows.sort(key=lambda r: r["id"])

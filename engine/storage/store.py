@@ -10,7 +10,7 @@ repeats of one idempotency key wait for each other, and how other processes' com
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, ClassVar
@@ -112,9 +112,9 @@ class Store(ABC):
 
     @abstractmethod
     async def claim_jobs(
-        self, owner: str, limit: int, now: datetime, until: datetime
+        self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]
     ) -> list[ClaimedJob]:
-        """Lease up to `limit` due jobs to `owner` until `until`."""
+        """Lease up to `limit` due jobs of `kinds` (and any timers) to `owner` until `until`."""
 
     @asynccontextmanager
     async def migrating(self) -> AsyncIterator[AsyncConnection]:
@@ -218,12 +218,20 @@ class Store(ABC):
         error: str | None = None,
         outcome: dict[str, Any] | None = None,
         uncount: bool = False,
+        attempt_log: list[dict[str, Any]] | None = None,
     ) -> None:
         """Record what became of a leased job outside a transition: put back (READY, at
         `due_at`, with `outcome` kept for a paused run; `uncount` gives the attempt back) or
-        dropped. Raises LeaseLostError if the lease is gone."""
-        args = (status, due_at, error, outcome, int(uncount), now)
+        dropped; `attempt_log` replaces its log of failed attempts. Raises LeaseLostError if the
+        lease is gone."""
+        args = (status, due_at, error, outcome, int(uncount), now, attempt_log)
         await self._held(jobs.RELEASE, lease, *args)
+
+    async def note_failure(
+        self, lease: Lease, error: str, attempt_log: list[dict[str, Any]]
+    ) -> None:
+        """Record a leased job's failed last attempt before its failure event is applied."""
+        await self._held(jobs.NOTE, lease, error, attempt_log)
 
     async def extend_lease(self, lease: Lease, until: datetime) -> None:
         """Heartbeat: keep the lease while the job runs. Raises LeaseLostError if it is gone."""

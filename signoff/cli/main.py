@@ -22,10 +22,12 @@ from signoff.api.auth import Tokens
 from signoff.api.metrics import Metrics, serve_worker_metrics
 from signoff.api.security import RedactTokens
 from signoff.api.server import server
+from signoff.apps import load_registry
 from signoff.cli import runs as cli_runs
 from signoff.client import ApiError
 from signoff.engine import (
     EngineError,
+    Registry,
     Runtime,
     Settings,
     Store,
@@ -35,7 +37,6 @@ from signoff.engine import (
     migrate_runs,
     upgrade,
 )
-from signoff.machines.registry import build_registry
 
 log = logging.getLogger("signoff")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -73,6 +74,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = commands.add_parser("paths", help="print the generated test paths of a chart")
     paths.add_argument("name", help="a definition's name, or `lifecycle`")
 
+    for command in (serve, worker, diagrams, move, paths):
+        command.add_argument(
+            "--app",
+            metavar="MODULE:ATTR",
+            help="your definitions: a Registry, a Pack, or a factory taking the Settings "
+            "(SIGNOFF_APP; default: every installed pack)",
+        )
+
     cli_runs.add_commands(commands)
 
     args = parser.parse_args(argv)
@@ -94,18 +103,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
+        app = getattr(args, "app", None)
         if args.command == "serve":
-            settings = Settings.from_env(host=args.host, port=args.port, workers=args.workers)
+            settings = Settings.from_env(
+                host=args.host, port=args.port, workers=args.workers, app=app
+            )
             return _serve(settings)
         if args.command == "worker":
-            settings = Settings.from_env(concurrency=args.concurrency, workers=1)
+            settings = Settings.from_env(concurrency=args.concurrency, workers=1, app=app)
             return uvloop.run(_worker(settings, args.metrics_port))
         if args.command == "migrate-runs":
-            return uvloop.run(_migrate_runs(Settings.from_env(workers=0), args.name, args.to))
+            settings = Settings.from_env(workers=0, app=app)
+            return uvloop.run(_migrate_runs(settings, args.name, args.to))
         if args.command == "paths":
-            return _paths(args.name)
+            return _paths(load_registry(Settings.from_env(app=app)), args.name)
         if args.command == "diagrams":
-            for path in drawing.write_all(build_registry(), Path(args.out)):
+            registry = load_registry(Settings.from_env(app=app))
+            for path in drawing.write_all(registry, Path(args.out)):
                 print(path)
             return 0
         return uvloop.run(_migrate(Settings.from_env()))
@@ -141,8 +155,7 @@ async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
     return 1 if report.stuck else 0
 
 
-def _paths(name: str) -> int:
-    registry = build_registry()
+def _paths(registry: Registry, name: str) -> int:
     examples: Mapping[str, Sequence[Mapping[str, Any]]] = {}
     inputs: Sequence[Mapping[str, Any]] = ({},)
     if name == "lifecycle":
@@ -161,7 +174,7 @@ def _paths(name: str) -> int:
 
 
 def _runtime(settings: Settings) -> Runtime:
-    return Runtime(settings, build_registry(settings.failure_rate), Metrics())
+    return Runtime(settings, load_registry(settings), Metrics())
 
 
 def _serve(settings: Settings) -> int:
@@ -178,6 +191,7 @@ def _serve(settings: Settings) -> int:
     if tokens.open:
         log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
     runtime = _runtime(settings)
+    _log_definitions(runtime.registry)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
     log.info("database %s, %d embedded worker(s)", _redact(settings.database_url), settings.workers)
     server(
@@ -189,6 +203,11 @@ def _serve(settings: Settings) -> int:
         proxy_headers=False,
     ).run(sockets=[sock])
     return 0
+
+
+def _log_definitions(registry: Registry) -> None:
+    names = ", ".join(f"{d.name} v{d.version}" for d in registry.definitions.values())
+    log.info("definitions: %s; job handlers: %s", names, ", ".join(registry.jobs) or "none")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -215,6 +234,7 @@ async def _worker(settings: Settings, metrics_port: int = 0) -> int:
     tokens = Tokens(settings.tokens)  # the same configuration as the API's, checked alike
     await check_reachable(settings.database_url)
     runtime = _runtime(settings)
+    _log_definitions(runtime.registry)
     await runtime.start()
     if metrics_port:
         assert isinstance(runtime.observer, Metrics)
