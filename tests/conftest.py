@@ -11,24 +11,30 @@ dropped when the session ends. Tests of the migrations themselves ask for an emp
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 import uvloop
+from playwright.async_api import Browser, async_playwright
 
 from signoff.engine.runtime import Runtime
 from signoff.machines.registry import build_registry
 from tests.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     EXAMPLE,
     LiveServer,
     create_pg_database,
     create_pg_template,
     drop_pg_database,
     pg_url,
+    run_ok,
     serve,
     settings_for,
+    unavailable,
 )
 
 
@@ -130,3 +136,30 @@ async def live_server(database_url: str) -> AsyncIterator[LiveServer]:
 def example_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The example package `expense_report` importable from its folder."""
     monkeypatch.syspath_prepend(str(EXAMPLE))
+
+
+@pytest.fixture(scope="session")
+def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with Signoff's built wheel and the example package's wheel installed
+    from them (their dependencies from the package index), as a user installs them."""
+    root = tmp_path_factory.mktemp("wheels")
+    dist = root / "dist"
+    for project in (EXAMPLE.parents[1], EXAMPLE):
+        run_ok(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, project)
+    venv = root / "venv"
+    run_ok(sys.executable, "-m", "venv", venv)
+    run_ok(venv / "bin" / "pip", "install", "-q", *sorted(dist.glob("*.whl")))
+    return venv
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    """Headless Debian Chromium under Playwright."""
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +25,7 @@ import httpx
 import msgspec
 import pytest
 from httpx_sse import aconnect_sse
+from playwright.async_api import Browser, Page, expect
 from sqlalchemy.engine import make_url
 
 from signoff.api.app import create_app
@@ -119,6 +121,15 @@ async def create_pg_template() -> str:
 # The example package that lives outside Signoff (examples/expense_report): the tests import it
 # from its folder (fixture `example_on_path`); test_example installs it from a built wheel.
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "expense_report"
+
+
+def run_ok(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """Run a command to completion; its stdout. Fails the test with its output if it fails."""
+    done = subprocess.run(
+        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 # --- runtimes ------------------------------------------------------------------------------------
@@ -290,6 +301,54 @@ async def cli_serve(env: dict[str, str], *args: str) -> tuple[int | None, str]:
     return proc.returncode, output
 
 
+@asynccontextmanager
+async def signoff_serve(
+    command: list[str | Path], cwd: Path, env: dict[str, str], *args: str
+) -> AsyncIterator[tuple[str, list[str]]]:
+    """`signoff serve` (run as `command`) as a process until the block ends, with only `env`'s
+    SIGNOFF_* variables and PYTHONPATH; its URL and its log lines so far."""
+    sock = free_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNOFF_", "PYTHONPATH"))}
+    proc = await asyncio.create_subprocess_exec(
+        *command,
+        "serve",
+        "--port",
+        str(port),
+        *args,
+        cwd=cwd,
+        env={**clean, **env},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    lines: list[str] = []
+
+    async def read() -> None:
+        assert proc.stderr is not None
+        async for line in proc.stderr:
+            lines.append(line.decode())
+
+    reader = asyncio.create_task(read())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            for _ in range(600):
+                assert proc.returncode is None, "".join(lines)
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        yield url, lines
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await proc.wait()
+        await reader
+
+
+
 # --- the HTTP API --------------------------------------------------------------------------------
 
 PROBLEM_TYPE = re.compile(r"urn:signoff:problem:[a-z]+(-[a-z]+)*")
@@ -400,3 +459,29 @@ async def entries(
             if len(got) == count:
                 return got
     raise AssertionError(f"stream ended after {len(got)} of {count} entries")
+
+
+# --- the browser ---------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+async def signed_in(browser: Browser, url: str, secret: str) -> Page:
+    """The monitor at `url`, signed in with a token's secret and following the feed."""
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    await page.goto(url + "/")
+    await page.fill("#token", secret)
+    await page.click("#login-button")
+    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
+    return page

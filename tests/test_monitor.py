@@ -8,37 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, ViewportSize, async_playwright, expect
+from playwright.async_api import Browser, Locator, Page, ViewportSize, expect
 
-from tests.helpers import LiveServer, serve, unavailable
+from tests.helpers import LiveServer, serve, signed_in
 
 pytestmark = pytest.mark.slow  # Chromium
 
-CHROMIUM = os.environ.get("SIGNOFF_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOT = os.environ.get("SIGNOFF_SCREENSHOT")  # set to refresh docs/monitor.png
 REVIEW_SCREENSHOT = os.environ.get("SIGNOFF_REVIEW_SCREENSHOT")  # docs/monitor-review.png
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 @pytest.fixture
@@ -209,16 +186,6 @@ async def test_the_page_asks_for_a_token_and_shows_what_the_role_may_do(
         await page.close()
 
 
-async def signed_in(browser: Browser, live: LiveServer, secret: str) -> Page:
-    page = await browser.new_page(viewport={"width": 1280, "height": 900})
-    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
-    await page.goto(live.url + "/")
-    await page.fill("#token", secret)
-    await page.click("#login-button")
-    await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
-    return page
-
-
 async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
     browser: Browser, tmp_path: Path
 ) -> None:
@@ -230,7 +197,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         otto = {"Authorization": "Bearer o-secret"}
         run = await processed_run(live, otto, "purchase_order", {"amount": 25000})
 
-        fay = await signed_in(browser, live, "fay-secret")
+        fay = await signed_in(browser, live.url, "fay-secret")
         await expect(fay.locator("#whoami")).to_have_text("fay · approver @ finance")
         await fay.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(fay.locator("#business-state")).to_have_text("Review")
@@ -254,7 +221,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await expect(lit.locator("title")).to_have_text(["legal_pending", "finance_partial"])
         await fay.screenshot(path=REVIEW_SCREENSHOT or str(tmp_path / "review.png"), full_page=True)
 
-        lee = await signed_in(browser, live, "lee-secret")
+        lee = await signed_in(browser, live.url, "lee-secret")
         await lee.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(lee.locator("#actions button")).to_have_text(["Approve legal", "Reject legal"])
         await lee.click('#actions button[data-event="approve"][data-region="legal"]')
@@ -428,7 +395,7 @@ async def test_an_approver_is_told_runs_appear_once_created(
 ) -> None:
     tokens = "anna:approver:a-secret,otto:operator:o-secret"
     async with serve(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tokens=tokens) as live:
-        page = await signed_in(browser, live, "a-secret")
+        page = await signed_in(browser, live.url, "a-secret")
         empty = page.locator("#empty")
         await expect(page.locator("#empty-text")).to_have_text(
             "No runs yet: they appear here as soon as an operator creates one."

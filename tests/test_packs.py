@@ -7,13 +7,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from signoff import AppLoadError, Definition, Pack, Registry, Settings
 from signoff.apps import load_registry
 from signoff.machines.lifecycle import Lifecycle
 from signoff.machines.registry import DEFINITIONS
-from tests.helpers import EXAMPLE
+from tests.helpers import EXAMPLE, signoff_serve
 
 pytestmark = pytest.mark.usefixtures("example_on_path")
 
@@ -123,3 +124,29 @@ def test_an_installed_packs_entry_point_needs_no_flag(tmp_path: Path) -> None:
     # SIGNOFF_PACKS leaves Signoff's own pack out.
     done = signoff("paths", "approval", PYTHONPATH=str(tmp_path), SIGNOFF_PACKS="expense_report")
     assert done.returncode == 2 and "approval" in done.stderr
+
+
+@pytest.mark.parametrize("how", ["--app", "SIGNOFF_APP"])
+async def test_a_server_started_with_the_app_serves_and_decides_its_runs(
+    how: str, tmp_path: Path
+) -> None:
+    env = {"SIGNOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}", "PYTHONPATH": str(EXAMPLE)}
+    args: list[str] = []
+    if how == "--app":
+        args = ["--app", "expense_report:pack"]
+    else:
+        env["SIGNOFF_APP"] = "expense_report:pack"
+    command: list[str | Path] = [sys.executable, "-m", "signoff"]
+    async with (
+        signoff_serve(command, tmp_path, env, *args) as (url, log),
+        httpx.AsyncClient(base_url=url) as client,
+    ):
+        assert any("definitions: expense_report v1; job handlers: pay_expense" in x for x in log)
+        body = {"definition": "expense_report", "input": {"amount": 40, "payee": "Bo"}}
+        run_id = (await client.post("/api/runs", json=body)).json()["id"]
+        for event in ("submit", "approve"):
+            sent = await client.post(f"/api/runs/{run_id}/events", json={"event": event})
+            assert sent.status_code == 200, sent.text
+        assert sent.json()["state"] == "finance_review"
+        other = await client.post("/api/runs", json={"definition": "approval"})
+        assert other.status_code == 422  # the app alone: Signoff's own pack is not loaded

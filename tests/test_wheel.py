@@ -1,13 +1,12 @@
 """The built wheel, installed in a fresh virtualenv beside a project that has its own `api` and
 `engine` packages: `signoff serve` runs there, creates and approves a run, and the project's
-packages stay its own."""
+packages stay its own. (The virtualenv also holds the example pack, `wheel_venv`.)"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -15,25 +14,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import free_socket
-
-ROOT = Path(__file__).parents[1]
-
-
-def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+from tests.helpers import free_socket, run_ok
 
 
 @pytest.mark.slow
-def test_the_wheel_serves_beside_a_project_with_its_own_api_and_engine(tmp_path: Path) -> None:
-    dist = tmp_path / "dist"
-    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", dist, ROOT, cwd=tmp_path)
-    [wheel] = dist.glob("signoff-*.whl")
-
+def test_the_wheel_serves_beside_a_project_with_its_own_api_and_engine(
+    tmp_path: Path, wheel_venv: Path
+) -> None:
     project = tmp_path / "project"
     for package in ("api", "engine"):
         (project / package).mkdir(parents=True)
@@ -49,10 +36,8 @@ def test_the_wheel_serves_beside_a_project_with_its_own_api_and_engine(tmp_path:
             """
         )
     )
-    venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", venv, cwd=tmp_path)
-    _run(venv / "bin" / "pip", "install", "-q", wheel, cwd=project)
-    assert "ApiError" in _run(venv / "bin" / "python", "check.py", cwd=project)
+    venv = wheel_venv
+    assert "ApiError" in run_ok(venv / "bin" / "python", "check.py", cwd=project)
 
     sock = free_socket()
     port = sock.getsockname()[1]
