@@ -88,6 +88,9 @@ def _slug(exc: Exception) -> str:
 def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Response[Any]:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     extra: dict[str, Any] = {}
+    reasons = getattr(exc, "reasons", None)
+    if reasons is not None:
+        extra["reasons"] = reasons
     allowed = getattr(exc, "allowed_events", None)
     if allowed is not None:
         extra["allowed_events"] = allowed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -31,3 +31,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     reason: Reason | None = None
     region: Name | None = None
+
+
+class DeployDefinition(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A chart document: its format and its text (a JSON document too is sent as text)."""
+
+    format: Literal["yaml", "json", "scxml"]
+    document: Annotated[str, msgspec.Meta(min_length=1)]

@@ -8,7 +8,9 @@ Inside, the engine is layered, and imports only run downwards:
     storage   the store (one base, a SQLite and a PostgreSQL dialect), schema, migrations, reads
     dispatch  one event = one transaction: the dispatcher, who may decide, version migrations
     feed      the live feed: one broadcaster per process, a bounded mailbox per client
-    jobs      the worker and its retry policy
+    jobs      the worker
+    documents chart documents (YAML, JSON, SCXML) deployed at run time: read, checked, built,
+              stored as versions, loaded into every process's registry
     runtime   wires them together for one process
 
 Anything not re-exported here is internal to the engine.

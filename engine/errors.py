@@ -11,7 +11,8 @@ EngineError
 │   ├── InvalidEventDataError
 │   ├── InvalidInputError
 │   ├── MigrationTargetError
-│   └── IdempotencyMismatchError
+│   ├── IdempotencyMismatchError
+│   └── DocumentRejectedError
 ├── ConflictError
 │   ├── EventNotAllowedError
 │   ├── RunPausedError
@@ -21,7 +22,9 @@ EngineError
 │   ├── WriteConflictError
 │   ├── RemovedStateError
 │   ├── DuplicateApprovalError
-│   └── DefinitionNotLoadedError
+│   ├── DefinitionNotLoadedError
+│   ├── DefinitionRetiredError
+│   └── DefinitionInUseError
 ├── ForbiddenError
 │   ├── SeparationOfDutiesError
 │   ├── RegionForbiddenError
@@ -194,6 +197,26 @@ class RegionForbiddenError(ForbiddenError):
         super().__init__(
             f"{actor} is not in the {group} group, so cannot decide in the {region} region."
         )
+
+
+class DocumentRejectedError(InvalidRequestError):
+    """The chart document was refused; nothing was stored."""
+
+    def __init__(self, reasons: Sequence[str]) -> None:
+        first = reasons[0] if reasons else "it is not a valid chart document"
+        more = (
+            f" (and {len(reasons) - 1} more reason(s): see `reasons`)" if len(reasons) > 1 else ""
+        )
+        super().__init__(f"The document was refused: {first}{more}")
+        self.reasons = list(reasons)
+
+
+class DefinitionRetiredError(ConflictError):
+    """Every version of this definition is retired: it starts no new runs."""
+
+
+class DefinitionInUseError(ConflictError):
+    """Runs use this definition version: it cannot be deleted."""
 
 
 class StateForbiddenError(ForbiddenError):

@@ -1,4 +1,5 @@
-"""Wires the engine together: store, dispatcher, queries, feed and workers."""
+"""Wires the engine together: store, dispatcher, queries, feed, workers and the catalog of
+chart documents."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import asyncio
 
 from signoff.engine.dispatch.dispatcher import Dispatcher
 from signoff.engine.dispatch.outcome import Committed
+from signoff.engine.documents.catalog import Catalog
+from signoff.engine.documents.http_job import http_job
 from signoff.engine.feed.broadcaster import Feed
 from signoff.engine.feed.subscription import Published
 from signoff.engine.jobs.worker import Worker
@@ -26,8 +29,15 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.registry = registry
+        registry.add_job(http_job())  # chart documents' built-in job, run by every worker
         self.observer = observer or Observer()
         self.store = Store.open(settings.database_url, pool_size=settings.pool_size)
+        self.catalog = Catalog(
+            self.store,
+            registry,
+            max_bytes=settings.max_document_bytes,
+            poll_interval_s=settings.poll_interval_s * 4,
+        )
         self.dispatcher = Dispatcher(
             self.store,
             registry,
@@ -59,13 +69,14 @@ class Runtime:
         )
         # Other processes' commits reach the feed by NOTIFY on PostgreSQL; where the store has
         # no such channel (SQLite), the feed's polling is what notices them.
-        self.listener = self.store.listener(self.feed.wake)
+        self.listener = self.store.listener(self.feed.wake, self.catalog.changed)
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners += [self._wake_workers, self._publish]
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:
             await upgrade(self.store)
+        await self.catalog.start()
         await self.feed.start()
         if self.listener is not None:
             await self.listener.start()
@@ -75,6 +86,7 @@ class Runtime:
         if self.listener is not None:
             await self.listener.stop()
         await self.feed.stop()
+        await self.catalog.stop()
         await asyncio.gather(*(w.stop() for w in self.workers))
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []

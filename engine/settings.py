@@ -42,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_cap_s: float = 60.0
     max_body_bytes: int = 64 * 1024
     max_input_bytes: int = 32 * 1024  # a run's input, or an event's data, as JSON
+    max_document_bytes: int = 64 * 1024  # a chart document deployed at run time
     # Live feed: SSE comment heartbeat period, and how many entries a client may lag behind
     # before it is dropped (it then reconnects with Last-Event-ID and replays).
     heartbeat_s: float = 15.0
@@ -132,6 +133,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "max_body_bytes": (_at_least(1), "a number of bytes above 0"),
     "max_input_bytes": (_at_least(1), "a number of bytes above 0"),
+    "max_document_bytes": (lambda v: 1 <= v <= 512 * 1024, "a number of bytes, 1 to 524288"),
     "heartbeat_s": (_positive, _SECONDS),
     "feed_buffer": (_at_least(1), "a whole number of 1 or more"),
     "send_timeout_s": (_positive, _SECONDS),

@@ -23,7 +23,7 @@ import httpx
 import msgspec
 from httpx_sse import aconnect_sse
 
-from signoff.engine import EngineError, HistoryEntry, HistoryPage, RunPage, RunView
+from signoff.engine import ChartInfo, EngineError, HistoryEntry, HistoryPage, RunPage, RunView
 
 log = logging.getLogger("signoff.client")
 
@@ -38,6 +38,10 @@ class ApiError(EngineError):
         title = " ".join(str(problem.get("title") or f"HTTP {status}").split())
         detail = " ".join(str(problem.get("detail") or "").split())
         super().__init__(f"{status} {title}: {detail}" if detail else f"{status} {title}")
+
+
+class _Definitions(msgspec.Struct):
+    items: list[ChartInfo]
 
 
 class SignoffClient:
@@ -232,6 +236,29 @@ class SignoffClient:
                 log.info("feed connection lost (%s); resuming after seq %s", exc, last)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_retry_s)
+
+    # Definitions ---------------------------------------------------------------------------
+
+    async def definitions(self) -> builtins.list[ChartInfo]:
+        """Every definition the server runs (newest version of each)."""
+        response = await self._request("GET", "/api/definitions")
+        return msgspec.json.decode(response.content, type=_Definitions).items
+
+    async def deploy(self, document: str, format: str) -> tuple[ChartInfo, bool]:
+        """Deploy a chart document (admin): the definition, and whether a new version was
+        stored (False: it was the newest version already). ApiError 422 lists `reasons`."""
+        body = {"format": format, "document": document}
+        response = await self._request("POST", "/api/definitions", json=body)
+        return msgspec.json.decode(response.content, type=ChartInfo), response.status_code == 201
+
+    async def retire(self, name: str, version: int) -> bool:
+        """Retire a deployed version (admin); False if it already was."""
+        path = f"/api/definitions/{name}/versions/{version}/retire"
+        return bool((await self._request("POST", path)).json()["retired"])
+
+    async def delete_definition(self, name: str, version: int) -> None:
+        """Delete a retired version no run uses (admin)."""
+        await self._request("DELETE", f"/api/definitions/{name}/versions/{version}")
 
     # Plumbing -----------------------------------------------------------------------------
 

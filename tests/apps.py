@@ -6,7 +6,7 @@ from typing import Any
 
 from expense_report import pack as expense_pack
 
-from signoff import Registry, Settings
+from signoff import Pack, Registry, Settings
 from signoff.machines.lifecycle import Lifecycle
 
 PACK = expense_pack(Settings())
@@ -24,3 +24,12 @@ def broken(settings: Settings) -> Registry:
 
 def wrong(settings: Settings) -> Any:
     return {}
+
+
+def versions(settings: Settings) -> Registry:
+    """Two versions of the example's definition (v2 adds nothing but its number)."""
+    import dataclasses
+
+    v1 = PACK.definitions[0]
+    v2 = dataclasses.replace(v1, version=2)
+    return Registry.of_packs([Pack("expense_report", [v1, v2], PACK.jobs)], Lifecycle)

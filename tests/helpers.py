@@ -348,7 +348,6 @@ async def signoff_serve(
         await reader
 
 
-
 # --- the HTTP API --------------------------------------------------------------------------------
 
 PROBLEM_TYPE = re.compile(r"urn:signoff:problem:[a-z]+(-[a-z]+)*")

@@ -26,8 +26,11 @@ class PaymentService:
     repeated Idempotency-Key gets the payment made the first time, never a second one."""
 
     fail_every: int = 0
+    answer: bytes | None = None  # answer every request with these bytes (200), as they are
     url: str = ""
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
     payments: dict[str, str] = field(default_factory=dict)  # key -> payment id
     _count: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -42,7 +45,12 @@ class PaymentService:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         key = headers.get("idempotency-key", "")
+        self.headers.append(headers)
+        self.bodies.append(body)
         self.requests.append((key, json.loads(body or b"{}")))
+        if self.answer is not None:
+            await _raw(send, 200, self.answer)
+            return
         if self.fail_every and (next(self._count) - 1) % self.fail_every == 0:
             await _answer(send, 503, {"error": "try again"})
             return
@@ -51,16 +59,21 @@ class PaymentService:
 
 
 async def _answer(send: Send, status: int, body: dict[str, Any]) -> None:
-    data = json.dumps(body).encode()
+    await _raw(send, status, json.dumps(body).encode())
+
+
+async def _raw(send: Send, status: int, data: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
 
 
 @asynccontextmanager
-async def payment_service(fail_every: int = 0) -> AsyncIterator[PaymentService]:
+async def payment_service(
+    fail_every: int = 0, answer: bytes | None = None
+) -> AsyncIterator[PaymentService]:
     """The service under uvicorn on a free loopback port; its `url` takes the POSTs."""
-    service = PaymentService(fail_every)
+    service = PaymentService(fail_every, answer)
     sock = free_socket()
     service.url = f"http://127.0.0.1:{sock.getsockname()[1]}/payments"
     server = uvicorn.Server(uvicorn.Config(service, log_level="warning", lifespan="off"))

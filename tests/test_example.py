@@ -12,13 +12,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.helpers import eventually, signed_in, signoff_serve
+from tests.helpers import EXAMPLE, eventually, run_ok, signed_in, signoff_serve
 from tests.payments import payment_service
 
 pytestmark = pytest.mark.slow  # a virtualenv from wheels, servers, Chromium
 TOKENS = (
     "sam:operator:sam-secret,mia:approver@managers:mia-secret,"
-    "fay:approver@finance:fay-secret,finn:approver@finance:finn-secret"
+    "fay:approver@finance:fay-secret,finn:approver@finance:finn-secret,root:admin:root-secret"
 )
 
 
@@ -57,12 +57,12 @@ async def test_the_installed_example_runs_on_a_stock_server_decided_in_the_monit
 
         # sam submits with the example's own event, from the monitor (POST …/events).
         sam = await signed_in(browser, url, "sam-secret")
-        sent: list[str] = []
-        sam.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+        posted: list[str] = []
+        sam.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
         await sam.click(run_button)
         await sam.click('#actions button[data-event="submit"]')
         await expect(sam.locator("#business-state")).to_have_text("Manager review")
-        assert sent == [f"{url}/api/runs/{run_id}/events"]
+        assert posted == [f"{url}/api/runs/{run_id}/events"]
 
         # Who decides in each step, in the page: finance sees no button in the manager's step.
         fay = await signed_in(browser, url, "fay-secret")
@@ -98,6 +98,34 @@ async def test_the_installed_example_runs_on_a_stock_server_decided_in_the_monit
         await eventually(recorded)
         for page in (sam, fay, mia):
             await page.close()
+
+        # The same process as a document, deployed to the running server with the installed
+        # command, then decided by the same people.
+        document = tmp_path / "expense_claim.yaml"
+        document.write_text(
+            (EXAMPLE / "expense_report" / "expense_claim.yaml")
+            .read_text()
+            .replace("http://127.0.0.1:8099/payments", payments.url)
+        )
+        added = run_ok(
+            wheel_venv / "bin" / "signoff", "definitions", "add", document,
+            "--url", url, "--token", "root-secret",
+        )  # fmt: skip
+        assert added.strip() == "expense_claim deployed as version 1"
+        claim = {"definition": "expense_claim", "input": {"amount": 90, "payee": "Lin"}}
+        created = await client.post("/api/runs", json=claim, headers=bearer("sam"))
+        doc_run = created.json()["id"]
+        for who, event in (("sam", "submit"), ("mia", "approve"), ("fay", "approve")):
+            sent = await client.post(
+                f"/api/runs/{doc_run}/events", json={"event": event}, headers=bearer(who)
+            )
+            assert sent.status_code == 200, sent.text
+
+        async def doc_paid() -> bool:
+            view = (await client.get(f"/api/runs/{doc_run}", headers=bearer("sam"))).json()
+            return bool(view["state"] == "paid")
+
+        await eventually(doc_paid, timeout=30)
 
 
 def re_text(*parts: str) -> re.Pattern[str]:

@@ -492,3 +492,34 @@ async def test_a_whole_session_logs_no_console_error_and_no_failed_request(
     await expect(listed(page)).to_have_count(1)  # listed again: the last request has answered
     assert problems == []
     await page.close()
+
+
+async def test_a_deployed_documents_create_form_is_built_from_its_input_schema(
+    browser: Browser, monitor_server: LiveServer
+) -> None:
+    from tests.test_documents import YAML_TEXT
+
+    deployed = await monitor_server.client.post(
+        "/api/definitions", json={"format": "yaml", "document": YAML_TEXT}
+    )
+    assert deployed.status_code == 201, deployed.text
+    page = await open_monitor(browser, monitor_server)
+    await page.select_option("#create-definition", "expense_claim")
+    fields = page.locator("#create-fields input")
+    await expect(fields).to_have_count(4)  # amount, currency, payee, purpose
+    await page.fill('#create-fields input[data-field="amount"]', "7500")
+    await page.fill('#create-fields input[data-field="payee"]', "Grace")
+    await page.click("#create-button")
+    await expect(page.locator("#run-title")).to_contain_text("expense_claim v1")
+    await expect(page.locator("#run-input")).to_contain_text('"amount": 7500')
+    await expect(page.locator("#run-input")).to_contain_text('"payee": "Grace"')
+    # The chart's own event, sent from its button.
+    await page.click('#actions button[data-event="submit"]')
+    await expect(page.locator("#business-state")).to_have_text("Manager review")
+    # A required field left empty: the browser does not send the form.
+    await page.fill('#create-fields input[data-field="payee"]', "")
+    await page.click("#create-button")
+    assert await page.locator('#create-fields input[data-field="payee"]').evaluate(
+        "input => !input.validity.valid"
+    )
+    await page.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from signoff import AppLoadError, Definition, Pack, Registry, Settings
+from signoff import AppLoadError, Definition, Pack, Registry, Runtime, Settings
 from signoff.apps import load_registry
 from signoff.machines.lifecycle import Lifecycle
 from signoff.machines.registry import DEFINITIONS
@@ -150,3 +150,30 @@ async def test_a_server_started_with_the_app_serves_and_decides_its_runs(
         assert sent.json()["state"] == "finance_review"
         other = await client.post("/api/runs", json={"definition": "approval"})
         assert other.status_code == 422  # the app alone: Signoff's own pack is not loaded
+
+
+async def test_migrate_runs_sees_the_app(tmp_path: Path) -> None:
+    from tests.apps import REGISTRY
+    from tests.helpers import settings_for
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
+    rt = Runtime(settings_for(url), REGISTRY)  # v1 only, as deployed before
+    await rt.start()
+    try:
+        run = await rt.dispatcher.create(
+            "expense_report", actor="sam", input={"amount": 5, "payee": "Al"}
+        )
+    finally:
+        await rt.stop()
+    done = signoff(
+        "migrate-runs", "expense_report", "--to", "2", "--app", "tests.apps:versions",
+        SIGNOFF_DATABASE_URL=url,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "moved 1 run(s) of expense_report to version 2" in done.stdout
+    rt = Runtime(settings_for(url), load_registry(Settings(app="tests.apps:versions")))
+    await rt.start()
+    try:
+        assert (await rt.queries.get(run.run_id)).definition_version == 2
+    finally:
+        await rt.stop()

@@ -428,6 +428,11 @@ async function create(event) {
     showError(new Problem({ title: "Input is not JSON", detail: String(err.message) }, 0));
     return;
   }
+  for (const field of $("create-fields").querySelectorAll("input[data-field]")) {
+    const name = field.dataset.field;
+    if (field.type === "checkbox") input[name] = field.checked;
+    else if (field.value.trim() !== "") input[name] = field.dataset.kind === "string" ? field.value : Number(field.value);
+  }
   const body = { definition: $("create-definition").value, input };
   const refType = $("create-ref-type").value.trim();
   const refId = $("create-ref-id").value.trim();
@@ -506,11 +511,39 @@ function renderStateChoices() {
   options($("state-filter"), stateChoices(chosen ? [chosen] : state.definitions.values()));
 }
 
+// The fields of a definition's input, from its JSON Schema: one per top-level property of a
+// plain type (text, number, yes/no); none when it has no schema (the JSON box takes the input).
+function inputFields(schema) {
+  let root = schema || {};
+  if (root.$ref) root = root.$defs?.[root.$ref.split("/").pop()] || {};
+  const required = new Set(root.required || []);
+  return Object.entries(root.properties || {}).map(([name, prop]) => {
+    const types = (prop.anyOf || [prop]).map((p) => p.type).filter((t) => t && t !== "null");
+    return { name, kind: types[0] || "string", required: required.has(name), prop };
+  }).filter((f) => ["string", "number", "integer", "boolean"].includes(f.kind));
+}
+
+function renderCreateFields() {
+  const definition = state.definitions.get($("create-definition").value);
+  const fields = inputFields(definition?.input_schema);
+  $("create-fields").replaceChildren(...fields.map(({ name, kind, required, prop }) => {
+    const attrs = { dataset: { field: name, kind }, name, required };
+    if (kind === "boolean") attrs.type = "checkbox";
+    else if (kind === "string") attrs.type = "text";
+    else Object.assign(attrs, { type: "number", step: kind === "integer" ? "1" : "any" });
+    if (prop.maxLength) attrs.maxLength = prop.maxLength;
+    return el("label", {}, `${name}${required ? " *" : ""} `, el("input", attrs));
+  }));
+  // The JSON box takes what the fields do not (a field's value wins over the same key there).
+  $("create-input-label").firstChild.textContent = fields.length ? "Other input (JSON) " : "Input (JSON) ";
+}
+
 async function loadDefinitions() {
   const data = await api("/api/definitions");
   for (const definition of data.items) state.definitions.set(definition.name, definition);
   const names = data.items.map((definition) => [definition.name, definition.name]);
   $("create-definition").replaceChildren(...names.map(([value]) => el("option", { value }, value)));
+  renderCreateFields();
   options($("definition-filter"), names);
   options($("lifecycle-filter"), lifecycleChoices(data.lifecycle));
   renderStateChoices();
@@ -564,6 +597,7 @@ async function main() {
   $("login").addEventListener("submit", signIn);
   $("logout").addEventListener("click", showLogin);
   $("create-form").addEventListener("submit", create);
+  $("create-definition").addEventListener("change", renderCreateFields);
   const filters = $("filters");
   let typing = null;
   filters.addEventListener("submit", (event) => { event.preventDefault(); clearTimeout(typing); refilter(); });

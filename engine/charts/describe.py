@@ -57,6 +57,10 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     regions: list[RegionInfo] = []
     # The JSON Schema a run's input must match (None: any JSON object).
     input_schema: dict[str, Any] | None = None
+    # "code" (a pack), or the format of the chart document it was deployed as; the versions
+    # retired (they start no new runs).
+    source: str = "code"
+    retired: list[int] = []
 
 
 def describe_chart(
@@ -115,7 +119,9 @@ def describe_chart(
     )
 
 
-def describe(definition: Definition, versions: list[int] | None = None) -> ChartInfo:
+def describe(
+    definition: Definition, versions: list[int] | None = None, retired: list[int] | None = None
+) -> ChartInfo:
     info = describe_chart(
         definition.chart,
         definition.name,
@@ -132,11 +138,15 @@ def describe(definition: Definition, versions: list[int] | None = None) -> Chart
         versions=versions or [definition.version],
         regions=[RegionInfo(name=r, group=g) for r, g in definition.regions.items()],
         input_schema=input_schema(definition),
+        source=definition.source,
+        retired=retired or [],
     )
 
 
 def input_schema(definition: Definition) -> dict[str, Any] | None:
-    """The JSON Schema of the definition's input type, for forms and clients."""
+    """The JSON Schema of the definition's input, for forms and clients."""
+    if definition.input_schema is not None:
+        return dict(definition.input_schema)
     if definition.input_type is None:
         return None
     return msgspec.json.schema(definition.input_type)

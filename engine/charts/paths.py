@@ -29,7 +29,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from signoff.engine.charts import snapshots
 from signoff.engine.errors import EngineError
-from signoff.engine.model.run_model import RunModel
+from signoff.engine.model.run_model import RunModel, model_for
 
 Config = tuple[str, ...]
 History = tuple[tuple[str, tuple[str, ...]], ...]
@@ -154,7 +154,10 @@ def walk(
         if not labels <= covered:
             covered |= labels
             paths.append(path)
+    # Entered: in a configuration explored, or one a step led to (a final one may not be
+    # explored further).
     entered = {s for node in graph for s in node[1]}
+    entered |= {s for steps in graph.values() for step in steps for s in step.to}
     can_finish = {n[1] for n in to_final}
     return Walk(
         start=start,
@@ -225,7 +228,7 @@ def _node(source: Node, step: Step) -> Node:
 
 def _machine(chart: Chart, node: Node, inputs: Sequence[Mapping[str, Any]]) -> StateChart[Any]:
     i, config, history, context = node
-    model = RunModel(None, msgspec.json.decode(context), inputs[i])
+    model = model_for(chart, None, msgspec.json.decode(context), inputs[i])
     return snapshots.restore(chart, model, list(config), dict(history))
 
 

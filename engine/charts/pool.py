@@ -17,7 +17,7 @@ from typing import Any
 from statemachine import StateChart
 
 from signoff.engine.charts import snapshots
-from signoff.engine.model.run_model import RunModel
+from signoff.engine.model.run_model import RunModel, model_for
 
 Chart = StateChart[Any]
 _FREE: dict[type[Chart], list[Chart]] = {}
@@ -48,7 +48,7 @@ def checkout(
         if value is None:
             machine.activate_initial_state()
     else:
-        machine = chart(model=RunModel(value, context, input))
+        machine = chart(model=model_for(chart, value, context, input))
     machine.history_values = {k: [chart.states_map[v] for v in vs] for k, vs in history.items()}
     return machine
 

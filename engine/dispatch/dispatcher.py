@@ -13,13 +13,14 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
-from signoff.engine.dispatch import deciders
+from signoff.engine.dispatch import deciders, schemas
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.dispatch.write import Step, write
 from signoff.engine.errors import (
     DefinitionNotLoadedError,
     EventNotAllowedError,
     InternalEventError,
+    InvalidEventDataError,
     InvalidInputError,
     MigrationTargetError,
     PreconditionFailedError,
@@ -311,6 +312,15 @@ class Dispatcher:
             except TransitionNotAllowed as exc:
                 state = snapshots.configuration(charts.business)
                 raise EventNotAllowedError(run_id, event, state, charts.allowed_events()) from exc
+            except (LookupError, TypeError, ValueError, ArithmeticError) as exc:
+                if spec.source == "code":
+                    raise  # a bug in a code chart: it fails loudly and the transaction rolls back
+                # A document's guard could not read this event's data (a missing key, a
+                # string compared with a number): the sender's data, not a server fault.
+                raise InvalidEventDataError(
+                    f"{spec.name}'s guards cannot evaluate {event!r} with this data: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
             derived = charts.derived_lifecycle_event()
             if derived is not None:
                 charts.send_lifecycle(derived)
@@ -364,6 +374,10 @@ def _public_events(spec: Definition) -> list[str]:
 
 
 def _validate_input(spec: Definition, data: dict[str, Any]) -> None:
+    if spec.input_schema is not None:
+        problem = schemas.first_problem(spec.input_schema, data)
+        if problem is not None:
+            raise InvalidInputError(f"Invalid input for {spec.name!r}: {problem}")
     if spec.input_type is None:
         return
     try:

@@ -82,7 +82,7 @@ async def write(
             cancel_states=sorted(set(business_from) - set(business_to)),
             keep_job=step.keep_job,
             requests=requests,
-            max_attempts=[max_attempts(r.kind) for r in requests],
+            max_attempts=[r.max_attempts or max_attempts(r.kind) for r in requests],
         ),
     )
     if seq is None:

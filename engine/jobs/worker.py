@@ -17,6 +17,7 @@ from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.errors import (
     DefinitionNotLoadedError,
     EventNotAllowedError,
+    InvalidRequestError,
     LeaseLostError,
     RunCancelledError,
     RunNotFoundError,
@@ -177,7 +178,7 @@ class Worker:
             return
         except Exception as exc:  # TransientJobError and any unexpected failure are retried
             error = _describe(exc)
-            retry = self.retry_for(job.kind)
+            retry = self.retry_for(job)
             if retry.exhausted(job.attempts, job.max_attempts):
                 await self._give_up(job, error)
             else:
@@ -192,10 +193,14 @@ class Worker:
             return
         await self._apply(job, outcome)
 
-    def retry_for(self, kind: str) -> RetryPolicy:
-        """The job kind's own retry policy, else this worker's default."""
-        job = self.registry.jobs.get(kind)
-        return job.retry if job is not None and job.retry is not None else self.retry
+    def retry_for(self, job: ClaimedJob) -> RetryPolicy:
+        """The job's own retry policy (a chart document's job says it in its payload), else its
+        kind's, else this worker's default."""
+        own = job.payload.get("retry")
+        if isinstance(own, dict):
+            return RetryPolicy(**own)
+        kind = self.registry.jobs.get(job.kind)
+        return kind.retry if kind is not None and kind.retry is not None else self.retry
 
     async def _outcome(self, job: ClaimedJob) -> JobOutcome:
         if job.outcome is not None:  # finished while its run was paused; apply it now
@@ -247,7 +252,13 @@ class Worker:
                 return
         data = {"error": error, "attempts": min(job.attempts, job.max_attempts)}
         self.observer.job_failure(job.kind)
-        await self._apply(job, JobOutcome(kind.failure_event, data))
+        await self._apply(job, JobOutcome(self.failure_event(job), data))
+
+    def failure_event(self, job: ClaimedJob) -> str:
+        """The event a job sends when it fails for good: its own (a document's job names it),
+        else its kind's."""
+        own = job.payload.get("failure_event")
+        return str(own) if own else self.registry.jobs[job.kind].failure_event
 
     async def _apply(self, job: ClaimedJob, outcome: JobOutcome) -> None:
         actor = "timer" if job.kind == TIMER_KIND else "worker"
@@ -267,6 +278,13 @@ class Worker:
             await self._settle(hold)
         except (EventNotAllowedError, RunCancelledError, RunNotFoundError) as exc:
             await self._settle(self._drop(job, exc.message))
+        except InvalidRequestError as exc:
+            # The run refused the outcome's data (a document's guard could not read it): the
+            # job failed; its failure event goes instead, unless that is what was refused.
+            if job.kind in self.registry.jobs and outcome.event != self.failure_event(job):
+                await self._give_up(job, f"the run refused the outcome: {exc.message}")
+            else:
+                await self._settle(self._drop(job, exc.message))
         except DefinitionNotLoadedError as exc:
             # A timer of a run whose definition only other processes load: leave it to them.
             log.warning("job %s: %s", job.id, exc.message)

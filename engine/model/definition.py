@@ -58,6 +58,11 @@ class Definition:
     # Moves a run's stored (configuration, context) from the previous version to this one;
     # None: they carry over as they are (signoff.engine.dispatch.versions).
     migrate: Migration | None = None
+    # A JSON Schema a run's input must match on create (documents declare one; code charts
+    # use `input_type`).
+    input_schema: Mapping[str, Any] | None = None
+    # Where it comes from: "code", or the format of the document it was deployed as.
+    source: str = "code"
 
     def role_for(self, event: str) -> Role:
         """The role that sends `event`: an approver for a decision, an operator otherwise."""
@@ -70,9 +75,7 @@ class Definition:
             raise ValueError(f"{self.name}: {self.chart.__name__} has no state(s) {unknown}")
         not_waiting = [s for s in self.deciders if self.kinds.get(s) is not StateKind.WAIT]
         if not_waiting and not self.regions:
-            raise ValueError(
-                f"{self.name}: deciders name {not_waiting}, which are not wait states"
-            )
+            raise ValueError(f"{self.name}: deciders name {not_waiting}, which are not wait states")
 
     def groups_deciding(self, configuration: Sequence[str]) -> set[str]:
         """The groups whose approvers decide in this configuration (empty: any approver)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from statemachine import StateChart
 
-from signoff.engine.errors import DefinitionNotFoundError, SnapshotError
+from signoff.engine.errors import DefinitionNotFoundError, DefinitionRetiredError, SnapshotError
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.jobs import JobKind
 from signoff.engine.model.lifecycle import LifecycleEvent, LifecycleState
@@ -26,6 +26,49 @@ class Registry:
     lifecycle: type[StateChart[Any]]
     jobs: Mapping[str, JobKind] = field(default_factory=dict)
     older: Sequence[Definition] = ()
+    # Versions (name, version) that start no new runs (chart documents retired at run time).
+    retired: frozenset[tuple[str, int]] = frozenset()
+
+    def __post_init__(self) -> None:
+        # The definitions from code stay; chart documents come and go (load_documents).
+        object.__setattr__(self, "_code", (*self.older, *self.definitions.values()))
+        object.__setattr__(self, "definitions", dict(self.definitions))
+        object.__setattr__(self, "older", list(self.older))
+        object.__setattr__(self, "jobs", dict(self.jobs))
+
+    def add_job(self, job: JobKind) -> None:
+        """Add a job kind every process runs (Signoff's built-in `http`), unless one of that
+        name is registered already."""
+        jobs = self.jobs
+        assert isinstance(jobs, dict)
+        jobs.setdefault(job.name, job)
+
+    def code_names(self) -> frozenset[str]:
+        """The names of the definitions that come from code (packs), not documents."""
+        code: tuple[Definition, ...] = self.__dict__["_code"]
+        return frozenset(d.name for d in code)
+
+    def load_documents(self, documents: Sequence[tuple[Definition, bool]]) -> None:
+        """Replace the definitions from chart documents with `documents` (each with whether it
+        is retired); new runs take the newest version of a name that is not retired."""
+        code: tuple[Definition, ...] = self.__dict__["_code"]
+        names = self.code_names()
+        every = [*code, *(d for d, _ in documents if d.name not in names)]
+        retired = frozenset((d.name, d.version) for d, off in documents if off)
+        newest: dict[str, Definition] = {}
+        for d in every:
+            if (d.name, d.version) not in retired and (
+                d.name not in newest or d.version > newest[d.name].version
+            ):
+                newest[d.name] = d
+        current = set(map(id, newest.values()))
+        definitions, older = self.definitions, self.older
+        assert isinstance(definitions, dict) and isinstance(older, list)
+        definitions.clear()
+        definitions.update(newest)
+        older[:] = [d for d in every if id(d) not in current]
+        object.__setattr__(self, "retired", retired)
+        self.__dict__.pop("_by_version", None)
 
     @classmethod
     def of(
@@ -66,9 +109,14 @@ class Registry:
         return cls.of(definitions, lifecycle, jobs)
 
     def get(self, name: str) -> Definition:
+        """The version of `name` new runs start on."""
         try:
             return self.definitions[name]
         except KeyError:
+            if self.versions(name):
+                raise DefinitionRetiredError(
+                    f"Every version of {name!r} is retired: it starts no new runs."
+                ) from None
             raise DefinitionNotFoundError(name) from None
 
     def versions(self, name: str) -> list[Definition]:

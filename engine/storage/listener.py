@@ -1,4 +1,5 @@
-"""LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition.
+"""LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition, and
+its definitions catalog when any process deploys, retires or deletes a chart document.
 
 The notification carries only the seq (NOTIFY is delivered at commit, and payloads must stay
 under 8,000 bytes); the feed then reads the new rows from the history table, unless the entry
@@ -23,6 +24,7 @@ from signoff.engine.storage.store import Listener
 
 log = logging.getLogger("signoff.listener")
 CHANNEL = "signoff_history"
+DEFINITIONS_CHANNEL = "signoff_definitions"  # a chart document was added, retired or deleted
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -31,10 +33,16 @@ def asyncpg_dsn(url: str) -> str:
 
 class PgListener(Listener):
     def __init__(
-        self, url: str, on_notify: Callable[[int | None], None], *, ping_s: float = 5.0
+        self,
+        url: str,
+        on_notify: Callable[[int | None], None],
+        on_definitions: Callable[[], None] | None = None,
+        *,
+        ping_s: float = 5.0,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
         self.on_notify = on_notify
+        self.on_definitions = on_definitions
         self.ping_s = ping_s
         self.connects = 0  # how many times a LISTEN connection was (re)established
         self.backend_pid: int | None = None
@@ -72,10 +80,15 @@ class PgListener(Listener):
         try:
             conn.add_termination_listener(lambda _c: lost.set())
             await conn.add_listener(CHANNEL, lambda *args: self.on_notify(_seq(args[-1])))
+            on_definitions = self.on_definitions
+            if on_definitions is not None:
+                await conn.add_listener(DEFINITIONS_CHANNEL, lambda *args: on_definitions())
             self.backend_pid = conn.get_server_pid()
             self.connects += 1
             self._ready.set()
             self.on_notify(None)  # catch up on whatever committed while we were not listening
+            if on_definitions is not None:
+                on_definitions()
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.ping_s):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -18,7 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.engine.storage import jobs
 from signoff.engine.storage.jobs import ClaimedJob
-from signoff.engine.storage.listener import CHANNEL, PgListener, asyncpg_dsn
+from signoff.engine.storage.listener import (
+    CHANNEL,
+    DEFINITIONS_CHANNEL,
+    PgListener,
+    asyncpg_dsn,
+)
 from signoff.engine.storage.pg_writer import PgWriter
 from signoff.engine.storage.records import IdempotencyKey, TransitionWrite
 from signoff.engine.storage.schema import JOBS
@@ -38,6 +43,9 @@ from signoff.engine.storage.store import (
 FEED_LOCK = 0x5160FF
 # Serializes concurrent `migrate`/`serve` starts on one database.
 MIGRATION_LOCK = 0x5160FE
+DEFINITIONS_LOCK = 0x5160FD
+_LOCK_DEFINITIONS = sql(f"SELECT pg_advisory_xact_lock({DEFINITIONS_LOCK})")
+_ANNOUNCE_DEFINITIONS = sql(f"SELECT pg_notify('{DEFINITIONS_CHANNEL}', '')")
 # Requests repeating one idempotency key serialize here until the first commits or rolls back.
 _WAIT_FOR_KEY = sql("SELECT pg_advisory_xact_lock(hashtextextended($1, 5160))")
 _CLAIM = sql(
@@ -133,7 +141,7 @@ class PgStore(Store):
             "kinds": [r.kind for r in w.requests],
             "states": [r.state for r in w.requests],
             "payloads": [r.payload for r in w.requests],
-            "dues": [w.now + timedelta(seconds=r.delay_s) for r in w.requests],
+            "dues": [r.due(w.now) for r in w.requests],
         }
         values.update({"h." + k: v for k, v in history_row(w).items()})
         stmt, names = (_CREATE, _CREATE_ARGS) if w.before is None else (_UPDATE, _UPDATE_ARGS)
@@ -152,8 +160,18 @@ class PgStore(Store):
     async def _wait_for_key(self, tx: Tx, idem: IdempotencyKey) -> None:
         await tx.execute(_WAIT_FOR_KEY, f"{idem.key}\x1f{idem.actor}\x1f{idem.route}")
 
-    def listener(self, on_commit: Callable[[int | None], None]) -> Listener:
-        return PgListener(self.url, on_commit)
+    async def lock_definitions(self, tx: Tx) -> None:
+        await tx.execute(_LOCK_DEFINITIONS)
+
+    async def announce_definitions(self, tx: Tx) -> None:
+        await tx.execute(_ANNOUNCE_DEFINITIONS)
+
+    def listener(
+        self,
+        on_commit: Callable[[int | None], None],
+        on_definitions: Callable[[], None] | None = None,
+    ) -> Listener:
+        return PgListener(self.url, on_commit, on_definitions)
 
     @asynccontextmanager
     async def migrating(self) -> AsyncIterator[AsyncConnection]:

@@ -151,7 +151,25 @@ class Idempotency(SQLModel, table=True):
     created_at: datetime = _time()
 
 
+class StoredDefinition(SQLModel, table=True):
+    """A chart document deployed at run time: append-only versions, retired, never changed."""
+
+    __tablename__ = "definitions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_definitions_name_version"),)
+
+    id: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    version: int
+    format: str = Field(sa_column=Column(String(16), nullable=False))
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    retired_at: datetime | None = _time(nullable=True)
+
+
 RUNS = Run.__table__  # type: ignore[attr-defined]
 HISTORY = History.__table__  # type: ignore[attr-defined]
 JOBS = Job.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]
+DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ Other processes' commits are found by the feed's polling (SQLite has no notifica
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -92,7 +92,7 @@ class SqliteStore(Store):
         elif w.cancel_states:
             await tx.execute(_CANCEL_IN, a["id"], now, keep, list(w.cancel_states))
         for r, attempts in zip(w.requests, w.max_attempts, strict=True):
-            due = now + timedelta(seconds=r.delay_s)
+            due = r.due(now)
             await tx.execute(
                 _ENQUEUE,
                 a["id"],

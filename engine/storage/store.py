@@ -126,8 +126,21 @@ class Store(ABC):
         """Make a repeat of `idem` wait until its first use commits or rolls back (nothing to
         do where one writer at a time holds the database, as on SQLite)."""
 
-    def listener(self, on_commit: Callable[[int | None], None]) -> Listener | None:
-        """Hears other processes' commits; None where the feed must poll for them."""
+    async def lock_definitions(self, tx: Tx) -> None:  # noqa: B027
+        """Serialize changes to stored definitions (nothing to do where one writer at a time
+        holds the database)."""
+
+    async def announce_definitions(self, tx: Tx) -> None:  # noqa: B027
+        """Tell other processes, at commit, that stored definitions changed (where the store
+        has no channel for it, they look for changes themselves)."""
+
+    def listener(
+        self,
+        on_commit: Callable[[int | None], None],
+        on_definitions: Callable[[], None] | None = None,
+    ) -> Listener | None:
+        """Hears other processes' commits (and changes to stored definitions); None where
+        the feed must poll for them."""
         return None
 
     # --- transactions and reads ------------------------------------------------------------

@@ -23,6 +23,7 @@ from rich.measure import Measurement
 from rich.progress import Progress
 from rich.table import Table
 
+from signoff.cli import definitions as cli_definitions
 from signoff.client import SignoffClient
 from signoff.engine import HistoryEntry, RunView
 
@@ -37,8 +38,9 @@ _DROP_ORDER = ("ref_type", "ref_id", "version", "definition", "updated", "lifecy
 
 
 def add_commands(commands: Any) -> None:
-    """Register `runs` and `watch` on the top-level parser's subcommands."""
+    """Register `runs`, `watch` and `definitions` on the top-level parser's subcommands."""
     conn = _connection()
+    cli_definitions.add_commands(commands, conn)
     runs = commands.add_parser("runs", help="create, inspect, approve and reject runs")
     actions = runs.add_subparsers(dest="action", required=True)
 
@@ -120,6 +122,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     except httpx.InvalidURL as exc:  # a usage error (exit 2), not a traceback
         raise ValueError(f"--url is not a URL ({exc}): {args.url}") from exc
     async with client:
+        if args.command == "definitions":
+            return await cli_definitions.run(client, args)
         if args.command == "watch":
             await _watch(client, console, args.definition, args.rows)
             return 0

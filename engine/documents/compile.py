@@ -1,0 +1,91 @@
+"""A chart document → a Definition: read, checked, built with `statemachine.io.load`
+(`trusted=False`, always), and given the behaviour its `signoff` section declares."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from statemachine.io import load
+
+from signoff.engine.documents import behaviour, checks
+from signoff.engine.documents.parse import Parsed, parse
+from signoff.engine.documents.section import ANY_APPROVER, Section
+from signoff.engine.errors import DocumentRejectedError
+from signoff.engine.model.definition import Definition, StateKind
+
+DEFAULT_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Compiled:
+    name: str
+    format: str
+    hash: str  # sha256 of the document's text: its identity across versions
+    definition: Definition
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compile_document(
+    text: str,
+    fmt: str,
+    *,
+    version: int = 1,
+    job_kinds: frozenset[str] = frozenset(),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Compiled:
+    """The definition a document declares, as version `version`; DocumentRejectedError lists
+    every reason it cannot run. `job_kinds` are the kinds loaded packs provide."""
+    parsed = parse(text, fmt, max_bytes)
+    reasons = checks.read_problems(parsed.ir)
+    reasons += _schema_problems(parsed.section)
+    if reasons:
+        raise DocumentRejectedError(reasons)
+    try:
+        loaded = load(parsed.chart_text, format=parsed.chart_format, trusted=False)
+    except Exception as exc:
+        raise DocumentRejectedError([f"the chart cannot be built: {exc}"]) from None
+    reasons = checks.built_problems(loaded, parsed.section, job_kinds)
+    if reasons:
+        raise DocumentRejectedError(reasons)
+    return Compiled(parsed.name, fmt, digest(text), _definition(parsed, loaded, version))
+
+
+def _schema_problems(section: Section) -> list[str]:
+    if section.input_schema is None:
+        return []
+    try:
+        jsonschema.Draft202012Validator.check_schema(section.input_schema)
+    except jsonschema.SchemaError as exc:
+        return [f"input_schema is not a JSON Schema: {exc.message}"]
+    return []
+
+
+def _definition(parsed: Parsed, loaded: Any, version: int) -> Definition:
+    section = parsed.section
+    successes = [j.success for j in section.jobs.values() if j.success]
+    failures = [j.failure for j in section.jobs.values() if j.failure]
+    timed = [j.event for j in section.jobs.values() if j.event]
+    timed += [t.event for ts in section.timers.values() for t in ts]
+    chart = behaviour.chart_class(loaded, section, successes, failures)
+    decisions = frozenset(section.decisions)
+    return Definition(
+        name=parsed.name,
+        version=version,
+        chart=chart,
+        kinds={state: StateKind(kind) for state, kind in section.kinds.items()},
+        internal_events=frozenset([*successes, *failures, *timed]),
+        description=parsed.description,
+        approval_events=decisions & {behaviour.APPROVE},
+        decision_events=decisions,
+        deciders={s: g for s, g in section.deciders.items() if g != ANY_APPROVER},
+        examples=section.examples,
+        example_inputs=section.example_inputs or ({},),
+        input_schema=section.input_schema,
+        source=parsed.format,
+    )
