@@ -437,7 +437,38 @@ row, 2,000 sequentially, medians of 3 alternating): on the write path's own asyn
 BEGIN, a `;` and a ROLLBACK on every checkout) and 2,385/s without it. One pool would cost the
 writes a third, or the reads the pre-ping that spares a request after a server restart; so reads
 keep SQLAlchemy's pool (pool_size plus as many on overflow), writes keep pool_size asyncpg
-connections, and one more connection LISTENs."""
+connections, and one more connection LISTENs.
+
+## Check after issue 14 (your own workflows: packs, per-kind jobs, deciders, chart documents)
+
+What issue 14 put on the paths measured here: a worker's claim names the job kinds it runs (a
+`json_each` list on SQLite, `= ANY($5)` on PostgreSQL) and returns two more columns; each job
+row gets its own attempt limit; a decision is checked against the group of the run's wait
+state; the run view has one more field (`definition_loaded`); each process runs a task that looks
+for new chart documents every 2 s (on PostgreSQL it listens instead). A/B on 2026-12-06, the two
+checkouts alternating in one run (A = 8b87a71, before; B = 9cca5f1, after), each with its own
+virtualenv and its own code on PYTHONPATH: first `for i in 1..5; do for s in A B; do (cd $s &&
+PYTHONPATH=$s .venv/bin/python -m bench.ab_measure batch|batch-pg|http|sse); done; done` (rounds
+4 and 5 ran B first); then each figure alone, alternating: `bench.ab_measure batch`, `batch-pg`
+and `http` (6 pairs each) and `python -m bench.dispatch_rate 1000` (8 pairs). The SSE rows are
+from the first run, the others from the runs of one figure alone. Medians, min–max in brackets.
+
+| figure | pairs | A (before) | B (after) | median B/A |
+|---|---|---|---|---|
+| in-process transitions/s, sequential | 8 | 1,161 (1,026–1,222) | 1,167 (930–1,405) | 1.01 |
+| start N, then approve N, SQLite, round trips/s | 6 | 517 (405–541) | 492 (432–521) | 0.95 |
+| start N, then approve N, PostgreSQL, round trips/s | 6 | 337 (278–382) | 328 (311–355) | 0.97 |
+| HTTP approves/s (wrk, 32 connections) | 6 | 1,485 (1,353–1,624) | 1,518 (1,347–1,610) | 1.02 |
+| HTTP approve p99 ms (wrk) | 6 | 93.6 (75.3–98.3) | 88.6 (81.1–104.7) | 0.95 |
+| approve → SSE event p50 ms, 1,000 clients | 5 | 20.8 (20.2–26.0) | 21.0 (19.1–22.9) | 1.01 |
+| approve → SSE event p99 ms, 1,000 clients | 5 | 41.6 (36.2–49.0) | 43.5 (32.3–675.5) | 1.05 |
+
+No figure dropped by more than the run-to-run spread: every B median lies inside A's range. In
+the first, mixed run the later rounds were slower for both checkouts (A's HTTP fell to 1,245/s
+in round 4) and B's medians came out lower (HTTP 1,357 against 1,415/s, p99 106 against 91 ms,
+SQLite round trips 473 against 523/s); run alone and alternating, each figure is level. The one
+SSE p99 of 675 ms was a single stall in one B run (its p50 that run was 22.9 ms).
+"""
 
 _WORDS = ["No", "One", "Two", "Three", "Four", "Five", "Six"]
 

@@ -24,8 +24,10 @@ from signoff.engine.charts.snapshots import event_names
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.dispatch.versions import MigrationReport, migrate_runs
+from signoff.engine.documents.compile import compile_document
 from signoff.engine.errors import (
     DefinitionNotFoundError,
+    DocumentRejectedError,
     EngineError,
     InvalidRequestError,
     StorageUnavailableError,
@@ -68,6 +70,7 @@ __all__ = [
     "Definition",
     "DefinitionNotFoundError",
     "Dispatcher",
+    "DocumentRejectedError",
     "EngineError",
     "Feed",
     "FeedFilter",
@@ -105,6 +108,7 @@ __all__ = [
     "TransientJobError",
     "Worker",
     "check_reachable",
+    "compile_document",
     "describe",
     "describe_lifecycle",
     "drawing",

@@ -27,6 +27,7 @@ class PaymentService:
 
     fail_every: int = 0
     answer: bytes | None = None  # answer every request with these bytes (200), as they are
+    delay_s: float = 0.0  # wait this long before answering
     url: str = ""
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -48,6 +49,8 @@ class PaymentService:
         self.headers.append(headers)
         self.bodies.append(body)
         self.requests.append((key, json.loads(body or b"{}")))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         if self.answer is not None:
             await _raw(send, 200, self.answer)
             return
@@ -70,10 +73,10 @@ async def _raw(send: Send, status: int, data: bytes) -> None:
 
 @asynccontextmanager
 async def payment_service(
-    fail_every: int = 0, answer: bytes | None = None
+    fail_every: int = 0, answer: bytes | None = None, delay_s: float = 0.0
 ) -> AsyncIterator[PaymentService]:
     """The service under uvicorn on a free loopback port; its `url` takes the POSTs."""
-    service = PaymentService(fail_every, answer)
+    service = PaymentService(fail_every, answer, delay_s)
     sock = free_socket()
     service.url = f"http://127.0.0.1:{sock.getsockname()[1]}/payments"
     server = uvicorn.Server(uvicorn.Config(service, log_level="warning", lifespan="off"))

@@ -4,6 +4,9 @@ stored as append-only versions, run like code charts, and hostile input refused 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -170,3 +173,28 @@ def test_hostile_documents_are_refused(case: str) -> None:
     fmt, text, says = HOSTILE[case]
     found = reasons(text, fmt)
     assert any(says in r for r in found), found
+
+
+@pytest.mark.parametrize("name", ["expense_claim.yaml", "expense_claim.scxml"])
+def test_signoff_paths_walks_a_document_file(name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "signoff", "paths", str(DOCS / name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "finance_review --approve(actor='finn')--> paying" in done.stdout
+
+
+def test_signoff_paths_says_why_a_document_cannot_run(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(edited(lambda d: d["signoff"]["deciders"].clear()))
+    done = subprocess.run(
+        [sys.executable, "-m", "signoff", "paths", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "wait state 'manager_review' has nobody to decide" in done.stderr

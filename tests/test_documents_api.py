@@ -150,18 +150,24 @@ async def test_a_document_runs_like_a_code_chart(
 
 
 @pytest.mark.parametrize(
-    ("answer", "error"),
+    ("answer", "delay_s", "error"),
     [
-        (b"<html>ok</html>", "the answer is not JSON"),
-        (b"[1, 2]", "the answer is JSON but not an object"),
-        (b"x" * 40_000, "the answer is over 32768 bytes"),
+        (b"<html>ok</html>", 0.0, "the answer is not JSON"),
+        (b"[1, 2]", 0.0, "the answer is JSON but not an object"),
+        (b"x" * 40_000, 0.0, "the answer is over 32768 bytes"),
+        (b"{}", 3.0, "did not answer in time (ReadTimeout)"),
     ],
 )
 async def test_a_receivers_bad_answer_fails_the_job_cleanly(
-    database_url: str, answer: bytes, error: str
+    database_url: str, answer: bytes, delay_s: float, error: str
 ) -> None:
-    async with payment_service(answer=answer) as receiver, serve(database_url) as live:
-        assert (await deploy(live, document(receiver.url), **{})).status_code == 201
+    async with (
+        payment_service(answer=answer, delay_s=delay_s) as receiver,
+        serve(database_url) as live,
+    ):
+        text = document(receiver.url).replace("timeout_s: 10", "timeout_s: 0.2")
+        text = text.replace("max_attempts: 6", "max_attempts: 2")
+        assert (await deploy(live, text)).status_code == 201
         created = await live.client.post(
             "/api/runs",
             json={"definition": "expense_claim", "input": {"amount": 10, "payee": "Bo"}},

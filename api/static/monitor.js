@@ -308,6 +308,10 @@ async function renderDiagram() {
   const run = state.runs.get(state.selected);
   if (!run || diagramVersion === `${run.id}@${run.version}`) return;
   diagramVersion = `${run.id}@${run.version}`;
+  if (run.definition_loaded === false) { // this server has no chart to draw for it
+    $("diagram").replaceChildren();
+    return;
+  }
   try {
     const svg = await api(`/api/runs/${encodeURIComponent(run.id)}/diagram?format=svg`, { headers: { Accept: "image/svg+xml" } });
     const doc = new DOMParser().parseFromString(svg, "image/svg+xml");

@@ -253,6 +253,10 @@ def _send(
         machine.send(event, **{"actor": "paths", "at": "now", "data": {}, **kwargs})
     except (TransitionNotAllowed, EngineError):
         return None
+    except (LookupError, TypeError, ValueError, ArithmeticError):
+        if getattr(chart, "model_type", None) is None:
+            raise  # a code chart's bug: it fails loudly
+        return None  # a document's guard cannot read this example's data: refused, as at run time
     history = tuple(sorted((k, tuple(v)) for k, v in snapshots.history_values(machine).items()))
     return Step(event, kwargs, _config(machine), history, _encode(machine.model.context))
 

@@ -24,14 +24,17 @@ from signoff.api.security import RedactTokens
 from signoff.api.server import server
 from signoff.apps import load_registry
 from signoff.cli import runs as cli_runs
+from signoff.cli.definitions import FORMATS as DOCUMENT_FORMATS
 from signoff.client import ApiError
 from signoff.engine import (
+    DocumentRejectedError,
     EngineError,
     Registry,
     Runtime,
     Settings,
     Store,
     check_reachable,
+    compile_document,
     drawing,
     generated_paths,
     migrate_runs,
@@ -72,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     move.add_argument("--to", type=int, required=True, help="the version to move them to")
 
     paths = commands.add_parser("paths", help="print the generated test paths of a chart")
-    paths.add_argument("name", help="a definition's name, or `lifecycle`")
+    paths.add_argument(
+        "name", help="a definition's name, `lifecycle`, or a chart document's file (.yaml, …)"
+    )
 
     for command in (serve, worker, diagrams, move, paths):
         command.add_argument(
@@ -158,8 +163,21 @@ async def _migrate_runs(settings: Settings, name: str, to: int) -> int:
 def _paths(registry: Registry, name: str) -> int:
     examples: Mapping[str, Sequence[Mapping[str, Any]]] = {}
     inputs: Sequence[Mapping[str, Any]] = ({},)
+    document = Path(name)
     if name == "lifecycle":
         chart = registry.lifecycle
+    elif document.suffix.lower() in DOCUMENT_FORMATS and document.is_file():
+        try:
+            compiled = compile_document(
+                document.read_text(),
+                DOCUMENT_FORMATS[document.suffix.lower()],
+                job_kinds=frozenset(registry.jobs) | {"http"},
+                max_bytes=10 * 1024 * 1024,
+            )
+        except DocumentRejectedError as exc:
+            raise ValueError("; ".join(exc.reasons)) from exc
+        spec = compiled.definition
+        chart, examples, inputs = spec.chart, spec.examples, spec.example_inputs
     else:
         try:
             spec = registry.get(name)
