@@ -4,13 +4,13 @@ deployed, retired and deleted at run time (admin)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, JSONBody, PathParameter
 
 from signoff.api.auth import principal_of, requires
 from signoff.api.schemas import DeployDefinition
@@ -24,6 +24,8 @@ from signoff.engine import (
     describe_lifecycle,
 )
 
+# A stored version's number (the database's integer).
+Version = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 # A document's request may be larger than other bodies (SIGNOFF_MAX_DOCUMENT_BYTES, at most
 # 512 KiB, bounds the document itself).
 DOCUMENT_BODY_LIMIT = 1024 * 1024 + 4096
@@ -98,7 +100,7 @@ class DefinitionController(Controller):
 
     @get("/{name:str}/versions/{version:int}/document")
     async def document(
-        self, name: FromPath[str], version: FromPath[int], runtime: NamedDependency[Runtime]
+        self, name: FromPath[str], version: Version, runtime: NamedDependency[Runtime]
     ) -> StoredVersion:
         """A deployed version's document, as it was deployed."""
         for row in runtime.catalog.stored:
@@ -117,7 +119,7 @@ class DefinitionController(Controller):
 
     @post("/{name:str}/versions/{version:int}/retire", guards=[requires("admin")], status_code=200)
     async def retire(
-        self, name: FromPath[str], version: FromPath[int], runtime: NamedDependency[Runtime]
+        self, name: FromPath[str], version: Version, runtime: NamedDependency[Runtime]
     ) -> Retired:
         """Retire a deployed version: it starts no new runs (new runs take the newest version
         that is not retired); its runs go on."""
@@ -126,7 +128,7 @@ class DefinitionController(Controller):
 
     @delete("/{name:str}/versions/{version:int}", guards=[requires("admin")], status_code=204)
     async def delete_version(
-        self, name: FromPath[str], version: FromPath[int], runtime: NamedDependency[Runtime]
+        self, name: FromPath[str], version: Version, runtime: NamedDependency[Runtime]
     ) -> None:
         """Delete a retired version that no run uses (else 409)."""
         await runtime.catalog.delete(name, version)

@@ -19,7 +19,7 @@ from litestar.openapi.spec import (
 from signoff.api.errors import PROBLEM, TITLES
 from signoff.engine import CONTROL_EVENTS, Registry, event_names
 
-CLOSED_BODIES = ("CreateRun", "SendEvent", "Decision")
+CLOSED_BODIES = ("CreateRun", "SendEvent", "Decision", "DeployDefinition")
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["type", "title", "status", "detail"],
@@ -30,12 +30,14 @@ PROBLEM_SCHEMA = Schema(
         "detail": Schema(type=OpenAPIType.STRING),
         "allowed_events": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)),
         "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
+        "reasons": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING)),
     },
     description="RFC 9457 problem details",
 )
 # Every route may also meet a storage outage (503 storage-unavailable).
 READ_ERRORS = (400, 401, 403, 404, 422, 503)
 WRITE_ERRORS = (400, 401, 403, 404, 409, 412, 413, 415, 422, 503)
+DELETE_ERRORS = (400, 401, 403, 404, 409, 503)
 DIAGRAM_TYPES = ("image/svg+xml", "text/vnd.graphviz; charset=utf-8", "text/plain; charset=utf-8")
 
 
@@ -57,7 +59,7 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
     }
     _enum(schemas, "SendEvent", "event", sorted(events | set(CONTROL_EVENTS)))
     for path, item in (document.paths or {}).items():
-        for method in ("get", "post"):
+        for method in ("get", "post", "delete"):
             operation: Operation | None = getattr(item, method)
             if operation is None:
                 continue
@@ -66,7 +68,8 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
             if path == "/healthz":
                 _errors(operation, (503,))
             elif path.startswith("/api"):
-                _errors(operation, WRITE_ERRORS if method == "post" else READ_ERRORS)
+                statuses = {"post": WRITE_ERRORS, "delete": DELETE_ERRORS}.get(method, READ_ERRORS)
+                _errors(operation, statuses)
             if path.endswith("/diagram"):
                 _diagram_types(operation)
     return document

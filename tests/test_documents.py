@@ -160,6 +160,11 @@ HOSTILE = {
         edited(lambda d: d["signoff"].update(kinds={"paying": "sleeping"})),
         "signoff section",
     ),
+    "remote schema reference": (
+        "yaml",
+        edited(lambda d: d["signoff"].update(input_schema={"$ref": "https://evil.example/s"})),
+        "input_schema may refer only within itself",
+    ),
     "bad input schema": (
         "yaml",
         edited(lambda d: d["signoff"].update(input_schema={"type": "banana"})),

@@ -218,6 +218,9 @@ async def test_new_runs_take_the_newest_version_not_retired_and_versions_in_use_
         in_use = await c.delete("/api/definitions/expense_claim/versions/2")
         assert assert_problem(in_use, 409)["type"] == "urn:signoff:problem:definition-in-use"
         assert_problem(await c.delete("/api/definitions/expense_claim/versions/9"), 404)
+        # A version past the database's integers is a bad request, not a server error.
+        assert_problem(await c.post(retire.format(2**40)), 400)
+        assert_problem(await c.delete(f"/api/definitions/expense_claim/versions/{2**40}"), 400)
         # A retired version no run uses can go.
         await deploy(live, document(description="third"))
         await c.post(retire.format(3))

@@ -264,3 +264,21 @@ def test_backoff_grows_exponentially_or_linearly_up_to_the_cap() -> None:
     assert all(0.0 <= jittered.delay_s(4) <= 8.0 for _ in range(200))
     with pytest.raises(ValueError, match="max_attempts must be 1 or more"):
         RetryPolicy(max_attempts=0)
+
+
+async def test_a_timer_of_a_run_another_process_runs_is_left_to_it(
+    database_url: str, started: list[Runtime]
+) -> None:
+    """Timers are claimed by every worker; one whose run's definition this process lacks is
+    put back for a process that has it, never dropped."""
+    stock = await start(database_url, build_registry(0.0), started)
+    d = stock.dispatcher
+    run = await d.create("approval", actor="a", input={"output": 0.9, "approval_timeout_s": 60})
+    await d.dispatch(run.run_id, "process", actor="a")
+    assert await run_jobs(worker(stock)) == 1  # the approval job: now waiting, a timer set
+    other = await start(database_url, expense_registry(), started)  # no `approval` here
+    assert await run_jobs(worker(other, later_s=120), rounds=1) == 1
+    (timer,) = [j for j in (await stock.queries.jobs(run.run_id)).items if j.kind == "timer"]
+    assert (timer.status, timer.attempts) == ("ready", 0)  # put back, the attempt not counted
+    assert await run_jobs(worker(stock, later_s=300)) == 1
+    assert (await stock.queries.get(run.run_id)).state == "error"  # the deadline passed

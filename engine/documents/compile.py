@@ -63,6 +63,20 @@ def _schema_problems(section: Section) -> list[str]:
         jsonschema.Draft202012Validator.check_schema(section.input_schema)
     except jsonschema.SchemaError as exc:
         return [f"input_schema is not a JSON Schema: {exc.message}"]
+    # A reference outside the schema would make checking an input fetch it from elsewhere.
+    outside = sorted({ref for ref in _refs(section.input_schema) if not ref.startswith("#")})
+    if outside:
+        return [f"input_schema may refer only within itself, not to {', '.join(outside)}"]
+    return []
+
+
+def _refs(node: Any) -> list[str]:
+    """Every `$ref` in a JSON value (its depth is bounded by the document's)."""
+    if isinstance(node, dict):
+        found = [str(v) for k, v in node.items() if k in ("$ref", "$dynamicRef")]
+        return found + [r for v in node.values() for r in _refs(v)]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
     return []
 
 

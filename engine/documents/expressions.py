@@ -31,6 +31,8 @@ def problems(expression: str) -> list[str]:
         tree = ast.parse(normalize_cond(expression), mode="eval")
     except SyntaxError as exc:
         return [f"is not an expression ({exc.msg})"]
+    except (ValueError, RecursionError, MemoryError):
+        return ["is not an expression"]
     found: list[str] = []
     for node in ast.walk(tree):
         reason = _refuse(node)
