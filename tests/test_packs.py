@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -77,6 +78,18 @@ def test_a_definition_two_packs_provide_is_refused_naming_both() -> None:
     two = Pack("two", DEFINITIONS[:1])
     with pytest.raises(ValueError, match="definition 'approval' comes from two packs, 'one' and"):
         Registry.of_packs([one, two], Lifecycle)
+
+
+@pytest.mark.parametrize("kind", ["timer", "http"])
+def test_a_pack_may_not_take_signoffs_own_job_kinds(kind: str) -> None:
+    from signoff import JobKind
+
+    async def handler(ctx: Any) -> Any:
+        raise AssertionError
+
+    mine = Pack("mine", [], [JobKind(kind, handler, "failed")])
+    with pytest.raises(ValueError, match=f"the job kind '{kind}', which is Signoff's own"):
+        Registry.of_packs([mine], Lifecycle)
 
 
 def test_deciders_must_name_wait_states() -> None:

@@ -16,6 +16,9 @@ from signoff.engine.model.lifecycle import LifecycleEvent, LifecycleState
 from signoff.engine.model.pack import Pack
 from signoff.engine.model.run_model import TIMER_KIND
 
+# Job kinds the engine itself runs: timers, and chart documents' `http` calls.
+RESERVED_KINDS = frozenset({TIMER_KIND, "http"})
+
 
 @dataclass(frozen=True)
 class Registry:
@@ -99,10 +102,10 @@ class Registry:
                 _provide(owners, f"definition {d.name!r}", pack.name)
                 definitions.append(d)
             for job in pack.jobs:
-                if job.name == TIMER_KIND or job.name in jobs:
+                if job.name in RESERVED_KINDS or job.name in jobs:
                     raise ValueError(
                         f"pack {pack.name!r} provides the job kind {job.name!r}, which "
-                        + ("is Signoff's own" if job.name == TIMER_KIND else "is already taken")
+                        + ("is Signoff's own" if job.name in RESERVED_KINDS else "is taken")
                     )
                 _provide(owners, f"job kind {job.name!r}", pack.name)
                 jobs[job.name] = job
