@@ -29,7 +29,8 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.registry = registry
-        registry.add_job(http_job())  # chart documents' built-in job, run by every worker
+        hosts = [h.strip() for h in settings.http_allowed_hosts.split(",") if h.strip()]
+        registry.add_job(http_job(hosts))  # chart documents' built-in job, run by every worker
         self.observer = observer or Observer()
         self.store = Store.open(settings.database_url, pool_size=settings.pool_size)
         self.catalog = Catalog(
@@ -37,6 +38,7 @@ class Runtime:
             registry,
             max_bytes=settings.max_document_bytes,
             poll_interval_s=settings.poll_interval_s * 4,
+            allowed_hosts=hosts,
         )
         self.dispatcher = Dispatcher(
             self.store,

@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 64 * 1024
     max_input_bytes: int = 32 * 1024  # a run's input, or an event's data, as JSON
     max_document_bytes: int = 64 * 1024  # a chart document deployed at run time
+    # The hosts chart documents' http jobs may call (comma-separated; `*.example.com`); unset:
+    # any host the server can reach.
+    http_allowed_hosts: str = ""
     # Live feed: SSE comment heartbeat period, and how many entries a client may lag behind
     # before it is dropped (it then reconnects with Last-Event-ID and replays).
     heartbeat_s: float = 15.0

@@ -203,3 +203,39 @@ def test_signoff_paths_says_why_a_document_cannot_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "wait state 'manager_review' has nobody to decide" in done.stderr
+
+
+def test_allowed_hosts_match_names_and_subdomains() -> None:
+    from signoff.engine.documents.http_job import host_allowed
+
+    assert host_allowed("http://10.0.0.1/x", [])  # none set: any host
+    hosts = ["pay.example.com", "*.bank.test"]
+    assert host_allowed("https://pay.example.com/p", hosts)
+    assert host_allowed("https://eu.bank.test:8443/p", hosts)
+    assert not host_allowed("http://169.254.169.254/latest/meta-data", hosts)
+    assert not host_allowed("https://pay.example.com.evil.test/p", hosts)
+    assert not host_allowed("https://bank.test.evil/p", hosts)
+
+
+def test_a_document_may_call_only_the_allowed_hosts() -> None:
+    found = reasons(YAML_TEXT, allowed_hosts=["pay.example.com"])
+    assert found == [
+        "job in 'paying': the host of http://127.0.0.1:8099/payments is not in "
+        "SIGNOFF_HTTP_ALLOWED_HOSTS (pay.example.com)"
+    ]
+    assert compile_document(YAML_TEXT, "yaml", allowed_hosts=["127.0.0.1"]).name == "expense_claim"
+
+
+async def test_an_http_job_to_a_host_no_longer_allowed_fails_without_calling() -> None:
+    from signoff import JobContext, PermanentJobError
+    from signoff.engine.documents.http_job import http_job
+    from tests.payments import payment_service
+
+    async with payment_service() as receiver:
+        payload = {"url": receiver.url, "success": "ok", "state": "paying"}
+        ctx = JobContext("run-1", {}, payload, 1)
+        with pytest.raises(PermanentJobError, match="not in SIGNOFF_HTTP_ALLOWED_HOSTS"):
+            await http_job(["pay.example.com"]).handler(ctx)
+        assert receiver.requests == []
+        outcome = await http_job().handler(ctx)  # no list: any host
+        assert (outcome.event, len(receiver.requests)) == ("ok", 1)

@@ -333,3 +333,16 @@ async def test_a_documents_deadline_and_delay_fire_once_when_due(runtime: Runtim
     assert await drain(runtime, later_s=90_000) == 0  # each fired once; the rest were cancelled
     jobs = (await runtime.queries.jobs(calm.run_id)).items
     assert [(j.kind, j.status) for j in jobs] == [("timer", "cancelled"), ("timer", "done")]
+
+
+async def test_a_server_with_allowed_hosts_refuses_a_document_calling_another(
+    database_url: str,
+) -> None:
+    async with serve(database_url, http_allowed_hosts="pay.example.com,*.bank.test") as live:
+        refused = assert_problem(await deploy(live, document("http://169.254.169.254/x")), 422)
+        assert refused["reasons"] == [
+            "job in 'paying': the host of http://169.254.169.254/x is not in "
+            "SIGNOFF_HTTP_ALLOWED_HOSTS (pay.example.com, *.bank.test)"
+        ]
+        assert live.runtime.catalog.stored == []
+        assert (await deploy(live, document("https://eu.bank.test/pay"))).status_code == 201

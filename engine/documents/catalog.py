@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,8 +43,10 @@ class Catalog:
         *,
         max_bytes: int,
         poll_interval_s: float = 2.0,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.store = store
+        self.allowed_hosts = tuple(allowed_hosts)
         self.registry = registry
         self.max_bytes = max_bytes
         self.poll_interval_s = poll_interval_s
@@ -61,6 +64,7 @@ class Catalog:
             version=version,
             job_kinds=frozenset(self.registry.jobs),
             max_bytes=self.max_bytes,
+            allowed_hosts=self.allowed_hosts,
         )
         if compiled.name in self.registry.code_names():
             raise DocumentRejectedError(

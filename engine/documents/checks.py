@@ -9,7 +9,7 @@ group to decide it and a decision to take, jobs are of kinds that exist.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from statemachine import HistoryState, StateChart
@@ -17,6 +17,7 @@ from statemachine.io.model import ExecutableContent, State, StateMachineDefiniti
 
 from signoff.engine.charts import snapshots
 from signoff.engine.documents import expressions
+from signoff.engine.documents.http_job import host_allowed
 from signoff.engine.documents.section import Section, seconds
 
 MAX_STATES = 500
@@ -82,7 +83,10 @@ def _guards(value: Any) -> list[str]:
 
 
 def built_problems(
-    chart: type[StateChart[Any]], section: Section, job_kinds: frozenset[str]
+    chart: type[StateChart[Any]],
+    section: Section,
+    job_kinds: frozenset[str],
+    allowed_hosts: Sequence[str] = (),
 ) -> list[str]:
     """What the built chart and its section must agree on."""
     found: list[str] = []
@@ -113,6 +117,11 @@ def built_problems(
             found += _wait_problems(chart, state_id, section)
     for state_id, job in section.jobs.items():
         found += _job_problems(state_id, job, section, events, job_kinds)
+        if job.kind == "http" and job.url and not host_allowed(job.url, allowed_hosts):
+            found.append(
+                f"job in {state_id!r}: the host of {job.url} is not in "
+                f"SIGNOFF_HTTP_ALLOWED_HOSTS ({', '.join(allowed_hosts)})"
+            )
     for state_id, timers in section.timers.items():
         for timer in timers:
             if (timer.after is None) == (timer.deadline is None):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,9 +39,11 @@ def compile_document(
     version: int = 1,
     job_kinds: frozenset[str] = frozenset(),
     max_bytes: int = DEFAULT_MAX_BYTES,
+    allowed_hosts: Sequence[str] = (),
 ) -> Compiled:
     """The definition a document declares, as version `version`; DocumentRejectedError lists
-    every reason it cannot run. `job_kinds` are the kinds loaded packs provide."""
+    every reason it cannot run. `job_kinds` are the kinds loaded packs provide; `allowed_hosts`
+    the hosts its http jobs may call (none: any)."""
     parsed = parse(text, fmt, max_bytes)
     reasons = checks.read_problems(parsed.ir)
     reasons += _schema_problems(parsed.section)
@@ -50,7 +53,7 @@ def compile_document(
         loaded = load(parsed.chart_text, format=parsed.chart_format, trusted=False)
     except Exception as exc:
         raise DocumentRejectedError([f"the chart cannot be built: {exc}"]) from None
-    reasons = checks.built_problems(loaded, parsed.section, job_kinds)
+    reasons = checks.built_problems(loaded, parsed.section, job_kinds, allowed_hosts)
     if reasons:
         raise DocumentRejectedError(reasons)
     return Compiled(parsed.name, fmt, digest(text), _definition(parsed, loaded, version))

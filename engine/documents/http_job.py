@@ -7,7 +7,9 @@ v1=<hex HMAC-SHA256 of "<t>.<body>">`. `Idempotency-Key` is the run id and state
 every attempt, so the receiver can drop repeats. A 2xx answer's JSON object (or nothing) becomes
 the success event's data; a timeout, a dropped connection, 408, 429 or a 5xx is transient
 (retried with backoff); any other answer, or a 2xx whose body is not a JSON object within
-the size limit, fails the job for good. The receiver's answer is input too.
+the size limit, fails the job for good. The receiver's answer is input too. With
+SIGNOFF_HTTP_ALLOWED_HOSTS set, a document may only name those hosts (checked when it is
+deployed, and again before each call).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import hashlib
 import hmac
 import os
 import time
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 import httpx
 import msgspec
@@ -43,8 +47,27 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-async def call(ctx: JobContext) -> JobOutcome:
+def host_allowed(url: str, patterns: Sequence[str]) -> bool:
+    """Whether `url`'s host is one of `patterns` (`pay.example.com`, `*.example.com`, `*`);
+    no patterns: any host."""
+    if not patterns:
+        return True
+    host = (urlsplit(url).hostname or "").lower()
+    for pattern in patterns:
+        pattern = pattern.lower()
+        if pattern == "*" or pattern == host:
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return False
+
+
+async def call(ctx: JobContext, allowed_hosts: Sequence[str] = ()) -> JobOutcome:
     p = ctx.payload
+    if not host_allowed(str(p["url"]), allowed_hosts):
+        raise PermanentJobError(
+            f"{p['url']}: its host is not in SIGNOFF_HTTP_ALLOWED_HOSTS, so it is not called"
+        )
     body = _ENCODER.encode(
         {"run_id": ctx.run_id, "state": p.get("state"), "attempt": ctx.attempt, "input": ctx.input}
     )
@@ -100,6 +123,12 @@ def _data(content: bytes) -> dict[str, object]:
     return data
 
 
-def http_job() -> JobKind:
-    """The `http` kind; each job's document says its URL, events, timeout and retries."""
-    return JobKind(KIND, call, failure_event="failed")
+def http_job(allowed_hosts: Sequence[str] = ()) -> JobKind:
+    """The `http` kind; each job's document says its URL, events, timeout and retries. With
+    `allowed_hosts`, it calls only those hosts."""
+    hosts = tuple(allowed_hosts)
+
+    async def handler(ctx: JobContext) -> JobOutcome:
+        return await call(ctx, hosts)
+
+    return JobKind(KIND, handler, failure_event="failed")
