@@ -105,16 +105,7 @@ class DefinitionController(Controller):
         """A deployed version's document, as it was deployed."""
         for row in runtime.catalog.stored:
             if (row.name, row.version) == (name, version):
-                return StoredVersion(
-                    name=row.name,
-                    version=row.version,
-                    format=row.format,
-                    hash=row.hash,
-                    document=row.document,
-                    created_by=row.created_by,
-                    created_at=row.created_at,
-                    retired_at=row.retired_at,
-                )
+                return msgspec.convert(row, StoredVersion, from_attributes=True)
         raise NotFoundException(f"No deployed document is version {version} of {name!r}.")
 
     @post("/{name:str}/versions/{version:int}/retire", guards=[requires("admin")], status_code=200)
