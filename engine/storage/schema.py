@@ -1,4 +1,4 @@
-"""The schema: runs, their history, jobs and idempotency records (SQLite and PostgreSQL).
+"""The schema: runs, their history, jobs, tasks, webhooks and idempotency records.
 
 The one place the tables are spelled; the hot-path statements take their column lists from here.
 """
@@ -82,6 +82,12 @@ class Run(SQLModel, table=True):
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     created_at: datetime = _time()
     updated_at: datetime = _time()
+    # The run's open tasks (signoff.engine.tasks): who may decide each wait state, who claimed
+    # it, who already decided in its round. The inbox table indexes them.
+    tasks: list[dict[str, Any]] = Field(
+        default_factory=list,
+        sa_column=Column(JSONValue, nullable=False, server_default="[]"),
+    )
 
 
 class History(SQLModel, table=True):
@@ -112,6 +118,7 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_jobs_status_due", "status", "due_at"),
         Index("ix_jobs_run_status", "run_id", "status"),
+        Index("ix_jobs_subscription", "subscription_id", "id"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
@@ -137,6 +144,67 @@ class Job(SQLModel, table=True):
     created_for_version: int
     created_at: datetime = _time()
     updated_at: datetime = _time()
+    # A webhook delivery's subscription (kind `webhook`): its delivery log is a range of this.
+    subscription_id: str | None = Field(default=None, sa_column=Column(String(36)))
+
+
+class InboxEntry(SQLModel, table=True):
+    """The inbox index: one row per open task and audience member, kept in the transition's
+    transaction from `runs.tasks`, so `GET /api/tasks` is an indexed range, never a scan.
+
+    `who` is `user:<actor>`, `group:<group>`, `*` (any approver) or `#all` (every task, for
+    callers not limited to groups); a claimed task has only its assignee (and `#all`).
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (
+        Index("ix_inbox_who_due", "who", "due_sort", "run_id"),
+        Index("ix_inbox_who_opened", "who", "opened_at", "run_id"),
+        Index("ix_inbox_run", "run_id"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
+    who: str = Field(sa_column=Column(String(210), nullable=False))
+    run_id: str = Field(sa_column=Column(String(36), nullable=False))
+    slot: str = Field(sa_column=Column(String(100), nullable=False))
+    state: str = Field(sa_column=Column(String(100), nullable=False))
+    definition: str = Field(sa_column=Column(String(100), nullable=False))
+    ref_type: str | None = Field(default=None, sa_column=Column(String(100)))
+    ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    assignee: str | None = Field(default=None, sa_column=Column(String(200)))
+    voters: list[str] = _json()
+    due_at: datetime | None = _time(nullable=True)
+    due_sort: datetime = _time()  # due_at, or far in the future: sorts last, indexable
+    opened_at: datetime = _time()
+
+
+class Webhook(SQLModel, table=True):
+    """A webhook subscription: where to send which notifications, and the key to sign them."""
+
+    __tablename__ = "webhooks"
+
+    id: str = Field(sa_column=Column(String(36), primary_key=True))
+    url: str = Field(sa_column=Column(Text, nullable=False))
+    secret: str = Field(sa_column=Column(String(200), nullable=False))
+    definitions: list[str] = _json()  # empty: every definition
+    events: list[str] = _json()  # empty: every notification type
+    active: bool = True
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    max_attempts: int = 8
+    created_by: str = Field(sa_column=Column(String(200), nullable=False))
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class UsedLink(SQLModel, table=True):
+    """An approval link that has acted (links are single-use)."""
+
+    __tablename__ = "used_links"
+
+    id: str = Field(sa_column=Column(String(64), primary_key=True))
+    run_id: str = Field(sa_column=Column(String(36), nullable=False))
+    used_at: datetime = _time()
 
 
 class Idempotency(SQLModel, table=True):
@@ -173,3 +241,6 @@ HISTORY = History.__table__  # type: ignore[attr-defined]
 JOBS = Job.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]
 DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]
+INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
+WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
+USED_LINKS = UsedLink.__table__  # type: ignore[attr-defined]
