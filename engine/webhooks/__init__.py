@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions, their signed deliveries (jobs of kind `webhook`), the delivery log."""
