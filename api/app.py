@@ -26,6 +26,7 @@ from signoff.api.origin import HostPolicy, host_guard
 from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from signoff.api.stream import StreamController
+from signoff.api.webhooks import WebhookController
 from signoff.engine import Runtime
 
 VERSION = "0.1.0"
@@ -85,6 +86,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             StreamController,
             DiagramController,
             IdentityController,
+            WebhookController,
             *SHORTCUTS,
             healthz,
             metrics,

@@ -55,6 +55,27 @@ class Metrics(Observer):
             ["kind"],
             registry=r,
         )
+        self.webhook_deliveries = Counter(
+            "signoff_webhook_deliveries",
+            "Webhook delivery attempts by result: delivered (2xx), retried (failed, tried "
+            "again later) or dead (failed, the last attempt)",
+            ["result"],
+            registry=r,
+        )
+        self.webhook_failures = Counter(
+            "signoff_webhook_failures",
+            "Failed webhook delivery attempts by reason: timeout, connection, status (not "
+            "2xx), lost (its worker stopped) or refused (subscription inactive or host not "
+            "allowed)",
+            ["reason"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "signoff_webhook_latency_seconds",
+            "From the commit of the transition that caused a notification to the receiver's 2xx",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+            registry=r,
+        )
         self.runs = Gauge(
             "signoff_runs",
             "Runs by business and lifecycle state",
@@ -95,6 +116,14 @@ class Metrics(Observer):
 
     def job_failure(self, kind: str) -> None:
         self.job_failures.labels(kind).inc()
+
+    def webhook_delivered(self, seconds: float) -> None:
+        self.webhook_deliveries.labels("delivered").inc()
+        self.webhook_latency.observe(max(0.0, seconds))
+
+    def webhook_failed(self, reason: str, dead: bool) -> None:
+        self.webhook_deliveries.labels("dead" if dead else "retried").inc()
+        self.webhook_failures.labels(reason).inc()
 
     def listener_failure(self) -> None:
         self.listener_failures.inc()

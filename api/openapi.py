@@ -19,7 +19,14 @@ from litestar.openapi.spec import (
 from signoff.api.errors import PROBLEM, TITLES
 from signoff.engine import CONTROL_EVENTS, Registry, event_names
 
-CLOSED_BODIES = ("CreateRun", "SendEvent", "Decision", "DeployDefinition")
+CLOSED_BODIES = (
+    "CreateRun",
+    "SendEvent",
+    "Decision",
+    "DeployDefinition",
+    "CreateWebhook",
+    "UpdateWebhook",
+)
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     required=["type", "title", "status", "detail"],
@@ -59,7 +66,7 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
     }
     _enum(schemas, "SendEvent", "event", sorted(events | set(CONTROL_EVENTS)))
     for path, item in (document.paths or {}).items():
-        for method in ("get", "post", "delete"):
+        for method in ("get", "post", "patch", "delete"):
             operation: Operation | None = getattr(item, method)
             if operation is None:
                 continue
@@ -68,7 +75,8 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
             if path == "/healthz":
                 _errors(operation, (503,))
             elif path.startswith("/api"):
-                statuses = {"post": WRITE_ERRORS, "delete": DELETE_ERRORS}.get(method, READ_ERRORS)
+                writes = {"post": WRITE_ERRORS, "patch": WRITE_ERRORS, "delete": DELETE_ERRORS}
+                statuses = writes.get(method, READ_ERRORS)
                 _errors(operation, statuses)
             if path.endswith("/diagram"):
                 _diagram_types(operation)

@@ -3,7 +3,9 @@
 EngineError
 ├── NotFoundError
 │   ├── RunNotFoundError
-│   └── DefinitionNotFoundError
+│   ├── DefinitionNotFoundError
+│   ├── WebhookNotFoundError
+│   └── DeliveryNotFoundError
 ├── InvalidRequestError
 │   ├── InvalidCursorError
 │   ├── UnknownEventError
@@ -12,7 +14,8 @@ EngineError
 │   ├── InvalidInputError
 │   ├── MigrationTargetError
 │   ├── IdempotencyMismatchError
-│   └── DocumentRejectedError
+│   ├── DocumentRejectedError
+│   └── InvalidWebhookError
 ├── ConflictError
 │   ├── EventNotAllowedError
 │   ├── RunPausedError
@@ -24,7 +27,8 @@ EngineError
 │   ├── DuplicateApprovalError
 │   ├── DefinitionNotLoadedError
 │   ├── DefinitionRetiredError
-│   └── DefinitionInUseError
+│   ├── DefinitionInUseError
+│   └── DeliveryPendingError
 ├── ForbiddenError
 │   ├── SeparationOfDutiesError
 │   ├── RegionForbiddenError
@@ -254,3 +258,19 @@ class StorageUnavailableError(EngineError):
 
 class AppLoadError(EngineError, ValueError):
     """The app or an installed pack of definitions could not be loaded."""
+
+
+class WebhookNotFoundError(NotFoundError):
+    """No webhook subscription has this id."""
+
+
+class DeliveryNotFoundError(NotFoundError):
+    """This webhook subscription has no delivery with this id."""
+
+
+class InvalidWebhookError(InvalidRequestError):
+    """The webhook subscription is not valid; nothing was stored."""
+
+
+class DeliveryPendingError(ConflictError):
+    """The delivery is still being attempted: only a dead or done delivery is redelivered."""

@@ -18,5 +18,12 @@ class Observer:
     def job_failure(self, kind: str) -> None:
         """A job ran out of attempts (or failed for good) and its failure event was sent."""
 
+    def webhook_delivered(self, seconds: float) -> None:
+        """A receiver answered 2xx, `seconds` after the transition that caused it committed."""
+
+    def webhook_failed(self, reason: str, dead: bool) -> None:
+        """A delivery attempt failed (`reason`: timeout, connection, status, lost or refused);
+        `dead`: it was the last, and the delivery is dead-lettered."""
+
     def listener_failure(self) -> None:
         """A listener called after a commit raised; the transition stayed committed."""

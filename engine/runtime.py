@@ -8,7 +8,7 @@ import asyncio
 from signoff.engine.dispatch.dispatcher import Dispatcher
 from signoff.engine.dispatch.outcome import Committed
 from signoff.engine.documents.catalog import Catalog
-from signoff.engine.documents.http_job import http_job
+from signoff.engine.documents.http_job import host_allowed, http_job
 from signoff.engine.feed.broadcaster import Feed
 from signoff.engine.feed.subscription import Published
 from signoff.engine.jobs.worker import Worker
@@ -19,6 +19,7 @@ from signoff.engine.settings import Settings
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.store import Store
+from signoff.engine.webhooks.delivery import DeliveryPolicy
 
 
 class Runtime:
@@ -30,6 +31,7 @@ class Runtime:
         self.settings = settings
         self.registry = registry
         hosts = [h.strip() for h in settings.http_allowed_hosts.split(",") if h.strip()]
+        self.allowed_hosts = tuple(hosts)  # for http jobs and webhook subscriptions
         registry.add_job(http_job(hosts))  # chart documents' built-in job, run by every worker
         self.observer = observer or Observer()
         self.store = Store.open(settings.database_url, pool_size=settings.pool_size)
@@ -50,6 +52,12 @@ class Runtime:
         )
         self.queries = RunQueries(self.store, registry)
         retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_cap_s)
+        webhooks = DeliveryPolicy(
+            timeout_s=settings.webhook_timeout_s,
+            # Only the backoff: each delivery's max_attempts (its subscription's) bounds it.
+            retry=RetryPolicy(1, settings.webhook_retry_base_s, settings.webhook_retry_cap_s),
+            allowed=lambda url: host_allowed(url, hosts),
+        )
         self.workers = [
             Worker(
                 self.dispatcher,
@@ -60,6 +68,7 @@ class Runtime:
                 lease_s=settings.lease_s,
                 retry=retry,
                 observer=self.observer,
+                webhooks=webhooks,
             )
             for _ in range(settings.workers)
         ]

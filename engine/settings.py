@@ -46,6 +46,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # The hosts chart documents' http jobs may call (comma-separated; `*.example.com`); unset:
     # any host the server can reach.
     http_allowed_hosts: str = ""
+    # Webhook deliveries: one attempt's time limit, and the backoff between attempts (a
+    # subscription's max_attempts bounds how many).
+    webhook_timeout_s: float = 10.0
+    webhook_retry_base_s: float = 5.0
+    webhook_retry_cap_s: float = 3600.0
     # Live feed: SSE comment heartbeat period, and how many entries a client may lag behind
     # before it is dropped (it then reconnects with Last-Event-ID and replays).
     heartbeat_s: float = 15.0
@@ -66,6 +71,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"{variable(name)} must be {phrase}, not {getattr(self, name)!r}")
         if self.retry_cap_s < self.retry_base_s:
             raise ValueError("SIGNOFF_RETRY_CAP_S must be at least SIGNOFF_RETRY_BASE_S")
+        if self.webhook_retry_cap_s < self.webhook_retry_base_s:
+            raise ValueError(
+                "SIGNOFF_WEBHOOK_RETRY_CAP_S must be at least SIGNOFF_WEBHOOK_RETRY_BASE_S"
+            )
         for origin in _items(self.cors_origins):
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(
@@ -134,6 +143,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "max_attempts": (_at_least(1), "a whole number of 1 or more"),
     "retry_base_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
+    "webhook_timeout_s": (_positive, _SECONDS),
+    "webhook_retry_base_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
+    "webhook_retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "max_body_bytes": (_at_least(1), "a number of bytes above 0"),
     "max_input_bytes": (_at_least(1), "a number of bytes above 0"),
     "max_document_bytes": (lambda v: 1 <= v <= 512 * 1024, "a number of bytes, 1 to 524288"),

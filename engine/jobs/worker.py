@@ -9,7 +9,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypeVar
 
 import msgspec
 
@@ -30,22 +30,25 @@ from signoff.engine.model.registry import Registry
 from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.model.run_model import TIMER_KIND
 from signoff.engine.observer import Observer
-from signoff.engine.storage.jobs import ClaimedJob, JobStatus
+from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob, JobStatus
 from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.store import Store
+from signoff.engine.webhooks.delivery import Deliverer, DeliveryPolicy
 
 log = logging.getLogger("signoff.worker")
 MAX_PAUSE_S = 5.0  # the longest wait between claims while the database is unavailable
 UNCLAIMED_CHECK_S = 30.0  # how often a worker looks for jobs that nobody claims
 UNCLAIMED_AFTER_S = 60.0  # a due job unclaimed this long is reported
+T = TypeVar("T")
 
 
 class Worker:
     """Runs up to `concurrency` jobs at once; wakes on new jobs in this process, else polls.
 
-    It claims only the job kinds its registry has handlers for (and timers): a job of a kind
-    it cannot run waits for a worker that can, as in a rolling deploy where old workers lack a
-    new handler. Jobs that nobody claims for UNCLAIMED_AFTER_S are logged as a warning.
+    It claims only the job kinds its registry has handlers for (and timers, and webhook
+    deliveries, which every worker can make): a job of a kind it cannot run waits for a worker
+    that can, as in a rolling deploy where old workers lack a new handler. Jobs that nobody
+    claims for UNCLAIMED_AFTER_S are logged as a warning.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class Worker:
         observer: Observer | None = None,
         job_timeout_s: float = 300.0,
         clock: Callable[[], datetime] = utcnow,
+        webhooks: DeliveryPolicy | None = None,
     ) -> None:
         self.dispatcher = dispatcher
         self.store = store
@@ -73,7 +77,8 @@ class Worker:
         self.job_timeout_s = job_timeout_s
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-12:]}"
-        self.kinds = sorted(registry.jobs)
+        self.kinds = sorted({*registry.jobs, WEBHOOK_KIND})
+        self.webhooks = Deliverer(store, webhooks or DeliveryPolicy(), self.observer, clock)
         self._queries = RunQueries(store, registry)
         self._next_check = clock()
         self._wake = asyncio.Event()
@@ -125,7 +130,7 @@ class Worker:
             return []
         warned = []
         for o in overdue:
-            if o.kind == TIMER_KIND or o.kind in self.registry.jobs:
+            if o.kind in (TIMER_KIND, WEBHOOK_KIND) or o.kind in self.registry.jobs:
                 continue  # this worker runs them: it is busy, not missing a handler
             waited = (now - o.oldest_due).total_seconds()
             log.warning(
@@ -153,6 +158,7 @@ class Worker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        await self.webhooks.close()
 
     async def process(self, job: ClaimedJob) -> None:
         try:
@@ -168,6 +174,9 @@ class Worker:
             log.warning("job %s: %s (%s)", job.id, exc, exc.__cause__)
 
     async def _process(self, job: ClaimedJob) -> None:
+        if job.kind == WEBHOOK_KIND:  # its result is recorded on the job; the run never hears
+            await self.webhooks.deliver(job, self._with_heartbeat)
+            return
         try:
             outcome = await self._outcome(job)
         except LeaseLostError:
@@ -185,7 +194,7 @@ class Worker:
                 self.observer.job_retry(job.kind)
                 now = self.clock()
                 due = now + timedelta(seconds=retry.delay_s(job.attempts))
-                log_ = _logged(job, now, error)
+                log_ = job.logged(now, error)
                 release = self.store.release_job(
                     job.lease, now, due_at=due, error=error, attempt_log=log_
                 )
@@ -221,7 +230,7 @@ class Worker:
         except TimeoutError:
             raise TimeoutError(f"the attempt took longer than {timeout_s:g} s") from None
 
-    async def _with_heartbeat(self, job: ClaimedJob, work: Awaitable[JobOutcome]) -> JobOutcome:
+    async def _with_heartbeat(self, job: ClaimedJob, work: Awaitable[T]) -> T:
         """Run `work`, extending the job's lease every third of it, so a long job is not taken
         over; if the lease is lost anyway, stop (its outcome would be discarded)."""
         task = asyncio.ensure_future(work)
@@ -244,7 +253,7 @@ class Worker:
             await self._settle(self._drop(job, error))
             return
         if job.outcome is None:  # an attempt ran and failed: keep it in the job's log
-            log_ = _logged(job, self.clock(), error)
+            log_ = job.logged(self.clock(), error)
             try:
                 await self.store.note_failure(job.lease, error, log_)
             except LeaseLostError:
@@ -321,14 +330,3 @@ class Worker:
 
 def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
-
-
-def _logged(job: ClaimedJob, now: datetime, error: str) -> list[dict[str, Any]]:
-    """The job's log of failed attempts with this one added."""
-    entry = {
-        "attempt": job.attempts,
-        "started_at": job.claimed_at.isoformat(),
-        "ended_at": now.isoformat(),
-        "error": error[:2000],
-    }
-    return [*job.attempt_log, entry]

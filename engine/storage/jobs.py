@@ -16,6 +16,9 @@ from signoff.engine.model.lifecycle import LifecycleState
 from signoff.engine.model.run_model import TIMER_KIND
 from signoff.engine.storage.statements import sql
 
+# A webhook delivery (signoff.engine.webhooks): claimed by every worker, never sent to its run.
+WEBHOOK_KIND = "webhook"
+
 
 class JobStatus(StrEnum):
     READY = "ready"
@@ -23,6 +26,7 @@ class JobStatus(StrEnum):
     DONE = "done"
     CANCELLED = "cancelled"
     DROPPED = "dropped"  # its outcome was refused by the run, or it had no handler
+    DEAD = "dead"  # a webhook delivery that ran out of attempts (redelivered on request)
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,18 @@ class ClaimedJob:
     input: dict[str, Any]
     claimed_at: datetime
     attempt_log: list[dict[str, Any]]
+    created_at: datetime | None = None  # when the transition that wrote it committed
+    subscription_id: str | None = None  # a webhook delivery's subscription
+
+    def logged(self, now: datetime, error: str) -> list[dict[str, Any]]:
+        """The job's log of failed attempts with this one added."""
+        entry = {
+            "attempt": self.attempts,
+            "started_at": self.claimed_at.isoformat(),
+            "ended_at": now.isoformat(),
+            "error": error[:2000],
+        }
+        return [*self.attempt_log, entry]
 
 
 # Held: the job is still running under this lease (nobody took it over or cancelled it).
@@ -62,15 +78,17 @@ RELEASE = sql(
 EXTEND = sql("UPDATE jobs SET lease_until = $3 " + _HELD)
 # Due: ready ones, and running ones whose lease expired, of the kinds this worker runs ($5, in
 # the dialect's list form: `{kinds}`; timers always). A paused run's jobs and timers wait for
-# it to be resumed. ($1 owner, $2 lease end, $3 now, $4 how many.)
+# it to be resumed; its webhook deliveries do not (they tell of what already happened).
+# ($1 owner, $2 lease end, $3 now, $4 how many.)
 DUE = f"""SELECT j.id FROM jobs j JOIN runs r ON r.id = j.run_id
     WHERE ((j.status = 'ready' AND j.due_at <= $3) OR (j.status = 'running' AND j.lease_until < $3))
     AND (j.kind = '{TIMER_KIND}' OR j.kind {{kinds}})
-    AND r.lifecycle <> '{LifecycleState.PAUSED}' ORDER BY j.due_at LIMIT $4"""
+    AND (r.lifecycle <> '{LifecycleState.PAUSED}' OR j.kind = '{WEBHOOK_KIND}')
+    ORDER BY j.due_at LIMIT $4"""
 CLAIM = """UPDATE jobs SET status = 'running', lease_owner = $1, attempts = attempts + 1,
     lease_until = $2, updated_at = $3, claimed_at = $3 WHERE id IN ({due})
     RETURNING id, run_id, kind, payload, attempts, max_attempts, outcome, last_error,
-    claimed_at, attempt_log"""
+    claimed_at, attempt_log, created_at, subscription_id"""
 # A failed last attempt's error, recorded before its failure event is applied.
 NOTE = sql("UPDATE jobs SET last_error = $3, attempt_log = $4 " + _HELD)
 
@@ -89,4 +107,6 @@ def claimed(row: dict[str, Any], owner: str, input: dict[str, Any]) -> ClaimedJo
         input,
         row["claimed_at"],
         row["attempt_log"],
+        row["created_at"],
+        row["subscription_id"],
     )

@@ -6,7 +6,9 @@ from typing import Final, Literal, get_args
 
 # A delivery is a row in `jobs` of this kind: one per notification and subscription, written in
 # the transaction of the transition that caused it (the transactional outbox).
-WEBHOOK_KIND: Final = "webhook"
+from signoff.engine.storage.jobs import WEBHOOK_KIND
+
+__all__ = ["NOTIFICATION_TYPES", "WEBHOOK_KIND", "NotificationType"]
 
 NotificationType = Literal[
     "transition",
