@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -12,10 +11,18 @@ from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from signoff.api.auth import principal_of, requires
 from signoff.engine import Runtime
-from signoff.engine.documents.http_job import host_allowed
 from signoff.engine.webhooks import store, subscriptions
-from signoff.engine.webhooks.store import Delivery, Subscription
 from signoff.engine.webhooks.types import NotificationType
+from signoff.engine.webhooks.views import (
+    CreatedWebhook,
+    DeliveryPage,
+    Redelivered,
+    WebhookList,
+    WebhookView,
+    delivery_view,
+    fields,
+    webhook_view,
+)
 
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=subscriptions.MAX_URL)]
 Events = Annotated[list[NotificationType], msgspec.Meta(max_length=20)]
@@ -50,65 +57,6 @@ class UpdateWebhook(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     active: bool | None = None
 
 
-class WebhookView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    url: str
-    events: list[str]
-    definitions: list[str]
-    description: str
-    max_attempts: int
-    active: bool
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-
-
-class CreatedWebhook(WebhookView, frozen=True, kw_only=True):
-    """A new subscription with its signing secret, shown this once."""
-
-    secret: str
-
-
-class WebhookList(msgspec.Struct, frozen=True, kw_only=True):
-    items: list[WebhookView]
-
-
-class DeliveryAttempt(msgspec.Struct, frozen=True, kw_only=True):
-    """One attempt: `result` is failed, delivered or running."""
-
-    number: int
-    started_at: datetime
-    ended_at: datetime | None
-    result: str
-    error: str | None = None
-
-
-class DeliveryView(msgspec.Struct, frozen=True, kw_only=True):
-    id: int
-    webhook_id: str
-    message_id: str
-    type: str
-    run_id: str
-    status: str
-    attempts: int
-    max_attempts: int
-    next_attempt_at: datetime | None
-    last_error: str | None
-    response_status: int | None
-    created_at: datetime
-    updated_at: datetime
-    attempt_log: list[DeliveryAttempt]
-
-
-class DeliveryPage(msgspec.Struct, frozen=True, kw_only=True):
-    items: list[DeliveryView]
-    next_cursor: str | None
-
-
-class Redelivered(msgspec.Struct, frozen=True, kw_only=True):
-    redelivered: int  # how many deliveries went back to ready
-
-
 class WebhookController(Controller):
     path = "/api/webhooks"
     tags = ("webhooks",)
@@ -136,20 +84,20 @@ class WebhookController(Controller):
             max_attempts=data.max_attempts,
             active=data.active,
         )
-        created = CreatedWebhook(**_fields(sub), secret=sub.secret)
+        created = CreatedWebhook(**fields(sub), secret=sub.secret)
         return Response(created, status_code=201, headers={"Location": f"{self.path}/{sub.id}"})
 
     @get("/")
     async def list_webhooks(self, runtime: NamedDependency[Runtime]) -> WebhookList:
         """Every subscription, oldest first (secrets are never shown again)."""
-        return WebhookList(items=[_view(s) for s in await store.listing(runtime.store)])
+        return WebhookList(items=[webhook_view(s) for s in await store.listing(runtime.store)])
 
     @get("/{webhook_id:str}")
     async def get_webhook(
         self, webhook_id: WebhookId, runtime: NamedDependency[Runtime]
     ) -> WebhookView:
         """One subscription."""
-        return _view(await store.get(runtime.store, webhook_id))
+        return webhook_view(await store.get(runtime.store, webhook_id))
 
     @patch("/{webhook_id:str}")
     async def update_webhook(
@@ -163,7 +111,7 @@ class WebhookController(Controller):
         changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
         now = runtime.dispatcher.clock()
         sub = await subscriptions.change(runtime.store, webhook_id, changes, now, _allowed(runtime))
-        return _view(sub)
+        return webhook_view(sub)
 
     @delete("/{webhook_id:str}", status_code=204)
     async def delete_webhook(
@@ -177,7 +125,7 @@ class WebhookController(Controller):
         self,
         webhook_id: WebhookId,
         runtime: NamedDependency[Runtime],
-        status: Status | None = None,
+        status: Annotated[Status | None, QueryParameter(description="only these")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         cursor: Annotated[
             str | None,
@@ -187,7 +135,7 @@ class WebhookController(Controller):
         """The subscription's delivery log, newest first: each delivery's status (ready,
         running, done, dead), its message id, and every attempt."""
         page, more = await store.deliveries(runtime.store, webhook_id, status, limit, cursor)
-        return DeliveryPage(items=[_delivery(d) for d in page], next_cursor=more)
+        return DeliveryPage(items=[delivery_view(d) for d in page], next_cursor=more)
 
     @post("/{webhook_id:str}/deliveries/{delivery_id:int}/redeliver", status_code=202)
     async def redeliver(
@@ -211,43 +159,9 @@ class WebhookController(Controller):
 
 
 def _allowed(runtime: Runtime) -> subscriptions.HostCheck:
-    hosts = runtime.allowed_hosts
-    return lambda url: host_allowed(url, hosts)
+    return runtime.url_allowed
 
 
 def _wake(runtime: Runtime) -> None:
     for worker in runtime.workers:
         worker.wake()
-
-
-def _fields(sub: Subscription) -> dict[str, Any]:
-    return {f: getattr(sub, f) for f in WebhookView.__struct_fields__}
-
-
-def _view(sub: Subscription) -> WebhookView:
-    return WebhookView(**_fields(sub))
-
-
-def _delivery(d: Delivery) -> DeliveryView:
-    attempts = [
-        DeliveryAttempt(
-            number=int(entry["attempt"]),
-            started_at=datetime.fromisoformat(entry["started_at"]),
-            ended_at=datetime.fromisoformat(entry["ended_at"]),
-            result="failed",
-            error=entry.get("error"),
-        )
-        for entry in d.attempt_log
-    ]
-    if d.status in ("running", "done") and d.claimed_at is not None:
-        done = d.status == "done"
-        attempts.append(
-            DeliveryAttempt(
-                number=d.attempts,
-                started_at=d.claimed_at,
-                ended_at=d.updated_at if done else None,
-                result="delivered" if done else "running",
-            )
-        )
-    fields = {f: getattr(d, f) for f in DeliveryView.__struct_fields__ if f != "attempt_log"}
-    return DeliveryView(**fields, attempt_log=attempts)

@@ -9,6 +9,7 @@ Inside, the engine is layered, and imports only run downwards:
     dispatch  one event = one transaction: the dispatcher, who may decide, version migrations
     feed      the live feed: one broadcaster per process, a bounded mailbox per client
     jobs      the worker
+    webhooks  subscriptions, signed deliveries (jobs of kind `webhook`) and their log
     documents chart documents (YAML, JSON, SCXML) deployed at run time: read, checked, built,
               stored as versions, loaded into every process's registry
     runtime   wires them together for one process
@@ -16,7 +17,7 @@ Inside, the engine is layered, and imports only run downwards:
 Anything not re-exported here is internal to the engine.
 """
 
-from signoff.engine import errors
+from signoff.engine import errors, webhooks
 from signoff.engine.charts import drawing
 from signoff.engine.charts import paths as generated_paths
 from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecycle
@@ -118,4 +119,5 @@ __all__ = [
     "migrate_runs",
     "upgrade",
     "utcnow",
+    "webhooks",
 ]

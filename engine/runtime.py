@@ -56,7 +56,7 @@ class Runtime:
             timeout_s=settings.webhook_timeout_s,
             # Only the backoff: each delivery's max_attempts (its subscription's) bounds it.
             retry=RetryPolicy(1, settings.webhook_retry_base_s, settings.webhook_retry_cap_s),
-            allowed=lambda url: host_allowed(url, hosts),
+            allowed=self.url_allowed,
         )
         self.workers = [
             Worker(
@@ -83,6 +83,10 @@ class Runtime:
         self.listener = self.store.listener(self.feed.wake, self.catalog.changed)
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners += [self._wake_workers, self._publish]
+
+    def url_allowed(self, url: str) -> bool:
+        """Whether SIGNOFF_HTTP_ALLOWED_HOSTS lets this server call `url`."""
+        return host_allowed(url, self.allowed_hosts)
 
     async def start(self, *, migrate: bool = True) -> None:
         if migrate:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -24,6 +24,13 @@ import msgspec
 from httpx_sse import aconnect_sse
 
 from signoff.engine import ChartInfo, EngineError, HistoryEntry, HistoryPage, RunPage, RunView
+from signoff.engine.webhooks.views import (
+    CreatedWebhook,
+    DeliveryPage,
+    Redelivered,
+    WebhookList,
+    WebhookView,
+)
 
 log = logging.getLogger("signoff.client")
 
@@ -259,6 +266,76 @@ class SignoffClient:
     async def delete_definition(self, name: str, version: int) -> None:
         """Delete a retired version no run uses (admin)."""
         await self._request("DELETE", f"/api/definitions/{name}/versions/{version}")
+
+    # Webhooks (admin) ----------------------------------------------------------------------
+
+    async def add_webhook(
+        self,
+        url: str,
+        *,
+        events: Sequence[str] = (),
+        definitions: Sequence[str] = (),
+        description: str = "",
+        max_attempts: int = 8,
+        active: bool = True,
+    ) -> CreatedWebhook:
+        """Subscribe `url` to notifications (empty filters: all); the answer holds the signing
+        secret, which the server shows only this once."""
+        body = {
+            "url": url,
+            "events": list(events),
+            "definitions": list(definitions),
+            "description": description,
+            "max_attempts": max_attempts,
+            "active": active,
+        }
+        response = await self._request("POST", "/api/webhooks", json=body)
+        return msgspec.json.decode(response.content, type=CreatedWebhook)
+
+    async def webhooks(self) -> builtins.list[WebhookView]:
+        response = await self._request("GET", "/api/webhooks")
+        return msgspec.json.decode(response.content, type=WebhookList).items
+
+    async def webhook(self, webhook_id: str) -> WebhookView:
+        response = await self._request("GET", f"/api/webhooks/{webhook_id}")
+        return msgspec.json.decode(response.content, type=WebhookView)
+
+    async def update_webhook(self, webhook_id: str, **changes: Any) -> WebhookView:
+        """Change a subscription: `url`, `events`, `definitions`, `description`,
+        `max_attempts`, `active`."""
+        response = await self._request("PATCH", f"/api/webhooks/{webhook_id}", json=changes)
+        return msgspec.json.decode(response.content, type=WebhookView)
+
+    async def remove_webhook(self, webhook_id: str) -> None:
+        """Delete a subscription and its delivery log."""
+        await self._request("DELETE", f"/api/webhooks/{webhook_id}")
+
+    async def deliveries(
+        self,
+        webhook_id: str,
+        *,
+        status: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> DeliveryPage:
+        """A page of a subscription's delivery log, newest first (`status`: ready, running,
+        done or dead); pass `next_cursor` back for the next one."""
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        if cursor is not None:
+            params["cursor"] = cursor
+        path = f"/api/webhooks/{webhook_id}/deliveries"
+        response = await self._request("GET", path, params=params)
+        return msgspec.json.decode(response.content, type=DeliveryPage)
+
+    async def redeliver(self, webhook_id: str, delivery_id: int | None = None) -> int:
+        """Send a dead (or done) delivery again, or with no `delivery_id` every dead one of
+        the subscription; how many went back to the queue."""
+        path = f"/api/webhooks/{webhook_id}/deliveries"
+        path += f"/{delivery_id}/redeliver" if delivery_id is not None else "/redeliver"
+        response = await self._request("POST", path)
+        return msgspec.json.decode(response.content, type=Redelivered).redelivered
 
     # Plumbing -----------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import pytest
 
 from signoff.api.metrics import Metrics
 from signoff.engine.dispatch.dispatcher import utcnow
+from signoff.engine.errors import DeliveryPendingError
 from signoff.engine.ids import uuid7
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.model.retry import RetryPolicy
@@ -156,6 +157,8 @@ async def test_failed_attempts_are_retried_under_one_id_then_dead_then_redeliver
 
     receiver.fail_every = 0
     await store.redeliver(runtime.store, sub.id, dead.id, clock())
+    with pytest.raises(DeliveryPendingError):  # it is ready again: not twice
+        await store.redeliver(runtime.store, sub.id, dead.id, clock())
     assert await rounds(w, clock, 3) == 1
     assert [r.id for r in receiver.received] == [msg_id]  # the same webhook-id as before
     [done] = await log(runtime, sub)

@@ -86,7 +86,9 @@ class Receiver:
 def readme_verify() -> Callable[[str, bytes, dict[str, str]], dict[str, Any]]:
     """The `verify` of the README's receiver snippet (its Webhooks section), run as written:
     the receiver checks every request with it, so the snippet is tested."""
-    section = README.read_text().split("<!-- webhooks:begin -->")[1].split("<!-- webhooks:end -->")[0]
+    section = (
+        README.read_text().split("<!-- webhooks:begin -->")[1].split("<!-- webhooks:end -->")[0]
+    )
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, Any] = {}
     exec(compile(code, "README.md (webhooks)", "exec"), namespace)

@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_runs.add_commands(commands)
 
     args = parser.parse_args(argv)
-    if args.command in ("runs", "watch", "definitions"):
+    if args.command in ("runs", "watch", "definitions", "webhooks"):
         try:
             return uvloop.run(cli_runs.run(args))
         except ApiError as exc:
