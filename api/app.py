@@ -26,6 +26,7 @@ from signoff.api.origin import HostPolicy, host_guard
 from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from signoff.api.stream import StreamController
+from signoff.api.tasks import TASK_ROUTES, TaskController
 from signoff.api.webhooks import WebhookController
 from signoff.engine import Runtime
 
@@ -87,6 +88,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             DiagramController,
             IdentityController,
             WebhookController,
+            TaskController,
+            *TASK_ROUTES,
             *SHORTCUTS,
             healthz,
             metrics,

@@ -98,6 +98,20 @@ class Tokens:
     def open(self) -> bool:
         return not self._entries
 
+    def person(self, actor: str) -> Principal | None:
+        """What `actor` may do with their tokens (all of them together); None if no token
+        names them."""
+        held = [p for _, p in self._entries if p.actor == actor]
+        if not held:
+            return None
+        roles = frozenset().union(*(p.roles for p in held))
+        return Principal(actor, roles, frozenset().union(*(p.groups for p in held)))
+
+    def people(self) -> list[Principal]:
+        """Everyone a token names, each once."""
+        found = [self.person(a) for a in sorted({p.actor for _, p in self._entries})]
+        return [p for p in found if p is not None]
+
     def authenticate(self, secret: str) -> Principal | None:
         """The principal whose secret this is; compares against every entry in constant time."""
         digest = hashlib.sha256(secret.encode()).digest()

@@ -85,7 +85,14 @@ def _slug(exc: Exception) -> str:
     return "".join(f"-{c.lower()}" if c.isupper() else c for c in name).lstrip("-")
 
 
-def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Response[Any]:
+def problem_of(exc: errors.EngineError) -> tuple[int, dict[str, Any]]:
+    """An engine error's status and problem body (where one request reports several
+    outcomes, as a bulk decision does)."""
+    response = engine_error(None, exc)
+    return response.status_code, response.content
+
+
+def engine_error(request: Request[Any, Any, Any] | None, exc: errors.EngineError) -> Response[Any]:
     status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
     extra: dict[str, Any] = {}
     reasons = getattr(exc, "reasons", None)
@@ -95,16 +102,12 @@ def engine_error(request: Request[Any, Any, Any], exc: errors.EngineError) -> Re
     if allowed is not None:
         extra["allowed_events"] = allowed
     headers = None
+    where = "" if request is None else f"{request.method} {request.url.path}"
     if isinstance(exc, errors.StorageUnavailableError):
         headers = {"Retry-After": str(exc.retry_after_s)}
-        log.warning(
-            "storage unavailable on %s %s: %s",
-            request.method,
-            request.url.path,
-            exc.__cause__ or exc,
-        )
+        log.warning("storage unavailable on %s: %s", where, exc.__cause__ or exc)
     elif status >= 500:
-        log.error("engine error on %s %s", request.method, request.url.path, exc_info=exc)
+        log.error("engine error on %s", where, exc_info=exc)
     return problem(status, exc.message, kind=_slug(exc), headers=headers, **extra)
 
 

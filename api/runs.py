@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -14,15 +16,18 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from signoff.api.auth import principal_of, requires
 from signoff.api.schemas import CreateRun, Decision, SendEvent
 from signoff.engine import (
+    Committed,
     HistoryPage,
     IdempotencyKey,
     JobPage,
     Outcome,
+    Permissions,
     RunFilter,
     RunPage,
     Runtime,
     RunView,
     errors,
+    permissions,
 )
 
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL stores no NUL character
@@ -50,6 +55,35 @@ IfMatchHeader = Annotated[
 ]
 Query = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
 RUN_RESPONSES = {200: ResponseSpec(RunView, description="The run after the event")}
+
+
+JSON = "application/json"
+
+
+class PlannedJob(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    state: str
+    due_at: datetime
+
+
+class DryRun(msgspec.Struct, frozen=True, kw_only=True):
+    """What an event would do: the run after it, the jobs and timers it would arm, the
+    notifications it would send. Nothing was committed."""
+
+    dry_run: bool
+    run: RunView
+    jobs: list[PlannedJob]
+    notifications: list[str]
+
+
+def dry_run_of(outcome: Outcome, committed: Committed) -> DryRun:
+    jobs = [PlannedJob(kind=k, state=s, due_at=d) for k, s, d in committed.jobs]
+    return DryRun(
+        dry_run=True,
+        run=outcome.view(),
+        jobs=jobs,
+        notifications=list(committed.notifications),
+    )
 
 
 def etag(version: int) -> str:
@@ -179,7 +213,35 @@ class RunController(Controller):
         and ended, and why a failed one failed."""
         return await runtime.queries.jobs(run_id)
 
-    @post("/{run_id:str}/events", status_code=200, responses=RUN_RESPONSES)
+    @get("/{run_id:str}/permissions")
+    async def permissions(
+        self,
+        request: Request[Any, Any, Any],
+        run_id: FromPath[str],
+        runtime: NamedDependency[Runtime],
+    ) -> Permissions:
+        """Why can't I? Every event of the run (per approval region, and claiming and
+        releasing each task) with whether the caller may send it now, and each reason if
+        not: a role, a group, separation of duties, already counted, claimed by someone
+        else, not in this state, a guard that is false now. `allowed` is a dry run's verdict."""
+        principal = principal_of(request)
+        return await permissions(
+            runtime.dispatcher,
+            run_id,
+            actor=principal.actor,
+            roles=principal.roles,
+            groups=principal.decides_in,
+        )
+
+    @post(
+        "/{run_id:str}/events",
+        status_code=200,
+        responses={
+            200: ResponseSpec(
+                RunView, description="The run after the event (with dry_run: a DryRun)"
+            )
+        },
+    )
     async def send_event(
         self,
         request: Request[Any, Any, Any],
@@ -188,10 +250,28 @@ class RunController(Controller):
         runtime: NamedDependency[Runtime],
         idempotency: IdempotencyHeader = None,
         if_match: IfMatchHeader = None,
+        dry_run: Annotated[
+            bool, QueryParameter(description="answer what the event would do; commit nothing")
+        ] = False,
     ) -> Response[bytes]:
-        """Send a business event (or `pause`, `resume`, `cancel`) to a run."""
+        """Send a business event (or `pause`, `resume`, `cancel`) to a run. With
+        `?dry_run=true`, answer what it would do (the next run view, the jobs and timers it
+        would arm, the notifications it would send), decided by the same code, and commit
+        nothing."""
         principal = principal_of(request)
         actor = principal.actor
+        if dry_run:
+            outcome, committed = await runtime.dispatcher.dry_run(
+                run_id,
+                data.event,
+                actor=actor,
+                data=data.data,
+                reason=data.reason,
+                if_match=parse_if_match(if_match),
+                roles=principal.roles,
+                groups=principal.decides_in,
+            )
+            return Response(msgspec.json.encode(dry_run_of(outcome, committed)), media_type=JSON)
         result = await runtime.dispatcher.dispatch(
             run_id,
             data.event,

@@ -8,6 +8,8 @@ import msgspec
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")]
 Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+# A person's actor name, as SIGNOFF_TOKENS spells it.
+Actor = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f:,]+$")]
 RefId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 RefType = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 

@@ -5,8 +5,11 @@ Inside, the engine is layered, and imports only run downwards:
     model     the vocabulary charts and the runtime share (Definition, Registry, roles, the
               lifecycle's names, what job handlers see and return)
     charts    restoring a chart from a snapshot, pooled instances, describing, walking, drawing
+    tasks     a run's open tasks (who may decide each wait state now), planned per transition,
+              the inbox index rows, and the notifications a transition sends
     storage   the store (one base, a SQLite and a PostgreSQL dialect), schema, migrations, reads
-    dispatch  one event = one transaction: the dispatcher, who may decide, version migrations
+    dispatch  one event = one transaction: the dispatcher, who may decide, task actions, dry
+              runs and "why can't I?", version migrations
     feed      the live feed: one broadcaster per process, a bounded mailbox per client
     jobs      the worker
     webhooks  subscriptions, signed deliveries (jobs of kind `webhook`) and their log
@@ -24,6 +27,8 @@ from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecyc
 from signoff.engine.charts.snapshots import event_names
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.dispatch.outcome import Committed, Outcome
+from signoff.engine.dispatch.permissions import Permission, Permissions, Reason, permissions
+from signoff.engine.dispatch.task_actions import Target
 from signoff.engine.dispatch.versions import MigrationReport, migrate_runs
 from signoff.engine.documents.compile import compile_document
 from signoff.engine.errors import (
@@ -51,15 +56,26 @@ from signoff.engine.model.registry import Registry
 from signoff.engine.model.retry import Backoff, RetryPolicy
 from signoff.engine.model.roles import Role
 from signoff.engine.model.run_model import RunModel
+from signoff.engine.model.tasks import WaitTask
 from signoff.engine.observer import Observer
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
+from signoff.engine.storage.inbox import Inbox, TaskCounts, TaskFilter, TaskItem, TaskPage
+from signoff.engine.storage.inbox import page as tasks_page
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import Census, RunFilter, RunQueries
 from signoff.engine.storage.records import IdempotencyKey
 from signoff.engine.storage.store import Store
 from signoff.engine.storage.urls import DatabaseUrlError, check_reachable
-from signoff.engine.views import HistoryEntry, HistoryPage, JobPage, JobView, RunPage, RunView
+from signoff.engine.views import (
+    HistoryEntry,
+    HistoryPage,
+    JobPage,
+    JobView,
+    RunPage,
+    RunView,
+    TaskView,
+)
 
 __all__ = [
     "CONTROL_EVENTS",
@@ -78,6 +94,7 @@ __all__ = [
     "HistoryEntry",
     "HistoryPage",
     "IdempotencyKey",
+    "Inbox",
     "InvalidRequestError",
     "JobContext",
     "JobHandler",
@@ -93,6 +110,9 @@ __all__ = [
     "Outcome",
     "Pack",
     "PermanentJobError",
+    "Permission",
+    "Permissions",
+    "Reason",
     "Registry",
     "RetryPolicy",
     "Role",
@@ -106,7 +126,14 @@ __all__ = [
     "StateKind",
     "StorageUnavailableError",
     "Store",
+    "Target",
+    "TaskCounts",
+    "TaskFilter",
+    "TaskItem",
+    "TaskPage",
+    "TaskView",
     "TransientJobError",
+    "WaitTask",
     "Worker",
     "check_reachable",
     "compile_document",
@@ -117,6 +144,8 @@ __all__ = [
     "event_names",
     "generated_paths",
     "migrate_runs",
+    "permissions",
+    "tasks_page",
     "upgrade",
     "utcnow",
     "webhooks",

@@ -28,11 +28,17 @@ EngineError
 │   ├── DefinitionNotLoadedError
 │   ├── DefinitionRetiredError
 │   ├── DefinitionInUseError
-│   └── DeliveryPendingError
+│   ├── DeliveryPendingError
+│   ├── TaskNotOpenError
+│   ├── TaskClaimedError
+│   ├── TaskNotClaimedError
+│   └── LinkExpiredError
 ├── ForbiddenError
 │   ├── SeparationOfDutiesError
 │   ├── RegionForbiddenError
-│   └── StateForbiddenError
+│   ├── StateForbiddenError
+│   ├── TaskForbiddenError
+│   └── InvalidLinkError
 ├── LeaseLostError
 ├── SnapshotError
 ├── StorageUnavailableError
@@ -274,3 +280,39 @@ class InvalidWebhookError(InvalidRequestError):
 
 class DeliveryPendingError(ConflictError):
     """The delivery is still being attempted: only a dead or done delivery is redelivered."""
+
+
+class TaskNotOpenError(ConflictError):
+    """The run has no open task there now (it moved on, or never waited there)."""
+
+    def __init__(self, run_id: str, slot: str | None, open_: Sequence[str]) -> None:
+        where = f" in {slot}" if slot else ""
+        now = f"; open: {', '.join(open_)}" if open_ else "; it waits for nobody now"
+        super().__init__(f"Run {run_id} has no open task{where}{now}.")
+
+
+class TaskClaimedError(ConflictError):
+    """Someone else has claimed this task: only they (or an admin) decide it."""
+
+    def __init__(self, slot: str, assignee: str) -> None:
+        super().__init__(
+            f"The task in {slot} is claimed by {assignee}: only they (or an admin) decide it, "
+            "until they release it or an operator reassigns it."
+        )
+        self.assignee = assignee
+
+
+class TaskNotClaimedError(ConflictError):
+    """Nobody has claimed this task."""
+
+
+class TaskForbiddenError(ForbiddenError):
+    """This actor may not take this task."""
+
+
+class InvalidLinkError(ForbiddenError):
+    """This approval link is not valid: it was altered, or not made by this server."""
+
+
+class LinkExpiredError(ConflictError):
+    """This approval link can no longer be used: it was used, it expired, or the run moved on."""

@@ -9,6 +9,23 @@ from typing import Any
 import msgspec
 
 
+class TaskView(msgspec.Struct, kw_only=True):
+    """An open task of a run (signoff.engine.tasks): a wait state (or approval region) and who
+    may decide it now. `candidates` may claim and decide it (`user:<actor>`, `group:<group>`,
+    `*`: any approver); once claimed only `assignee` (or an admin) decides, on behalf of
+    `acting_for` if it was delegated. `voters` already decided in it this round."""
+
+    slot: str
+    state: str
+    candidates: list[str]
+    opened_at: datetime
+    due_at: datetime | None = None
+    assignee: str | None = None
+    acting_for: str | None = None
+    voters: list[str] = []
+    escalated: bool = False
+
+
 class RunView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     definition: str
@@ -27,6 +44,7 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     # False when the server answering has not loaded the run's definition (version): the run
     # is shown as stored, and it refuses events (409 definition-not-loaded).
     definition_loaded: bool = True
+    tasks: list[TaskView] = []
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
@@ -114,6 +132,7 @@ def run_view(row: Mapping[str, Any], allowed: list[str], *, loaded: bool = True)
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         definition_loaded=loaded,
+        tasks=msgspec.convert(row.get("tasks") or [], list[TaskView]),
     )
 
 

@@ -25,6 +25,7 @@ RUN_FIELDS = {
     "id", "definition", "definition_version", "version", "ref_id", "ref_type", "input", "state",
     "configuration", "lifecycle", "context", "allowed_events", "created_at", "updated_at",
     "definition_loaded",  # issue 14: false for a run whose definition this server lacks
+    "tasks",  # issue 15: the run's open tasks
 }  # fmt: skip
 HISTORY_FIELDS = {
     "seq", "run_id", "at", "actor", "event", "data", "reason", "business", "lifecycle", "run",

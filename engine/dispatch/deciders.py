@@ -19,9 +19,11 @@ from signoff.engine.errors import (
     InvalidEventDataError,
     RegionForbiddenError,
     StateForbiddenError,
+    TaskClaimedError,
 )
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.roles import Role
+from signoff.engine.tasks.task import Task, offered_to
 
 
 def check(
@@ -32,32 +34,64 @@ def check(
     roles: frozenset[str] | None,
     groups: frozenset[str] | None,
     configuration: Sequence[str] = (),
+    tasks: Sequence[Task] = (),
 ) -> None:
     """Refuse an event the actor's roles do not cover, a decision from outside the group that
     decides in the run's wait state (`configuration`), and a decision without a valid region or
-    from outside the region's group.
+    from outside the region's group. Where the run keeps a task for the decision (`tasks`),
+    the task says who decides: its claimer alone once claimed, else its candidates (an
+    escalated task's new group).
 
     `roles` None: the engine itself sends (a worker, a timer, a tool). `groups` None: the caller
     is not limited to groups (an admin, an open server, the engine).
     """
-    if roles is not None and Role.ADMIN not in roles:
+    admin = roles is None or Role.ADMIN in roles
+    if not admin:
+        assert roles is not None
         needed = spec.role_for(event)
         if needed not in roles:
             raise ForbiddenError(f"{actor} lacks the {needed} role.")
     if event not in spec.decision_events:
         return
     region = data.get("region")
-    if not spec.regions:
-        if region is not None:
-            raise InvalidEventDataError(f"{spec.name} has no approval regions; omit region.")
-        deciding = spec.groups_deciding(configuration)
-        if groups is not None and deciding and not deciding & groups:
-            state = next(s for s in configuration if s in spec.deciders)
-            raise StateForbiddenError(actor, state, " or ".join(sorted(deciding)))
-        return
-    if not isinstance(region, str) or region not in spec.regions:
+    if spec.regions and (not isinstance(region, str) or region not in spec.regions):
         known = " or ".join(spec.regions)
         raise InvalidEventDataError(f"{event} on {spec.name} needs a region: {known}.")
-    group = spec.regions[region]
-    if groups is not None and group not in groups:
-        raise RegionForbiddenError(actor, region, group)
+    if not spec.regions and region is not None:
+        raise InvalidEventDataError(f"{spec.name} has no approval regions; omit region.")
+    addressed = [t for t in tasks if not spec.regions or t.slot == region]
+    if addressed:
+        if not admin:
+            for t in addressed:
+                task_check(t, actor, groups, region=bool(spec.regions))
+        return
+    # A run without tasks (stored before tasks were kept): the definition says who decides.
+    if spec.regions:
+        group = spec.regions[str(region)]
+        if groups is not None and group not in groups:
+            raise RegionForbiddenError(actor, str(region), group)
+        return
+    deciding = spec.groups_deciding(configuration)
+    if groups is not None and deciding and not deciding & groups:
+        state = next(s for s in configuration if s in spec.deciders)
+        raise StateForbiddenError(actor, state, " or ".join(sorted(deciding)))
+
+
+def task_check(
+    task: Task, actor: str, groups: frozenset[str] | None, *, region: bool = False
+) -> None:
+    """Refuse a decision in `task` by someone other than its claimer, or, unclaimed, by
+    someone who is not among its candidates (`region`: the task is an approval region's)."""
+    if task.assignee is not None:
+        if task.assignee != actor:
+            raise TaskClaimedError(task.slot, task.assignee)
+        return
+    if not offered_to(task, actor, groups):
+        if region:
+            raise RegionForbiddenError(actor, task.slot, describe(task.candidates))
+        raise StateForbiddenError(actor, task.slot, describe(task.candidates))
+
+
+def describe(candidates: Sequence[str]) -> str:
+    """`group:finance`, `user:mia` → `finance or mia`."""
+    return " or ".join(c.split(":", 1)[-1] for c in candidates)

@@ -13,8 +13,9 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
-from signoff.engine.dispatch import deciders, schemas
+from signoff.engine.dispatch import deciders, schemas, task_actions
 from signoff.engine.dispatch.outcome import Committed, Outcome
+from signoff.engine.dispatch.task_actions import Caller, Target
 from signoff.engine.dispatch.write import Step, write
 from signoff.engine.errors import (
     DefinitionNotLoadedError,
@@ -37,11 +38,15 @@ from signoff.engine.ids import uuid7
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleState
 from signoff.engine.model.registry import Registry
+from signoff.engine.model.tasks import TASK_EVENTS, TIMED_TASK_EVENTS
 from signoff.engine.observer import Observer
 from signoff.engine.storage.jobs import Lease
 from signoff.engine.storage.records import IdempotencyKey, StoredOutcome
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
+from signoff.engine.tasks import task
+from signoff.engine.tasks.notify import LinkMaker
+from signoff.engine.tasks.task import Task
 
 log = logging.getLogger("signoff.dispatcher")
 _ENCODER = msgspec.json.Encoder()
@@ -78,6 +83,8 @@ class Dispatcher:
         # Called after each commit; one that raises is logged and counted, never the caller's
         # problem: the transition is committed whatever a listener does.
         self.listeners: list[Callable[[Committed], None]] = []
+        # Makes a task's approval links for its notifications (None: no links).
+        self.links: LinkMaker | None = None
 
     async def create(
         self,
@@ -140,6 +147,85 @@ class Dispatcher:
             ),
         )
 
+    async def dry_run(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        data: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+        if_match: Sequence[int] | None = None,
+        roles: frozenset[str] | None = None,
+        groups: frozenset[str] | None = None,
+        slot: str | None = None,
+    ) -> tuple[Outcome, Committed]:
+        """What `event` would do, decided by the very code that does it: the event is applied
+        and written in a transaction that is then rolled back. A task event people send
+        (`task.claim`, …) is tried on the task in `slot`."""
+        if data:
+            self._check_size("data", data)
+        request = dict(data or {})
+        try:
+            async with self.store.write() as tx:
+                if event in TASK_EVENTS - TIMED_TASK_EVENTS:
+                    caller = Caller(actor, roles or frozenset(), groups)
+                    body = self._task_body(event, caller, slot, None, reason, if_match, run_id)
+                    tried = await body(tx, self.clock())
+                else:
+                    tried = await self._apply(
+                        tx, self.clock(), run_id, event, actor, request, reason, if_match,
+                        None, False, roles, groups,
+                    )  # fmt: skip
+                raise _RolledBack(tried)
+        except _RolledBack as done:
+            return done.tried
+
+    async def act(
+        self,
+        run_id: str,
+        event: str,
+        *,
+        actor: str,
+        slot: str | None = None,
+        target: Target | None = None,
+        reason: str | None = None,
+        if_match: Sequence[int] | None = None,
+        idem: IdempotencyKey | None = None,
+        roles: frozenset[str] | None = None,
+        groups: frozenset[str] | None = None,
+    ) -> Outcome:
+        """A person's task event (signoff.engine.model.tasks): claim, release, reassign or
+        delegate the task in `slot` (None: the run's only open task), to `target`."""
+        if event not in TASK_EVENTS - TIMED_TASK_EVENTS:
+            raise InvalidEventDataError(f"{event!r} is not a task event people send.")
+        caller = Caller(actor, roles or frozenset(), groups)
+        return await self._transact(
+            idem, self._task_body(event, caller, slot, target, reason, if_match, run_id)
+        )
+
+    def _task_body(
+        self,
+        event: str,
+        caller: Caller,
+        slot: str | None,
+        target: Target | None,
+        reason: str | None,
+        if_match: Sequence[int] | None,
+        run_id: str,
+    ) -> _Body:
+        async def body(tx: Tx, now: datetime) -> tuple[Outcome, Committed]:
+            row = await self.store.lock_run(tx, run_id)
+            if row is None:
+                raise RunNotFoundError(run_id)
+            spec = self.spec_of(row)
+            tasks = task.load(row["tasks"])
+            return await self._act(
+                tx, now, row, spec, tasks, event, caller, slot, target, reason, if_match
+            )
+
+        return body
+
     async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Outcome:
         """Move a run to a newer version of its definition: each version's `migrate` maps the
         stored configuration and context on the way; the run keeps its place otherwise. Written
@@ -155,7 +241,7 @@ class Dispatcher:
         row = await self.store.lock_run(tx, run_id)
         if row is None:
             raise RunNotFoundError(run_id)
-        source = self._spec_of(row)
+        source = self.spec_of(row)
         target = self.registry.version(source.name, to_version)
         if target.version <= source.version:
             raise MigrationTargetError(
@@ -241,6 +327,9 @@ class Dispatcher:
         ref_type: str | None,
     ) -> tuple[Outcome, Committed]:
         charts = RunCharts.restore(spec, self.registry.lifecycle, None, data)
+        derived = charts.derived_lifecycle_event()
+        if derived is not None:  # a chart that starts in a wait (or work) state
+            charts.send_lifecycle(derived)
         row = {
             "id": uuid7(),
             "definition": spec.name,
@@ -278,14 +367,22 @@ class Dispatcher:
             raise RunNotFoundError(run_id)
         if lease is not None:
             await self.store.settle_job(tx, lease, now)
-        spec = self._spec_of(row)
+        spec = self.spec_of(row)
+        tasks = task.load(row["tasks"])
+        if event in TASK_EVENTS:  # a timer's remind or escalate (people use `act`)
+            if not internal:
+                raise InternalEventError(event)
+            slot = data.get("slot")
+            caller = Caller(actor, None, None)
+            return await self._act(tx, now, row, spec, tasks, event, caller, slot, None, None)
         # What is wrong with the request itself is said before what is stale about it.
         if event not in CONTROL_EVENTS:
             if not snapshots.declares(spec.chart, event):
                 raise UnknownEventError(event, _public_events(spec))
             if event in spec.internal_events and not internal:
                 raise InternalEventError(event)
-        deciders.check(spec, event, data, actor, roles, groups, row["configuration"])
+            schemas.check_event_data(spec, event, data)
+        deciders.check(spec, event, data, actor, roles, groups, row["configuration"], tasks)
         if if_match is not None and row["version"] not in if_match:
             raise PreconditionFailedError(if_match, row["version"])
         charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
@@ -325,7 +422,48 @@ class Dispatcher:
             if derived is not None:
                 charts.send_lifecycle(derived)
         keep = lease.job_id if lease else None
-        step = Step(now, charts, row, event, actor, data, reason, keep_job=keep)
+        recorded = _on_behalf(spec, tasks, event, actor, data)
+        step = Step(now, charts, row, event, actor, recorded, reason, keep_job=keep)
+        return await self._write(tx, step)
+
+    async def _act(
+        self,
+        tx: Tx,
+        now: datetime,
+        row: Row,
+        spec: Definition,
+        tasks: list[Task],
+        event: str,
+        caller: Caller,
+        slot: Any,
+        target: Target | None,
+        reason: str | None,
+        if_match: Sequence[int] | None = None,
+    ) -> tuple[Outcome, Committed]:
+        """A task event: claim, release, reassign, delegate, or a timer's remind / escalate."""
+        if row["lifecycle"] == LifecycleState.PAUSED:
+            raise RunPausedError([])
+        if slot is not None and not isinstance(slot, str):
+            raise InvalidEventDataError("`slot` names the task: a string.")
+        declared = next((spec.tasks.get(t.state) for t in tasks if t.slot == slot), None)
+        action = task_actions.act(
+            tasks,
+            event,
+            slot,
+            caller,
+            run_id=row["id"],
+            created_by=row["created_by"],
+            separation_of_duties=self.separation_of_duties,
+            target=target,
+            escalate_to=declared.escalate_to if declared else None,
+        )
+        if if_match is not None and row["version"] not in if_match:
+            raise PreconditionFailedError(if_match, row["version"])
+        charts = RunCharts.restore(spec, self.registry.lifecycle, row, row["input"])
+        step = Step(
+            now, charts, row, event, caller.actor, action.data, reason,
+            tasks=action.plan, acted_on=action.task,
+        )  # fmt: skip
         return await self._write(tx, step)
 
     def attempts_for(self, kind: str) -> int:
@@ -335,7 +473,7 @@ class Dispatcher:
             return job.retry.max_attempts
         return self.max_attempts
 
-    def _spec_of(self, row: Row) -> Definition:
+    def spec_of(self, row: Row) -> Definition:
         """The definition version the run is on; refuses a run whose definition (version) this
         process has not loaded, and a chart changed under that version."""
         spec = self.registry.find(row["definition"], row["definition_version"])
@@ -352,12 +490,19 @@ class Dispatcher:
         return spec
 
     async def _write(self, tx: Tx, step: Step) -> tuple[Outcome, Committed]:
-        return await write(self.store, tx, step, self.attempts_for)
+        return await write(self.store, tx, step, self.attempts_for, self.links)
 
 
 def _replayed(stored: StoredOutcome) -> Outcome:
     head = _HEAD.decode(stored.body)
     return Outcome(head.id, head.version, stored.body, created=stored.created, replayed=True)
+
+
+# Not an error: how a dry run leaves its transaction, carrying what it would have written.
+class _RolledBack(Exception):
+    def __init__(self, tried: tuple[Outcome, Committed]) -> None:
+        super().__init__("dry run")
+        self.tried = tried
 
 
 class _Head(msgspec.Struct):
@@ -366,6 +511,19 @@ class _Head(msgspec.Struct):
 
 
 _HEAD = msgspec.json.Decoder(_Head)
+
+
+def _on_behalf(
+    spec: Definition, tasks: list[Task], event: str, actor: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    """A decision's data as recorded: with `acting_for` when a delegate decides."""
+    if event not in spec.decision_events:
+        return data
+    region = data.get("region")
+    for t in tasks:
+        if t.assignee == actor and t.acting_for and (not spec.regions or t.slot == region):
+            return {**data, "acting_for": t.acting_for}
+    return data
 
 
 def _public_events(spec: Definition) -> list[str]:

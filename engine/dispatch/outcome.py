@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 
@@ -35,3 +36,7 @@ class Committed:
     seq: int
     entry: bytes
     enqueued_jobs: bool
+    # What it wrote besides the run and its entry: jobs and timers (kind, state, due) and
+    # notification types (a dry run answers with these).
+    jobs: tuple[tuple[str, str, datetime], ...] = ()
+    notifications: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""A run's input against its definition's JSON Schema (chart documents declare one)."""
+"""A run's input, and an event's data, against what its definition declares."""
 
 from __future__ import annotations
 
@@ -8,6 +8,28 @@ from typing import Any
 
 import jsonschema
 import msgspec
+
+from signoff.engine.errors import InvalidEventDataError
+from signoff.engine.model.definition import Definition
+
+
+def check_event_data(spec: Definition, event: str, data: Mapping[str, Any]) -> None:
+    """Refuse data an event does not take (its msgspec type, or its document's JSON Schema),
+    naming the field (`at $.amount`). A region is the runtime's, not the event's."""
+    if event not in spec.event_types and event not in spec.event_schemas:
+        return
+    own = {k: v for k, v in data.items() if not (spec.regions and k == "region")}
+    schema = spec.event_schemas.get(event)
+    if schema is not None:
+        problem = first_problem(schema, own)
+        if problem is not None:
+            raise InvalidEventDataError(f"Invalid data for {event!r}: {problem}")
+    kind = spec.event_types.get(event)
+    if kind is not None:
+        try:
+            msgspec.convert(own, kind)
+        except msgspec.ValidationError as exc:
+            raise InvalidEventDataError(f"Invalid data for {event!r}: {exc}") from exc
 
 
 def first_problem(schema: Mapping[str, Any], value: Any) -> str | None:

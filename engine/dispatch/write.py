@@ -16,6 +16,10 @@ from signoff.engine.errors import StaleVersionError
 from signoff.engine.storage.records import TransitionWrite
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
+from signoff.engine.tasks import inbox, task
+from signoff.engine.tasks.notify import Happened, LinkMaker, notifications
+from signoff.engine.tasks.plan import TaskPlan, plan
+from signoff.engine.tasks.task import Task
 from signoff.engine.views import Change, EntryJson, run_view
 
 _ENCODER = msgspec.json.Encoder()
@@ -35,17 +39,38 @@ class Step:
     reason: str | None
     new: bool = False
     keep_job: int | None = None
+    # A task event's own plan for the run's tasks, and the task it changed (else the tasks
+    # follow the chart: signoff.engine.tasks.plan).
+    tasks: TaskPlan | None = None
+    acted_on: Task | None = None
 
 
 async def write(
-    store: Store, tx: Tx, step: Step, max_attempts: Callable[[str], int]
+    store: Store,
+    tx: Tx,
+    step: Step,
+    max_attempts: Callable[[str], int],
+    links: LinkMaker | None = None,
 ) -> tuple[Outcome, Committed]:
-    """Store a transition the charts have made; what it answers and what it committed.
-    `max_attempts` says how many attempts a job of each kind gets."""
+    """Store a transition the charts have made, with its tasks and notifications; what it
+    answers and what it committed. `max_attempts` says how many attempts a job of each kind
+    gets; `links` makes a task's approval links for its notifications."""
     now, charts, before, new = step.now, step.charts, step.before, step.new
     event, actor, data, reason = step.event, step.actor, step.data, step.reason
     business_to = snapshots.configuration(charts.business)
     lifecycle_to = list(charts.lifecycle.configuration)
+    final = charts.lifecycle.final
+    tasks_before = task.load(before.get("tasks"))
+    tasks = step.tasks or plan(
+        charts.definition,
+        tasks_before,
+        business_to,
+        ended=final,
+        event=event,
+        actor=actor,
+        data=data,
+        now=now,
+    )
     after = {
         **before,
         "version": before["version"] + 1,
@@ -57,15 +82,30 @@ async def write(
         "lifecycle_history": charts.lifecycle.history_values,
         "context": charts.model.context,
         "updated_at": now,
+        "tasks": task.dump(tasks.tasks),
     }
     business_from = [] if new else list(before["configuration"])
     lifecycle_from = [] if new else list(before["lifecycle_configuration"])
     # Encoded once: these bytes are the history row's run view, the response and, inside
     # the entry, the SSE frame.
     body = _ENCODER.encode(run_view(after, charts.allowed_events()))
-    final = charts.lifecycle.final
-    requests = () if final else charts.model.requests
-    seq = await store.store_transition(
+    requests = () if final else [*charts.model.requests, *tasks.timers]
+    happened = Happened(
+        charts.definition,
+        after,
+        event,
+        actor,
+        now,
+        (business_from, business_to),
+        (lifecycle_from, lifecycle_to),
+        body,
+        tasks,
+        step.acted_on,
+    )
+    told = notifications(happened, links)
+    # The inbox rows change with the tasks, and with whether the run can be decided now.
+    synced = tasks.tasks != tasks_before or before.get("lifecycle") != after["lifecycle"]
+    stored = await store.store_transition(
         tx,
         TransitionWrite(
             after=after,
@@ -83,10 +123,13 @@ async def write(
             keep_job=step.keep_job,
             requests=requests,
             max_attempts=[r.max_attempts or max_attempts(r.kind) for r in requests],
+            inbox=inbox.rows(after, tasks.tasks) if synced else None,
+            notifications=told,
         ),
     )
-    if seq is None:
+    if stored is None:
         raise StaleVersionError()
+    seq = stored.seq
     entry = EntryJson(
         seq=seq,
         run_id=after["id"],
@@ -106,7 +149,9 @@ async def write(
         event,
         seq,
         _ENCODER.encode(entry),
-        enqueued_jobs=bool(charts.model.requests),
+        enqueued_jobs=bool(requests) or stored.deliveries > 0,
+        jobs=tuple((r.kind, r.state, r.due(now)) for r in requests),
+        notifications=tuple(n.type for n in told),
     )
     charts.release()  # nothing below can fail: a rollback now would mean a commit error
     return outcome, committed

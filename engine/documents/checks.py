@@ -18,7 +18,7 @@ from statemachine.io.model import ExecutableContent, State, StateMachineDefiniti
 from signoff.engine.charts import snapshots
 from signoff.engine.documents import expressions
 from signoff.engine.documents.http_job import host_allowed
-from signoff.engine.documents.section import Section, seconds
+from signoff.engine.documents.section import ANY_APPROVER, Section, Task, seconds
 
 MAX_STATES = 500
 MAX_TRANSITIONS = 2_000
@@ -102,6 +102,12 @@ def built_problems(
     known("deciders", section.deciders)
     known("jobs", section.jobs)
     known("timers", section.timers)
+    known("tasks", section.tasks)
+    for event in section.events:
+        if event not in events:
+            found.append(f"events names the event {event!r}, which the chart does not have")
+    for state_id, task in section.tasks.items():
+        found += _task_problems(state_id, task, section)
     for what, names in (
         ("decisions", section.decisions),
         ("reason_required", section.reason_required),
@@ -134,9 +140,25 @@ def built_problems(
     return found
 
 
+def _task_problems(state_id: str, task: Task, section: Section) -> list[str]:
+    found = []
+    if section.kinds.get(state_id) != "wait":
+        found.append(f"tasks names {state_id!r}, which is not a wait state")
+    for what in ("due", "remind_after", "escalate_after"):
+        value = getattr(task, what)
+        if value is not None and seconds(value) is None:
+            found.append(f"task in {state_id!r}: {what} {value!r} is not a duration (3d, 4h)")
+    if (task.escalate_after is None) != (task.escalate_to is None):
+        found.append(f"task in {state_id!r}: escalate_after and escalate_to go together")
+    if task.escalate_to == ANY_APPROVER or ANY_APPROVER in task.groups:
+        found.append(f"task in {state_id!r}: name groups; every approver is the default")
+    return found
+
+
 def _wait_problems(chart: type[StateChart[Any]], state_id: str, section: Section) -> list[str]:
     found = []
-    if state_id not in section.deciders:
+    task = section.tasks.get(state_id)
+    if state_id not in section.deciders and not (task and (task.groups or task.users)):
         found.append(
             f"wait state {state_id!r} has nobody to decide: name its group in deciders "
             '(or "*" for any approver)'

@@ -13,9 +13,10 @@ from statemachine.io import load
 
 from signoff.engine.documents import behaviour, checks
 from signoff.engine.documents.parse import Parsed, parse
-from signoff.engine.documents.section import ANY_APPROVER, Section
+from signoff.engine.documents.section import ANY_APPROVER, Section, Task, seconds
 from signoff.engine.errors import DocumentRejectedError
 from signoff.engine.model.definition import Definition, StateKind
+from signoff.engine.model.tasks import WaitTask
 
 DEFAULT_MAX_BYTES = 64 * 1024
 
@@ -60,16 +61,20 @@ def compile_document(
 
 
 def _schema_problems(section: Section) -> list[str]:
-    if section.input_schema is None:
-        return []
+    schemas = [("input_schema", section.input_schema)]
+    schemas += [(f"events.{e}.data", ev.data) for e, ev in section.events.items()]
+    return [p for where, schema in schemas if schema is not None for p in _schema(where, schema)]
+
+
+def _schema(where: str, schema: dict[str, Any]) -> list[str]:
     try:
-        jsonschema.Draft202012Validator.check_schema(section.input_schema)
+        jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as exc:
-        return [f"input_schema is not a JSON Schema: {exc.message}"]
-    # A reference outside the schema would make checking an input fetch it from elsewhere.
-    outside = sorted({ref for ref in _refs(section.input_schema) if not ref.startswith("#")})
+        return [f"{where} is not a JSON Schema: {exc.message}"]
+    # A reference outside the schema would make checking a value fetch it from elsewhere.
+    outside = sorted({ref for ref in _refs(schema) if not ref.startswith("#")})
     if outside:
-        return [f"input_schema may refer only within itself, not to {', '.join(outside)}"]
+        return [f"{where} may refer only within itself, not to {', '.join(outside)}"]
     return []
 
 
@@ -105,4 +110,20 @@ def _definition(parsed: Parsed, loaded: Any, version: int) -> Definition:
         example_inputs=section.example_inputs or ({},),
         input_schema=section.input_schema,
         source=parsed.format,
+        tasks={state: _task(t) for state, t in section.tasks.items()},
+        event_schemas={e: ev.data for e, ev in section.events.items() if ev.data is not None},
+    )
+
+
+def _task(task: Task) -> WaitTask:
+    def after(text: str | None) -> float | None:
+        return None if text is None else seconds(text)
+
+    return WaitTask(
+        groups=tuple(task.groups),
+        users=tuple(task.users),
+        due_after_s=after(task.due),
+        remind_after_s=after(task.remind_after),
+        escalate_after_s=after(task.escalate_after),
+        escalate_to=task.escalate_to,
     )

@@ -12,6 +12,11 @@ signoff:
     cooling_off: {kind: delay, after: 2h, event: cooled}
   timers:                               # a deadline while the run is in the state
     manager_review: [{after: 3d, event: expire}, {deadline: due_at, event: expire}]
+  tasks:                                # who may take a wait state's task, when it is due
+    manager_review: {groups: [managers], users: [ada], due: 2d, remind_after: 4h,
+                     escalate_after: 1d, escalate_to: directors}
+  events:                               # the data a decision takes (JSON Schema)
+    approve: {data: {type: object, properties: {amount: {type: number}}}}
   examples: {approve: [{actor: mia}]}   # for `signoff paths`
 """
 
@@ -64,6 +69,24 @@ class Timer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     deadline: Name | None = None
 
 
+class Task(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A wait state's task: its candidates (default: the state's deciders), when it is due,
+    a reminder, and an escalation to another group."""
+
+    groups: list[Group] = []
+    users: list[Annotated[str, msgspec.Meta(pattern=r"^[^\x00-\x1f:,]{1,200}$")]] = []
+    due: str | None = None
+    remind_after: str | None = None
+    escalate_after: str | None = None
+    escalate_to: Group | None = None
+
+
+class Event(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What an event takes: `data`, a JSON Schema its data must match."""
+
+    data: dict[str, Any] | None = None
+
+
 class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kinds: dict[Name, Literal["work", "wait", "success", "failure"]] = {}
     deciders: dict[Name, Group] = {}
@@ -72,6 +95,8 @@ class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     input_schema: dict[str, Any] | None = None
     jobs: dict[Name, Job] = {}
     timers: dict[Name, list[Timer]] = {}
+    tasks: dict[Name, Task] = {}
+    events: dict[Name, Event] = {}
     examples: dict[Name, list[dict[str, Any]]] = {}
     example_inputs: list[dict[str, Any]] = []
 

@@ -13,6 +13,9 @@ from statemachine import StateChart
 
 from signoff.engine.model.roles import Role
 from signoff.engine.model.structure import structural_hash
+from signoff.engine.model.tasks import TASK_EVENT_PREFIX, WaitTask
+
+ANY_APPROVER = "*"  # a task's candidate: every approver
 
 
 class StateKind(enum.Enum):
@@ -63,6 +66,13 @@ class Definition:
     input_schema: Mapping[str, Any] | None = None
     # Where it comes from: "code", or the format of the document it was deployed as.
     source: str = "code"
+    # Per wait state, its task: candidates, due time, reminder, escalation (default: the
+    # state's deciding group, nothing timed).
+    tasks: Mapping[str, WaitTask] = field(default_factory=dict)
+    # Per event, the data it takes: a msgspec Struct (code) or a JSON Schema (documents);
+    # other data is refused with 422 naming the field.
+    event_types: Mapping[str, type[msgspec.Struct]] = field(default_factory=dict)
+    event_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def role_for(self, event: str) -> Role:
         """The role that sends `event`: an approver for a decision, an operator otherwise."""
@@ -76,6 +86,39 @@ class Definition:
         not_waiting = [s for s in self.deciders if self.kinds.get(s) is not StateKind.WAIT]
         if not_waiting and not self.regions:
             raise ValueError(f"{self.name}: deciders name {not_waiting}, which are not wait states")
+        no_task = [s for s in self.tasks if self.kinds.get(s) is not StateKind.WAIT]
+        if no_task:
+            raise ValueError(f"{self.name}: tasks name {no_task}, which are not wait states")
+        taken = [e for e in self.chart.events if str(e).startswith(TASK_EVENT_PREFIX)]
+        if taken:
+            raise ValueError(f"{self.name}: events {taken} use the runtime's prefix 'task.'")
+
+    def task_slots(self, configuration: Sequence[str]) -> dict[str, str]:
+        """The tasks open in this configuration: slot → the wait state it is for. A wait state
+        is one task, or, holding approval regions, one per region not yet final (a task keeps
+        its claim and its voters while the run moves inside its region)."""
+        active = set(configuration)
+        slots: dict[str, str] = {}
+        for state in configuration:
+            if self.kinds.get(state) is not StateKind.WAIT:
+                continue
+            node = self.chart.states_map[state]
+            regions = [r for r in self.regions if r in active and _within(self, r, node)]
+            if not regions:
+                slots[state] = state
+            for region in regions:
+                leaf = [c for c in self.chart.states_map[region].states if c.id in active]
+                if not (leaf and leaf[0].final):
+                    slots[region] = state
+        return slots
+
+    def candidates(self, slot: str, state: str) -> list[str]:
+        """Who may take a task: `user:<actor>`, `group:<group>`, or `*` (any approver)."""
+        task = self.tasks.get(state)
+        if task is not None and (task.groups or task.users):
+            return [f"group:{g}" for g in task.groups] + [f"user:{u}" for u in task.users]
+        group = self.regions.get(slot) or self.deciders.get(state)
+        return [f"group:{group}"] if group else [ANY_APPROVER]
 
     def groups_deciding(self, configuration: Sequence[str]) -> set[str]:
         """The groups whose approvers decide in this configuration (empty: any approver)."""
@@ -85,3 +128,12 @@ class Definition:
     def structural_hash(self) -> str:
         """What the chart's stored snapshots depend on (signoff.engine.model.structure)."""
         return structural_hash(self.chart, self.kinds)
+
+
+def _within(spec: Definition, state: str, ancestor: Any) -> bool:
+    node = spec.chart.states_map[state].parent
+    while node is not None:
+        if node.id == ancestor.id:
+            return True
+        node = node.parent
+    return False

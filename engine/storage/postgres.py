@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -30,10 +31,14 @@ from signoff.engine.storage.schema import JOBS
 from signoff.engine.storage.statements import Sql, Tx, sql
 from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
+    INBOX_FIELDS,
     RUN_COLUMNS,
     STATE_COLUMNS,
+    WEBHOOK_KIND,
     Listener,
     Store,
+    Stored,
+    delivery_payload,
     history_row,
 )
 
@@ -56,6 +61,22 @@ _CLAIM = sql(
     + ") SELECT c.*, r.input FROM claimed c JOIN runs r ON r.id = c.run_id",
     of=JOBS,
 )
+
+
+# The array type each inbox field travels in.
+_INBOX_TYPES = {
+    "who": "::text[]",
+    "slot": "::text[]",
+    "state": "::text[]",
+    "assignee": "::text[]",
+    "voters": "::text[]",  # JSON text: a list of lists would travel as a 2-D array
+    "due_at": "::timestamptz[]",
+    "due_sort": "::timestamptz[]",
+    "opened_at": "::timestamptz[]",
+}
+
+
+_INBOX_VALUES = {f: "i.voters::jsonb" if f == "voters" else "i." + f for f in _INBOX_TYPES}
 
 
 class _Params:
@@ -86,7 +107,7 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
     text_ = f"""WITH run AS ({run}),
     cancelled AS (UPDATE jobs SET status = 'cancelled', updated_at = {now}
         WHERE run_id = (SELECT id FROM run) AND status IN ('ready', 'running')
-        AND id <> {p("keep")}
+        AND id <> {p("keep")} AND kind <> '{WEBHOOK_KIND}'
         AND ({p("cancel_all")} OR state = ANY({p("cancel_states", "::text[]")}))
         RETURNING id),
     enqueued AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts,
@@ -97,10 +118,28 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
             {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")},
             {p("max_attempts", "::int[]")}) AS j(kind, state, payload, due_at, max_attempts)
         RETURNING id),
+    unlisted AS (DELETE FROM inbox WHERE run_id = (SELECT id FROM run) AND {p("sync")}),
+    listed AS (INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,
+            {", ".join(INBOX_FIELDS)})
+        SELECT run.id, {p("l.definition")}, {p("l.ref_type")}, {p("l.ref_id")},
+            {p("l.created_by")}, {", ".join(_INBOX_VALUES[f] for f in INBOX_FIELDS)}
+        FROM run, unnest({", ".join(p("i." + f, _INBOX_TYPES[f]) for f in INBOX_FIELDS)})
+            AS i({", ".join(INBOX_FIELDS)})),
+    delivered AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts,
+            max_attempts, due_at, created_for_version, created_at, updated_at, subscription_id)
+        SELECT run.id, '{WEBHOOK_KIND}', '', n.payload, 'ready', 0, w.max_attempts, {now},
+            {p("version")}, {now}, {now}, w.id
+        FROM run CROSS JOIN unnest({p("n_types", "::text[]")}, {p("n_payloads", "::jsonb[]")})
+            AS n(type, payload)
+        JOIN webhooks w ON w.active
+            AND (w.definitions = '[]'::jsonb OR w.definitions ? {p("l.definition")})
+            AND (w.events = '[]'::jsonb OR w.events ? n.type)
+        RETURNING id),
     feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
     entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
         SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
-    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified FROM entry"""
+    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
+        (SELECT count(*) FROM delivered) AS deliveries FROM entry"""
     return sql(text_), p.names
 
 
@@ -129,7 +168,7 @@ class PgStore(Store):
     async def _close_writer(self) -> None:
         await self._writer.close()
 
-    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> Stored | None:
         a = w.after
         values: dict[str, Any] = {
             **a,
@@ -144,9 +183,16 @@ class PgStore(Store):
             "dues": [r.due(w.now) for r in w.requests],
         }
         values.update({"h." + k: v for k, v in history_row(w).items()})
+        values.update({"l." + k: a[k] for k in ("definition", "ref_type", "ref_id", "created_by")})
+        listed = w.inbox or []
+        values["sync"] = w.inbox is not None
+        values.update({"i." + f: [r[f] for r in listed] for f in INBOX_FIELDS})
+        values["i.voters"] = [msgspec.json.encode(r["voters"]).decode() for r in listed]
+        values["n_types"] = [n.type for n in w.notifications]
+        values["n_payloads"] = [delivery_payload(n) for n in w.notifications]
         stmt, names = (_CREATE, _CREATE_ARGS) if w.before is None else (_UPDATE, _UPDATE_ARGS)
         row = await tx.fetchrow(stmt, *(values[n] for n in names))
-        return None if row is None else int(row["seq"])
+        return None if row is None else Stored(int(row["seq"]), int(row["deliveries"]))
 
     async def claim_jobs(
         self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]

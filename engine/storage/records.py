@@ -9,6 +9,7 @@ from typing import Any
 
 from signoff.engine.model.run_model import JobRequest
 from signoff.engine.storage.statements import Row
+from signoff.engine.tasks.notify import Notification
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,7 @@ class TransitionWrite:
     keep_job: int | None
     requests: Sequence[JobRequest]
     max_attempts: Sequence[int]  # of each request's job
+    # The run's inbox rows, replacing its old ones (None: unchanged), and the notifications
+    # to write as webhook deliveries for every subscription that wants them.
+    inbox: Sequence[Row] | None = None
+    notifications: Sequence[Notification] = ()

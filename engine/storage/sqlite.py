@@ -25,9 +25,13 @@ from signoff.engine.storage.sqlite_writer import PRAGMAS, SqliteWriter
 from signoff.engine.storage.statements import Tx, sql
 from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
+    INBOX_FIELDS,
     RUN_COLUMNS,
     STATE_COLUMNS,
+    WEBHOOK_KIND,
     Store,
+    Stored,
+    delivery_payload,
     history_row,
 )
 
@@ -48,14 +52,31 @@ _APPEND = sql(
 # A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
 # job to keep (the one whose outcome the transition applies). PostgreSQL does the same, and
 # the enqueueing, inside its one transition statement.
-_CANCEL = """UPDATE jobs SET status = 'cancelled', updated_at = $2
-    WHERE run_id = $1 AND status IN ('ready', 'running') AND id <> $3"""
+_CANCEL = f"""UPDATE jobs SET status = 'cancelled', updated_at = $2
+    WHERE run_id = $1 AND status IN ('ready', 'running') AND id <> $3
+    AND kind <> '{WEBHOOK_KIND}'"""
 _CANCEL_ALL = sql(_CANCEL)
 _CANCEL_IN = sql(_CANCEL + " AND state IN (SELECT value FROM json_each($4))")
 _ENQUEUE = sql(
     """INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
     created_for_version, created_at, updated_at)
     VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
+)
+_UNLIST = sql("DELETE FROM inbox WHERE run_id = $1")
+_LIST = sql(
+    "INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,"
+    f" {', '.join(INBOX_FIELDS)})"
+    f" VALUES ($1, $2, $3, $4, $5, {', '.join(f'${i}' for i in range(6, 6 + len(INBOX_FIELDS)))})"
+)
+# A notification, as a delivery to each active subscription that wants it ($1 run, $2 its
+# definition, $3 type, $4 payload, $5 now, $6 run version).
+_FAN_OUT = sql(
+    f"""INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
+    created_for_version, created_at, updated_at, subscription_id)
+    SELECT $1, '{WEBHOOK_KIND}', '', $4, 'ready', 0, w.max_attempts, $5, $6, $5, $5, w.id
+    FROM webhooks w WHERE w.active
+    AND (w.definitions = '[]' OR EXISTS (SELECT 1 FROM json_each(w.definitions) WHERE value = $2))
+    AND (w.events = '[]' OR EXISTS (SELECT 1 FROM json_each(w.events) WHERE value = $3))"""
 )
 _DUE = jobs.DUE.format(kinds="IN (SELECT value FROM json_each($5))")
 _CLAIM = sql(jobs.CLAIM.format(due=_DUE), of=JOBS)
@@ -78,7 +99,7 @@ class SqliteStore(Store):
     async def _close_writer(self) -> None:
         await self._writer.close()
 
-    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> Stored | None:
         a, now = w.after, w.now
         if w.before is None:
             await tx.execute(_INSERT_RUN, *(a[c] for c in RUN_COLUMNS))
@@ -104,10 +125,21 @@ class SqliteStore(Store):
                 a["version"],
                 now,
             )
+        if w.inbox is not None:
+            await tx.execute(_UNLIST, a["id"])
+            for r in w.inbox:
+                fields = (r[f] for f in INBOX_FIELDS)
+                made = (a["id"], a["definition"], a["ref_type"], a["ref_id"], a["created_by"])
+                await tx.execute(_LIST, *made, *fields)
+        deliveries = 0
+        for n in w.notifications:
+            payload = delivery_payload(n)
+            args = (a["id"], a["definition"], n.type, payload, now, a["version"])
+            deliveries += await tx.execute(_FAN_OUT, *args)
         entry = history_row(w)
         row = await tx.fetchrow(_APPEND, *(entry[c] for c in HISTORY_COLUMNS))
         assert row is not None
-        return int(row["seq"])
+        return Stored(int(row["seq"]), deliveries)
 
     async def claim_jobs(
         self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -30,6 +31,7 @@ from signoff.engine.storage.jobs import ClaimedJob, JobStatus, Lease
 from signoff.engine.storage.records import IdempotencyKey, StoredOutcome, TransitionWrite
 from signoff.engine.storage.schema import HISTORY, RUNS
 from signoff.engine.storage.statements import Row, Sql, Tx, columns, sql
+from signoff.engine.tasks.notify import Notification
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -46,6 +48,18 @@ RUN_COLUMNS = columns(RUNS)
 _CREATED_WITH = ("id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at")
 STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
 HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
+# An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
+# the run's.
+INBOX_FIELDS = ("who", "slot", "state", "assignee", "voters", "due_at", "due_sort", "opened_at")
+WEBHOOK_KIND = "webhook"  # a job that delivers a notification to one subscription
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored transition: its history entry's seq, and the webhook deliveries it wrote."""
+
+    seq: int
+    deliveries: int = 0
 
 
 class Listener(ABC):
@@ -106,9 +120,10 @@ class Store(ABC):
     async def _close_writer(self) -> None: ...
 
     @abstractmethod
-    async def store_transition(self, tx: Tx, w: TransitionWrite) -> int | None:
-        """Write a transition (run row, jobs it cancels and asks for, its history entry); the
-        entry's seq, or None if the run's version moved on meanwhile."""
+    async def store_transition(self, tx: Tx, w: TransitionWrite) -> Stored | None:
+        """Write a transition (run row, jobs it cancels and asks for, its inbox rows, its
+        notifications' deliveries, its history entry); the entry's seq and how many
+        deliveries it wrote, or None if the run's version moved on meanwhile."""
 
     @abstractmethod
     async def claim_jobs(
@@ -300,3 +315,8 @@ def history_row(w: TransitionWrite) -> dict[str, Any]:
         "lifecycle_to": a["lifecycle_configuration"],
         "run": msgspec.Raw(w.view),  # JSON already: stored as encoded, never encoded again
     }
+
+
+def delivery_payload(n: Notification) -> dict[str, Any]:
+    """A webhook delivery job's payload: the message and its webhook-id."""
+    return {"id": n.id, "type": n.type, "message": n.message}
