@@ -20,6 +20,7 @@ from signoff.api.errors import HANDLERS
 from signoff.api.guard import guard_request
 from signoff.api.health import healthz
 from signoff.api.identity import IdentityController
+from signoff.api.links import Signer, open_link, use_link
 from signoff.api.metrics import metrics
 from signoff.api.openapi import finish as finish_openapi
 from signoff.api.origin import HostPolicy, host_guard
@@ -79,6 +80,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         await runtime.stop()
 
     tokens = Tokens(runtime.settings.tokens)
+    signer = None if tokens.open else Signer(tokens, runtime.settings)
+    runtime.dispatcher.links = None if signer is None else signer.links
 
     app = Litestar(
         route_handlers=[
@@ -91,6 +94,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             TaskController,
             *TASK_ROUTES,
             *SHORTCUTS,
+            open_link,
+            use_link,
             healthz,
             metrics,
             monitor,
@@ -105,7 +110,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         before_request=guard_request,
         after_request=add_security_headers,
         cors_config=cors(runtime.settings.cors_origins),
-        state=State({"tokens": tokens, "runtime": runtime}),
+        state=State({"tokens": tokens, "runtime": runtime, "signer": signer}),
         on_startup=[start] if manage_runtime else [],
         on_shutdown=[stop] if manage_runtime else [],
         request_max_body_size=runtime.settings.max_body_bytes,

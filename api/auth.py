@@ -93,6 +93,8 @@ class Tokens:
         self._entries = parse_tokens(spec)
         # Stream tokens are signed with a key every process sharing this configuration derives.
         self._key = hashlib.sha256(b"signoff-stream-token\0" + spec.encode()).digest()
+        # Approval links are signed with a key of their own, derived the same way.
+        self.link_key = hashlib.sha256(b"signoff-approval-link\0" + spec.encode()).digest()
 
     @property
     def open(self) -> bool:

@@ -48,6 +48,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     http_allowed_hosts: str = ""
     # Webhook deliveries: one attempt's time limit, and the backoff between attempts (a
     # subscription's max_attempts bounds how many).
+    # Approval links in task notifications: their origin (default http://HOST:PORT) and life.
+    public_url: str = ""
+    link_ttl_s: float = 7 * 86400.0
     webhook_timeout_s: float = 10.0
     webhook_retry_base_s: float = 5.0
     webhook_retry_cap_s: float = 3600.0
@@ -74,6 +77,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         if self.webhook_retry_cap_s < self.webhook_retry_base_s:
             raise ValueError(
                 "SIGNOFF_WEBHOOK_RETRY_CAP_S must be at least SIGNOFF_WEBHOOK_RETRY_BASE_S"
+            )
+        if self.public_url and not _ORIGIN.match(self.public_url.rstrip("/")):
+            raise ValueError(
+                f"SIGNOFF_PUBLIC_URL is {self.public_url!r}; give the origin people reach this "
+                "server at, like https://signoff.example.com"
             )
         for origin in _items(self.cors_origins):
             if origin != "*" and not _ORIGIN.match(origin):
@@ -144,6 +152,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "retry_base_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "webhook_timeout_s": (_positive, _SECONDS),
+    "link_ttl_s": (_positive, _SECONDS),
     "webhook_retry_base_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "webhook_retry_cap_s": (lambda v: v >= 0, "a number of seconds, 0 or more"),
     "max_body_bytes": (_at_least(1), "a number of bytes above 0"),

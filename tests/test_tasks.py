@@ -83,7 +83,9 @@ async def test_claiming_gives_the_decision_to_the_claimer(live: LiveServer) -> N
     released = await call(live, "mia", "POST", f"{path}/tasks/release")
     assert released.json()["tasks"][0]["assignee"] is None
     assert run["id"] in run_ids(await inbox(live, "max"))
-    events = [e["event"] for e in (await call(live, "olga", "GET", f"{path}/history")).json()["items"]]
+    events = [
+        e["event"] for e in (await call(live, "olga", "GET", f"{path}/history")).json()["items"]
+    ]
     assert events == ["create", "task.claim", "task.release"]
 
 
@@ -92,14 +94,20 @@ async def test_reassigning_and_delegating_are_recorded(live: LiveServer) -> None
     path = f"/api/runs/{run['id']}"
     async with unchanged(live, run["id"]):
         # Only operators reassign; never to someone who could not decide it.
-        assert_problem(await call(live, "mia", "POST", f"{path}/tasks/reassign", json={"to": "max"}), 403)
+        assert_problem(
+            await call(live, "mia", "POST", f"{path}/tasks/reassign", json={"to": "max"}), 403
+        )
         for to in ("ann", "val", "nobody", "mop"):  # not offered, no approver, unknown, creator
             refused = await call(live, "olga", "POST", f"{path}/tasks/reassign", json={"to": to})
             assert_problem(refused, 422)
         assert_problem(await call(live, "olga", "POST", f"{path}/tasks/reassign"), 422)
-        assert_problem(await call(live, "olga", "POST", f"{path}/tasks/reassign", json={"to": 3}), 400, 422)
+        assert_problem(
+            await call(live, "olga", "POST", f"{path}/tasks/reassign", json={"to": 3}), 400, 422
+        )
         # Only the assignee delegates.
-        assert_problem(await call(live, "mia", "POST", f"{path}/tasks/delegate", json={"to": "max"}), 403)
+        assert_problem(
+            await call(live, "mia", "POST", f"{path}/tasks/delegate", json={"to": "max"}), 403
+        )
     moved = await call(live, "olga", "POST", f"{path}/tasks/reassign", json={"to": "mia"})
     assert moved.json()["tasks"][0]["assignee"] == "mia"
     handed = await call(live, "mia", "POST", f"{path}/tasks/delegate", json={"to": "max"})
@@ -112,7 +120,9 @@ async def test_reassigning_and_delegating_are_recorded(live: LiveServer) -> None
     past = (await call(live, "olga", "GET", f"{path}/history")).json()["items"]
     assert [e["event"] for e in past] == ["create", "task.reassign", "task.delegate", "approve"]
     assert past[1]["actor"] == "olga" and past[1]["data"] == {
-        "slot": "manager_review", "from": None, "to": "mia"
+        "slot": "manager_review",
+        "from": None,
+        "to": "mia",
     }
     assert past[3]["actor"] == "max" and past[3]["data"] == {"acting_for": "mia"}
 
@@ -149,7 +159,9 @@ async def test_a_bulk_decision_reports_each_run(live: LiveServer) -> None:
     for r in (runs[0], runs[2]):
         view = (await call(live, "olga", "GET", f"/api/runs/{r['id']}")).json()
         assert view["state"] == "refused"
-    bad = await call(live, "mia", "POST", "/api/tasks/decisions", json={"event": "approve", "runs": []})
+    bad = await call(
+        live, "mia", "POST", "/api/tasks/decisions", json={"event": "approve", "runs": []}
+    )
     assert_problem(bad, 400, 422)
 
 

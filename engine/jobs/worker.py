@@ -217,7 +217,8 @@ class Worker:
         if job.attempts > job.max_attempts:  # its last lease expired: the worker died
             raise PermanentJobError(job.last_error or "the job's worker stopped responding")
         if job.kind == TIMER_KIND:
-            return JobOutcome(str(job.payload["event"]))
+            data = {k: v for k, v in job.payload.items() if k != "event"}  # a task's slot
+            return JobOutcome(str(job.payload["event"]), data)
         kind = self.registry.jobs.get(job.kind)
         if kind is None:
             raise PermanentJobError(f"no handler is registered for job kind {job.kind!r}")

@@ -1,4 +1,5 @@
-"""The schema: runs, their history, jobs, tasks, webhooks and idempotency records.
+"""The schema: runs, their history, jobs, tasks, webhooks and idempotency records (SQLite and
+PostgreSQL).
 
 The one place the tables are spelled; the hot-path statements take their column lists from here.
 """
@@ -197,16 +198,6 @@ class Webhook(SQLModel, table=True):
     updated_at: datetime = _time()
 
 
-class UsedLink(SQLModel, table=True):
-    """An approval link that has acted (links are single-use)."""
-
-    __tablename__ = "used_links"
-
-    id: str = Field(sa_column=Column(String(64), primary_key=True))
-    run_id: str = Field(sa_column=Column(String(36), nullable=False))
-    used_at: datetime = _time()
-
-
 class Idempotency(SQLModel, table=True):
     __tablename__ = "idempotency"
 
@@ -243,4 +234,3 @@ IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]
 DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]
 INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
 WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
-USED_LINKS = UsedLink.__table__  # type: ignore[attr-defined]

@@ -28,8 +28,8 @@ _TYPES = {
 # Types whose message carries approval links for the people who may decide the task.
 LINKED = frozenset({"task.created", "task.reminder", "task.escalated", "task.reassigned"})
 
-# Approval links for a task: (run id, run version, task) → [{actor, event, url, expires_at}].
-LinkMaker = Callable[[str, int, Task], list[dict[str, Any]]]
+# Approval links for a task: (definition, run row, task) → [{actor, event, url, expires_at}].
+LinkMaker = Callable[[Definition, dict[str, Any], Task], list[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _notification(
     if task is not None:
         data["task"] = msgspec.to_builtins(task)
         if links is not None and kind in LINKED:
-            data["links"] = links(run["id"], run["version"], task)
+            data["links"] = links(h.spec, run, task)
     data["run"] = msgspec.Raw(h.view)
     message = {"type": kind, "timestamp": h.at, "data": data}
     return Notification(kind, f"msg_{uuid7()}", message)

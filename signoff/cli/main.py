@@ -19,6 +19,7 @@ import uvloop
 
 from signoff.api.app import create_app
 from signoff.api.auth import Tokens
+from signoff.api.links import Signer
 from signoff.api.metrics import Metrics, serve_worker_metrics
 from signoff.api.security import RedactTokens
 from signoff.api.server import server
@@ -192,7 +193,11 @@ def _paths(registry: Registry, name: str) -> int:
 
 
 def _runtime(settings: Settings) -> Runtime:
-    return Runtime(settings, load_registry(settings), Metrics())
+    runtime = Runtime(settings, load_registry(settings), Metrics())
+    tokens = Tokens(settings.tokens)
+    if not tokens.open:  # a worker's notifications (reminders, escalations) carry links too
+        runtime.dispatcher.links = Signer(tokens, settings).links
+    return runtime
 
 
 def _serve(settings: Settings) -> int:

@@ -1,4 +1,4 @@
-"""human tasks: runs keep their open tasks, an inbox index, webhook subscriptions, used links
+"""human tasks: runs keep their open tasks, an inbox index, webhook subscriptions
 
 Revision ID: 0006
 Revises: 0005
@@ -63,17 +63,9 @@ def upgrade() -> None:
         sa.Column("updated_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    op.create_table(
-        "used_links",
-        sa.Column("id", sa.String(length=64), nullable=False),
-        sa.Column("run_id", sa.String(length=36), nullable=False),
-        sa.Column("used_at", TIME, nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("used_links")
     op.drop_table("webhooks")
     op.drop_table("inbox")
     with op.batch_alter_table("jobs") as batch:
