@@ -71,6 +71,8 @@ states:
     transitions:
       - {event: approve, target: accepted, cond: "approvals >= 2"}
       - {event: approve, target: review}
+      # An operator may close an urgent review at once.
+      - {event: close, target: accepted, cond: "input['urgent']"}
   accepted: {final: true}
 """
 PANELISTS = ("pat", "pia", "pol")
@@ -95,9 +97,7 @@ async def people_server(database_url: str, **overrides: Any) -> AsyncIterator[Li
         yield live
 
 
-async def call(
-    live: LiveServer, who: str, method: str, path: str, **kw: Any
-) -> httpx.Response:
+async def call(live: LiveServer, who: str, method: str, path: str, **kw: Any) -> httpx.Response:
     return await live.client.request(method, path, headers=headers(who), **kw)
 
 
@@ -120,9 +120,7 @@ def run_ids(page: dict[str, Any]) -> list[str]:
 
 
 @asynccontextmanager
-async def unchanged(
-    live: LiveServer, run_id: str, *, inboxes: bool = True
-) -> AsyncIterator[None]:
+async def unchanged(live: LiveServer, run_id: str, *, inboxes: bool = True) -> AsyncIterator[None]:
     """The run, its history (and everyone's inbox) are the same after the block."""
 
     async def state() -> tuple[Any, ...]:

@@ -20,6 +20,7 @@ from signoff.engine.errors import (
     RegionForbiddenError,
     StateForbiddenError,
     TaskClaimedError,
+    TaskForbiddenError,
 )
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.roles import Role
@@ -87,11 +88,19 @@ def task_check(
             raise TaskClaimedError(task.slot, task.assignee)
         return
     if not offered_to(task, actor, groups):
+        if any(c.startswith("user:") for c in task.candidates):
+            raise TaskForbiddenError(
+                f"{actor} is not among those who decide in {task.slot}: "
+                f"{describe(task.candidates)}."
+            )
+        groups_ = " or ".join(c.removeprefix("group:") for c in task.candidates)
         if region:
-            raise RegionForbiddenError(actor, task.slot, describe(task.candidates))
-        raise StateForbiddenError(actor, task.slot, describe(task.candidates))
+            raise RegionForbiddenError(actor, task.slot, groups_)
+        raise StateForbiddenError(actor, task.slot, groups_)
 
 
 def describe(candidates: Sequence[str]) -> str:
-    """`group:finance`, `user:mia` → `finance or mia`."""
-    return " or ".join(c.split(":", 1)[-1] for c in candidates)
+    """`group:finance`, `user:mia` → `the finance group or mia`."""
+    return " or ".join(
+        f"the {c[6:]} group" if c.startswith("group:") else c.split(":", 1)[-1] for c in candidates
+    )

@@ -15,7 +15,7 @@ import msgspec
 
 from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import allowed_events
-from signoff.engine.dispatch import deciders, schemas
+from signoff.engine.dispatch import deciders
 from signoff.engine.dispatch.dispatcher import Dispatcher
 from signoff.engine.errors import (
     ConflictError,
@@ -81,7 +81,9 @@ async def permissions(
     events = [e for e in checks.public_events() if e not in spec.internal_events]
     answers: list[Permission] = []
     for event in events:
-        for region in sorted(spec.regions) if event in spec.decision_events else [None]:
+        per_region = spec.regions and event in spec.decision_events
+        regions: list[str | None] = [*sorted(spec.regions)] if per_region else [None]
+        for region in regions:
             data = {"region": region} if region else {}
             answers.append(await checks.event(event, data, region))
     for t in tasks:
@@ -145,9 +147,20 @@ class _Checks:
             LifecycleState.COMPLETED,
         ):
             found.append(Reason(code="lifecycle", message=f"The run is {lifecycle}."))
+        if not found or found[-1].code != "lifecycle":  # a frozen run takes no event at all
+            self._state(event, found)
+        return self._decision_reasons(event, data, found, admin)
+
+    def _state(self, event: str, found: list[Reason]) -> None:
+        row = self.row
         if event not in self._allowed_now():
             where = ", ".join(row["configuration"]) or "its initial state"
             found.append(Reason(code="state", message=f"{event} is not sent in {where}."))
+
+    def _decision_reasons(
+        self, event: str, data: dict[str, Any], found: list[Reason], admin: bool
+    ) -> list[Reason]:
+        spec, row, actor = self.spec, self.row, self.actor
         if event not in spec.decision_events:
             return found
         region = data.get("region")
@@ -186,14 +199,8 @@ class _Checks:
                 groups=self.groups, slot=slot,
             )  # fmt: skip
         except (InvalidEventDataError, InvalidInputError) as exc:
-            if reasons:
-                return False, None
-            try:
-                schemas.check_event_data(self.spec, event, data)
-            except InvalidEventDataError:
-                return True, exc.message  # allowed with the data the event takes
-            reasons.append(Reason(code="data", message=exc.message))
-            return False, None
+            # Refused only for want of data (or a reason) the caller would send with it.
+            return (False, None) if reasons else (True, exc.message)
         except EngineError as exc:
             if not reasons:
                 code = "guard" if isinstance(exc, EventNotAllowedError) else _code(exc)
