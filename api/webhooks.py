@@ -31,7 +31,7 @@ Definitions = Annotated[list[str], msgspec.Meta(max_length=100)]
 Description = Annotated[str, msgspec.Meta(max_length=500)]
 Attempts = Annotated[int, msgspec.Meta(ge=1, le=subscriptions.MAX_ATTEMPTS)]
 WebhookId = Annotated[str, PathParameter(max_length=36, pattern=r"^[0-9a-f-]{1,36}$")]
-DeliveryId = Annotated[int, PathParameter(ge=1, le=2**63 - 1)]
+DeliveryId = Annotated[int, PathParameter(ge=1, le=2**53)]  # exact as a JSON number
 Status = Literal["ready", "running", "done", "dead"]
 
 

@@ -48,6 +48,7 @@ class Receiver:
     received: list[Received] = field(default_factory=list)
     refused: list[dict[str, str]] = field(default_factory=list)  # headers of unverified ones
     requests: int = 0
+    hanging: int = 0  # requests held now that will verify and be recorded when they end
     _count: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def ids(self) -> set[str]:
@@ -69,7 +70,12 @@ class Receiver:
             await _answer(send, 307, [(b"location", self.redirect.encode())])
             return
         if self.hang_every and n % self.hang_every == 0:
-            await asyncio.sleep(self.hang_s)  # the sender gives up first: a timeout
+            fails = bool(self.fail_every and n % self.fail_every == 0)
+            self.hanging += not fails
+            try:
+                await asyncio.sleep(self.hang_s)  # past the sender's timeout, or its death
+            finally:
+                self.hanging -= not fails
         if self.fail_every and n % self.fail_every == 0:
             await _answer(send, 500)
             return
