@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -17,11 +16,13 @@ from signoff.api.auth import principal_of, requires
 from signoff.api.schemas import CreateRun, Decision, SendEvent
 from signoff.engine import (
     Committed,
+    DryRun,
     HistoryPage,
     IdempotencyKey,
     JobPage,
     Outcome,
     Permissions,
+    PlannedJob,
     RunFilter,
     RunPage,
     Runtime,
@@ -58,22 +59,6 @@ RUN_RESPONSES = {200: ResponseSpec(RunView, description="The run after the event
 
 
 JSON = "application/json"
-
-
-class PlannedJob(msgspec.Struct, frozen=True, kw_only=True):
-    kind: str
-    state: str
-    due_at: datetime
-
-
-class DryRun(msgspec.Struct, frozen=True, kw_only=True):
-    """What an event would do: the run after it, the jobs and timers it would arm, the
-    notifications it would send. Nothing was committed."""
-
-    dry_run: bool
-    run: RunView
-    jobs: list[PlannedJob]
-    notifications: list[str]
 
 
 def dry_run_of(outcome: Outcome, committed: Committed) -> DryRun:

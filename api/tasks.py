@@ -24,6 +24,8 @@ from signoff.api.runs import (
 )
 from signoff.api.schemas import Actor, Name, Reason
 from signoff.engine import (
+    BulkOutcome,
+    BulkResult,
     EngineError,
     Inbox,
     InvalidRequestError,
@@ -68,22 +70,6 @@ class BulkDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     runs: Annotated[list[BulkItem], msgspec.Meta(min_length=1, max_length=100)]
     reason: Reason | None = None
     data: dict[str, Any] | None = None
-
-
-class BulkResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What became of one run: the status it would have had alone, and its new version or
-    the problem that refused it (the run then unchanged)."""
-
-    run_id: str
-    status: int
-    version: int | None = None
-    problem: dict[str, Any] | None = None
-
-
-class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    decided: int
-    refused: int
-    results: list[BulkResult]
 
 
 def target_of(request: Request[Any, Any, Any], actor: str) -> Target:

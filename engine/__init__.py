@@ -68,10 +68,14 @@ from signoff.engine.storage.records import IdempotencyKey
 from signoff.engine.storage.store import Store
 from signoff.engine.storage.urls import DatabaseUrlError, check_reachable
 from signoff.engine.views import (
+    BulkOutcome,
+    BulkResult,
+    DryRun,
     HistoryEntry,
     HistoryPage,
     JobPage,
     JobView,
+    PlannedJob,
     RunPage,
     RunView,
     TaskView,
@@ -80,6 +84,8 @@ from signoff.engine.views import (
 __all__ = [
     "CONTROL_EVENTS",
     "Backoff",
+    "BulkOutcome",
+    "BulkResult",
     "Census",
     "ChartInfo",
     "Committed",
@@ -88,6 +94,7 @@ __all__ = [
     "DefinitionNotFoundError",
     "Dispatcher",
     "DocumentRejectedError",
+    "DryRun",
     "EngineError",
     "Feed",
     "FeedFilter",
@@ -112,6 +119,7 @@ __all__ = [
     "PermanentJobError",
     "Permission",
     "Permissions",
+    "PlannedJob",
     "Reason",
     "Registry",
     "RetryPolicy",

@@ -194,3 +194,35 @@ def job_view(row: Any) -> JobView:
         updated_at=row.updated_at,
         attempt_log=log,
     )
+
+
+class PlannedJob(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    state: str
+    due_at: datetime
+
+
+class DryRun(msgspec.Struct, frozen=True, kw_only=True):
+    """What an event would do: the run after it, the jobs and timers it would arm, the
+    notifications it would send. Nothing was committed."""
+
+    dry_run: bool
+    run: RunView
+    jobs: list[PlannedJob]
+    notifications: list[str]
+
+
+class BulkResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What became of one run: the status it would have had alone, and its new version or
+    the problem that refused it (the run then unchanged)."""
+
+    run_id: str
+    status: int
+    version: int | None = None
+    problem: dict[str, Any] | None = None
+
+
+class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    decided: int
+    refused: int
+    results: list[BulkResult]

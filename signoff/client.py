@@ -23,7 +23,18 @@ import httpx
 import msgspec
 from httpx_sse import aconnect_sse
 
-from signoff.engine import ChartInfo, EngineError, HistoryEntry, HistoryPage, RunPage, RunView
+from signoff.engine import (
+    BulkOutcome,
+    ChartInfo,
+    DryRun,
+    EngineError,
+    HistoryEntry,
+    HistoryPage,
+    Permissions,
+    RunPage,
+    RunView,
+    TaskPage,
+)
 from signoff.engine.webhooks.views import (
     CreatedWebhook,
     DeliveryPage,
@@ -336,6 +347,57 @@ class SignoffClient:
         path += f"/{delivery_id}/redeliver" if delivery_id is not None else "/redeliver"
         response = await self._request("POST", path)
         return msgspec.json.decode(response.content, type=Redelivered).redelivered
+
+    # Tasks ----------------------------------------------------------------------------------
+
+    async def tasks(self, **filters: Any) -> TaskPage:
+        """What the caller may decide now (filters: definition, ref_type, ref_id, due_before,
+        sort="due"|"age", limit, offset), with counts."""
+        params = {k: v for k, v in filters.items() if v is not None}
+        response = await self._request("GET", "/api/tasks", params=params)
+        return msgspec.json.decode(response.content, type=TaskPage)
+
+    async def claim(self, run_id: str, slot: str | None = None) -> RunView:
+        """Claim the run's task (in `slot` if it has several): then only you decide it."""
+        return await self._task(run_id, "claim", slot=slot)
+
+    async def release(self, run_id: str, slot: str | None = None) -> RunView:
+        return await self._task(run_id, "release", slot=slot)
+
+    async def reassign(self, run_id: str, to: str, slot: str | None = None) -> RunView:
+        """Give the run's task to `to` (operators)."""
+        return await self._task(run_id, "reassign", slot=slot, to=to)
+
+    async def delegate(self, run_id: str, to: str, slot: str | None = None) -> RunView:
+        """Hand your claimed task to `to`, who then decides on your behalf (`acting_for`)."""
+        return await self._task(run_id, "delegate", slot=slot, to=to)
+
+    async def decide_many(
+        self, event: str, run_ids: Sequence[str], *, reason: str | None = None
+    ) -> BulkOutcome:
+        """One decision for several runs, each in its own transaction; each run's result."""
+        body = {"event": event, "runs": [{"run_id": r} for r in run_ids], "reason": reason}
+        response = await self._request("POST", "/api/tasks/decisions", json=body)
+        return msgspec.json.decode(response.content, type=BulkOutcome)
+
+    async def permissions(self, run_id: str) -> Permissions:
+        """Every event of the run with whether you may send it now, and why not."""
+        response = await self._request("GET", f"/api/runs/{run_id}/permissions")
+        return msgspec.json.decode(response.content, type=Permissions)
+
+    async def dry_run(
+        self, run_id: str, event: str, data: Mapping[str, Any] | None = None,
+        reason: str | None = None,
+    ) -> DryRun:  # fmt: skip
+        """What sending `event` would do; nothing is committed."""
+        body = {"event": event, "data": dict(data or {}), "reason": reason}
+        path = f"/api/runs/{run_id}/events"
+        response = await self._request("POST", path, params={"dry_run": "true"}, json=body)
+        return msgspec.json.decode(response.content, type=DryRun)
+
+    async def _task(self, run_id: str, action: str, **body: str | None) -> RunView:
+        sent = {k: v for k, v in body.items() if v is not None}
+        return await self._run("POST", f"/api/runs/{run_id}/tasks/{action}", sent or None)
 
     # Plumbing -----------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from signoff.cli import definitions as cli_definitions
+from signoff.cli import tasks as cli_tasks
 from signoff.cli import webhooks as cli_webhooks
 from signoff.client import SignoffClient
 from signoff.engine import HistoryEntry, RunView
@@ -39,11 +40,12 @@ _DROP_ORDER = ("ref_type", "ref_id", "version", "definition", "updated", "lifecy
 
 
 def add_commands(commands: Any) -> None:
-    """Register `runs`, `watch`, `definitions` and `webhooks` on the top-level parser's
-    subcommands."""
+    """Register `runs`, `watch`, `definitions`, `webhooks` and `tasks` on the top-level
+    parser's subcommands."""
     conn = _connection()
     cli_definitions.add_commands(commands, conn)
     cli_webhooks.add_commands(commands, conn)
+    cli_tasks.add_commands(commands, conn)
     runs = commands.add_parser("runs", help="create, inspect, approve and reject runs")
     actions = runs.add_subparsers(dest="action", required=True)
 
@@ -129,6 +131,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             return await cli_definitions.run(client, args)
         if args.command == "webhooks":
             return await cli_webhooks.run(client, args)
+        if args.command == "tasks":
+            return await cli_tasks.run(client, args, console)
         if args.command == "watch":
             await _watch(client, console, args.definition, args.rows)
             return 0
