@@ -26,6 +26,9 @@ CLOSED_BODIES = (
     "DeployDefinition",
     "CreateWebhook",
     "UpdateWebhook",
+    "TaskAction",
+    "BulkDecision",
+    "BulkItem",
 )
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,

@@ -223,7 +223,8 @@ class RunController(Controller):
         status_code=200,
         responses={
             200: ResponseSpec(
-                RunView, description="The run after the event (with dry_run: a DryRun)"
+                RunView | DryRun,  # type: ignore[arg-type]
+                description="The run after the event (with dry_run: a DryRun)",
             )
         },
     )

@@ -56,11 +56,10 @@ class TaskAction(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class BulkItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A run to decide; `version`: only if it is still at this version (as If-Match)."""
+    """A run to decide (and, on a definition with approval regions, the region)."""
 
     run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=36, pattern=NO_NUL)]
     region: Name | None = None
-    version: Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)] | None = None
 
 
 class BulkDecision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -148,7 +147,6 @@ class TaskController(Controller):
                     actor=principal.actor,
                     data={**(data.data or {}), **extra},
                     reason=data.reason,
-                    if_match=None if item.version is None else [item.version],
                     roles=principal.roles,
                     groups=principal.decides_in,
                 )
