@@ -29,7 +29,11 @@ def check_event_data(spec: Definition, event: str, data: Mapping[str, Any]) -> N
         try:
             msgspec.convert(own, kind)
         except msgspec.ValidationError as exc:
-            raise InvalidEventDataError(f"Invalid data for {event!r}: {exc}") from exc
+            problem, _, where = str(exc).partition(" - at `")
+            path = where.rstrip("`") or "$"
+            raise InvalidEventDataError(
+                f"Invalid data for {event!r}: {problem} (at {path})"
+            ) from exc
 
 
 def first_problem(schema: Mapping[str, Any], value: Any) -> str | None:
