@@ -10,6 +10,7 @@ from statemachine import HistoryState, StateChart
 
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.lifecycle import CONTROL_EVENTS
+from signoff.engine.model.tasks import WaitTask
 
 
 class StateInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +43,18 @@ class RegionInfo(msgspec.Struct, frozen=True, kw_only=True):
     group: str  # approvers of this group decide here
 
 
+class TaskInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A wait state's declared task (signoff.engine.model.tasks.WaitTask); durations in
+    seconds."""
+
+    groups: list[str] = []
+    users: list[str] = []
+    due_after_s: float | None = None
+    remind_after_s: float | None = None
+    escalate_after_s: float | None = None
+    escalate_to: str | None = None
+
+
 class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     version: int
@@ -61,6 +74,10 @@ class ChartInfo(msgspec.Struct, frozen=True, kw_only=True):
     # retired (they start no new runs).
     source: str = "code"
     retired: list[int] = []
+    # Per event that declares its data, that data's JSON Schema (the monitor's decision forms).
+    event_data: dict[str, dict[str, Any]] = {}
+    # Per wait state that declares its task, the task.
+    tasks: dict[str, TaskInfo] = {}
 
 
 def describe_chart(
@@ -140,6 +157,8 @@ def describe(
         input_schema=input_schema(definition),
         source=definition.source,
         retired=retired or [],
+        event_data=event_data(definition),
+        tasks={state: _task_info(task) for state, task in definition.tasks.items()},
     )
 
 
@@ -150,6 +169,25 @@ def input_schema(definition: Definition) -> dict[str, Any] | None:
     if definition.input_type is None:
         return None
     return msgspec.json.schema(definition.input_type)
+
+
+def event_data(definition: Definition) -> dict[str, dict[str, Any]]:
+    """The JSON Schema of each event's data, where the event declares it."""
+    schemas = {event: dict(schema) for event, schema in definition.event_schemas.items()}
+    for event, kind in definition.event_types.items():
+        schemas.setdefault(event, msgspec.json.schema(kind))
+    return schemas
+
+
+def _task_info(task: WaitTask) -> TaskInfo:
+    return TaskInfo(
+        groups=list(task.groups),
+        users=list(task.users),
+        due_after_s=task.due_after_s,
+        remind_after_s=task.remind_after_s,
+        escalate_after_s=task.escalate_after_s,
+        escalate_to=task.escalate_to,
+    )
 
 
 def describe_lifecycle(chart: type[StateChart[Any]]) -> ChartInfo:
