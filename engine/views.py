@@ -100,7 +100,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     id: int
     kind: str
     state: str
-    status: str  # ready, running, done, cancelled or dropped
+    status: str  # ready, running, done, cancelled, dropped, or dead (a webhook delivery)
     attempts: int
     max_attempts: int
     due_at: datetime

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,39 +25,10 @@ PEOPLE = {
 }
 TOKENS = ",".join(f"{who}:{roles}:{who}-secret" for who, roles in PEOPLE.items())
 
-LEAVE = """
-name: leave
-description: A manager, then HR, decide a leave request.
-signoff:
-  kinds: {manager_review: wait, hr_review: wait, approved: success, refused: failure}
-  deciders: {hr_review: hr}
-  decisions: [approve, reject]
-  reason_required: [reject]
-  tasks:
-    manager_review: {users: [mia, max, mop], due: 2d, remind_after: 4h, escalate_after: 1d,
-                     escalate_to: directors}
-    hr_review: {due: 5d}
-  events:
-    approve:
-      data:
-        type: object
-        properties: {days: {type: integer, minimum: 1, maximum: 60}}
-        additionalProperties: false
-states:
-  manager_review:
-    initial: true
-    transitions:
-      - {event: approve, target: hr_review}
-      - {event: reject, target: refused}
-  hr_review:
-    transitions:
-      - {event: approve, target: approved}
-      - {event: reject, target: refused}
-  approved: {final: true}
-  refused:
-    transitions:
-      - {event: appeal, target: manager_review}
-"""
+# The README's own example (its "Human tasks" section), so that the document it shows is the
+# one these tests deploy.
+README = Path(__file__).parents[1] / "README.md"
+LEAVE = README.read_text().split("# leave.yaml\n", 1)[1].split("```", 1)[0]
 
 # Two approvals from the review group, counted once each (a quorum).
 PANEL = """

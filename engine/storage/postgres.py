@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.engine.storage import jobs
-from signoff.engine.storage.jobs import ClaimedJob
+from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob
 from signoff.engine.storage.listener import (
     CHANNEL,
     DEFINITIONS_CHANNEL,
@@ -34,7 +34,6 @@ from signoff.engine.storage.store import (
     INBOX_FIELDS,
     RUN_COLUMNS,
     STATE_COLUMNS,
-    WEBHOOK_KIND,
     Listener,
     Store,
     Stored,

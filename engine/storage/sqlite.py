@@ -18,7 +18,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from signoff.engine.storage import jobs
-from signoff.engine.storage.jobs import ClaimedJob
+from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob
 from signoff.engine.storage.records import TransitionWrite
 from signoff.engine.storage.schema import JOBS, RUNS
 from signoff.engine.storage.sqlite_writer import PRAGMAS, SqliteWriter
@@ -28,7 +28,6 @@ from signoff.engine.storage.store import (
     INBOX_FIELDS,
     RUN_COLUMNS,
     STATE_COLUMNS,
-    WEBHOOK_KIND,
     Store,
     Stored,
     delivery_payload,

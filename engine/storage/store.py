@@ -51,7 +51,6 @@ HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
 INBOX_FIELDS = ("who", "slot", "state", "assignee", "voters", "due_at", "due_sort", "opened_at")
-WEBHOOK_KIND = "webhook"  # a job that delivers a notification to one subscription
 
 
 @dataclass(frozen=True)
