@@ -89,7 +89,7 @@ def problem_of(exc: errors.EngineError) -> tuple[int, dict[str, Any]]:
     """An engine error's status and problem body (where one request reports several
     outcomes, as a bulk decision does)."""
     response = engine_error(None, exc)
-    return response.status_code, response.content
+    return int(response.status_code or 500), dict(response.content)
 
 
 def engine_error(request: Request[Any, Any, Any] | None, exc: errors.EngineError) -> Response[Any]:

@@ -89,7 +89,8 @@ class Definition:
         no_task = [s for s in self.tasks if self.kinds.get(s) is not StateKind.WAIT]
         if no_task:
             raise ValueError(f"{self.name}: tasks name {no_task}, which are not wait states")
-        taken = [e for e in self.chart.events if str(e).startswith(TASK_EVENT_PREFIX)]
+        events = {str(e.id) for s in states.values() for e in s.transitions.unique_events}
+        taken = sorted(e for e in events if e.startswith(TASK_EVENT_PREFIX))
         if taken:
             raise ValueError(f"{self.name}: events {taken} use the runtime's prefix 'task.'")
 

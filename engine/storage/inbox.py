@@ -92,8 +92,9 @@ async def page(
     columns += [i.assignee, i.opened_at, i.due_at]
     query: Select[Any] = select(*columns).where(*conditions)
     if len(inbox.names()) > 1:  # a task may reach the actor by several names: once each
-        query = select(*[func.min(c).label(c.name) for c in columns[2:]], i.run_id, i.slot)
-        query = query.where(*conditions).group_by(i.run_id, i.slot)
+        picked: list[Any] = [func.min(c).label(c.name) for c in columns[2:]]
+        grouped: Any = select(*picked, i.run_id, i.slot)
+        query = grouped.where(*conditions).group_by(i.run_id, i.slot)
         order = [func.min(c) for c in order]
     query = query.order_by(*order, i.run_id).limit(limit).offset(offset)
     overdue = and_(i.due_at.is_not(None), i.due_at < now)

@@ -126,10 +126,9 @@ class SqliteStore(Store):
             )
         if w.inbox is not None:
             await tx.execute(_UNLIST, a["id"])
-            for r in w.inbox:
-                fields = (r[f] for f in INBOX_FIELDS)
-                made = (a["id"], a["definition"], a["ref_type"], a["ref_id"], a["created_by"])
-                await tx.execute(_LIST, *made, *fields)
+            made = (a["id"], a["definition"], a["ref_type"], a["ref_id"], a["created_by"])
+            for listed in w.inbox:
+                await tx.execute(_LIST, *made, *(listed[f] for f in INBOX_FIELDS))
         deliveries = 0
         for n in w.notifications:
             payload = delivery_payload(n)

@@ -75,7 +75,7 @@ async def run(client: SignoffClient, args: argparse.Namespace, console: Console)
                 f"{p.event}{'@' + where if where else ''}\t{'yes' if p.allowed else 'no'}\t{said}"
             )
         return 0
-    to = getattr(args, "to", None)
+    to = str(getattr(args, "to", ""))
     if action == "claim":
         view = await client.claim(args.run_id, args.slot)
     elif action == "release":
