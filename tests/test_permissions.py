@@ -68,8 +68,23 @@ async def test_counted_and_false_guards(live: LiveServer) -> None:
     await call(live, "pia", "POST", f"/api/runs/{run['id']}/approve")  # accepted now
 
 
+async def log_of(live: LiveServer, hook: str) -> list[dict[str, Any]]:
+    found = await call(live, "admin", "GET", f"/api/webhooks/{hook}/deliveries")
+    assert found.status_code == 200, found.text
+    items: list[dict[str, Any]] = found.json()["items"]
+    return items
+
+
 async def test_a_dry_run_answers_and_commits_nothing(live: LiveServer) -> None:
+    # Deliveries to a port nobody listens on stay in the subscription's log, retried: what a
+    # transition wrote for it is there to count. A dry run's writes roll back with it.
+    hook = await call(
+        live, "admin", "POST", "/api/webhooks", json={"url": "http://127.0.0.1:9/never"}
+    )
+    hook_id = hook.json()["id"]
     run = await new_leave(live)
+    written = len(await log_of(live, hook_id))
+    assert written == 2  # the create's transition and its task.created
     path = f"/api/runs/{run['id']}/events?dry_run=true"
     async with unchanged(live, run["id"]):
         tried = await call(
@@ -89,7 +104,9 @@ async def test_a_dry_run_answers_and_commits_nothing(live: LiveServer) -> None:
             await call(live, "mia", "POST", path, json={"event": "approve", "data": {"days": 0}}),
             422,
         )
+    assert len(await log_of(live, hook_id)) == written  # no delivery for what rolled back
     real = await call(live, "mia", "POST", f"/api/runs/{run['id']}/approve")
+    assert len(await log_of(live, hook_id)) == written + 3
     assert real.json()["state"] == answer["run"]["state"]
     assert real.json()["tasks"][0]["candidates"] == answer["run"]["tasks"][0]["candidates"]
 
