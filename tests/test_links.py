@@ -76,6 +76,19 @@ async def test_links_go_to_who_may_decide_and_decide_as_them(
         assert (await live.client.get(path_of(links["max", "reject"]))).status_code == 409
 
 
+async def test_a_link_dies_when_the_run_moves_on_even_where_it_waits(
+    told: tuple[LiveServer, Receiver],
+) -> None:
+    live, receiver = told
+    run = await new_leave(live)
+    url = (await links_for(receiver, run["id"]))["mia", "approve"]
+    for control in ("pause", "resume"):  # back where it was, at a later version
+        assert (await call(live, "olga", "POST", f"/api/runs/{run['id']}/{control}")).is_success
+    async with unchanged(live, run["id"]):
+        refused = await confirm(live, url)
+        assert refused.status_code == 409 and "moved on" in refused.text
+
+
 async def test_altered_and_foreign_links_are_refused(
     told: tuple[LiveServer, Receiver], database_url: str
 ) -> None:
