@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from signoff.engine.dispatch.dispatcher import Dispatcher
+from signoff.engine.dispatch.backfill import open_old_tasks
+from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.dispatch.outcome import Committed
 from signoff.engine.documents.catalog import Catalog
 from signoff.engine.documents.http_job import host_allowed, http_job
@@ -92,6 +93,7 @@ class Runtime:
         if migrate:
             await upgrade(self.store)
         await self.catalog.start()
+        await open_old_tasks(self.store, self.registry, utcnow())
         await self.feed.start()
         if self.listener is not None:
             await self.listener.start()

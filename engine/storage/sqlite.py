@@ -26,8 +26,10 @@ from signoff.engine.storage.statements import Tx, sql
 from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
     INBOX_FIELDS,
+    LIST_INBOX,
     RUN_COLUMNS,
     STATE_COLUMNS,
+    UNLIST_INBOX,
     Store,
     Stored,
     delivery_payload,
@@ -60,12 +62,6 @@ _ENQUEUE = sql(
     """INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,
     created_for_version, created_at, updated_at)
     VALUES ($1, $2, $3, $4, 'ready', 0, $5, $6, $7, $8, $8)"""
-)
-_UNLIST = sql("DELETE FROM inbox WHERE run_id = $1")
-_LIST = sql(
-    "INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,"
-    f" {', '.join(INBOX_FIELDS)})"
-    f" VALUES ($1, $2, $3, $4, $5, {', '.join(f'${i}' for i in range(6, 6 + len(INBOX_FIELDS)))})"
 )
 # A notification, as a delivery to each active subscription that wants it ($1 run, $2 its
 # definition, $3 type, $4 payload, $5 now, $6 run version).
@@ -125,10 +121,10 @@ class SqliteStore(Store):
                 now,
             )
         if w.inbox is not None:
-            await tx.execute(_UNLIST, a["id"])
+            await tx.execute(UNLIST_INBOX, a["id"])
             made = (a["id"], a["definition"], a["ref_type"], a["ref_id"], a["created_by"])
             for listed in w.inbox:
-                await tx.execute(_LIST, *made, *(listed[f] for f in INBOX_FIELDS))
+                await tx.execute(LIST_INBOX, *made, *(listed[f] for f in INBOX_FIELDS))
         deliveries = 0
         for n in w.notifications:
             payload = delivery_payload(n)

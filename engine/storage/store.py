@@ -43,6 +43,8 @@ _RECORD = sql(
     "INSERT INTO idempotency (key, actor, route, request_hash, created, body, created_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7)"
 )
+_SET_TASKS = sql("UPDATE runs SET tasks = $3 WHERE id = $1 AND version = $2")
+UNLIST_INBOX = sql("DELETE FROM inbox WHERE run_id = $1")
 RUN_COLUMNS = columns(RUNS)
 # What a transition may change on an existing run: all but what the run was created with.
 _CREATED_WITH = ("id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at")
@@ -51,6 +53,11 @@ HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
 INBOX_FIELDS = ("who", "slot", "state", "assignee", "voters", "due_at", "due_sort", "opened_at")
+LIST_INBOX = sql(
+    "INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,"
+    f" {', '.join(INBOX_FIELDS)})"
+    f" VALUES ($1, $2, $3, $4, $5, {', '.join(f'${i}' for i in range(6, 6 + len(INBOX_FIELDS)))})"
+)
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,21 @@ class Store(ABC):
         async with self.write() as tx:
             if await tx.execute(stmt, lease.job_id, lease.owner, *args) != 1:
                 raise LeaseLostError()
+
+    # --- tasks outside transitions ----------------------------------------------------------
+
+    async def open_tasks(
+        self, tx: Tx, run: Row, tasks: list[dict[str, Any]], rows: Sequence[Row]
+    ) -> bool:
+        """Give a run that has none its open tasks and inbox rows, outside a transition (runs
+        stored before tasks were kept); False if the run changed meanwhile."""
+        if await tx.execute(_SET_TASKS, run["id"], run["version"], tasks) != 1:
+            return False
+        await tx.execute(UNLIST_INBOX, run["id"])
+        made = (run["id"], run["definition"], run["ref_type"], run["ref_id"], run["created_by"])
+        for listed in rows:
+            await tx.execute(LIST_INBOX, *made, *(listed[f] for f in INBOX_FIELDS))
+        return True
 
     # --- idempotency -----------------------------------------------------------------------
 
