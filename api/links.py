@@ -238,7 +238,12 @@ def _page(status: int, title: str, body: str) -> Response[str]:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{_e(title)}</title>
 <link rel="stylesheet" href="/static/link.css"></head><body><main>{body}</main></body></html>"""
-    return Response(page, status_code=status, media_type="text/html; charset=utf-8")
+    # same-origin, not the API's no-referrer: under no-referrer a browser posts the form with
+    # `Origin: null`, which the origin check (rightly) refuses; the page links nowhere else.
+    headers = {"Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
+    return Response(
+        page, status_code=status, media_type="text/html; charset=utf-8", headers=headers
+    )
 
 
 def _e(text: str) -> str:

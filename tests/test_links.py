@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from playwright.async_api import Browser, expect
 
 from tests.helpers import LiveServer, eventually, serve
 from tests.tasks_support import call, new_leave, people_server, unchanged
@@ -143,3 +144,31 @@ async def test_expired_links_are_dead(database_url: str) -> None:
         async with unchanged(live, run["id"]):
             refused = await confirm(live, url)
             assert refused.status_code == 409 and "expired" in refused.text
+
+
+async def test_a_link_is_confirmed_in_a_browser(
+    told: tuple[LiveServer, Receiver], browser: Browser
+) -> None:
+    live, receiver = told
+    run = await new_leave(live)
+    url = (await links_for(receiver, run["id"]))["max", "reject"]
+    page = await browser.new_page()
+    page.on("pageerror", lambda exc: pytest.fail(f"page error: {exc}"))
+    opened = await page.goto(live.url + path_of(url))
+    assert opened is not None and opened.status == 200
+    await expect(page.locator("h1")).to_have_text("Reject?")
+    await expect(page.locator("main")).to_contain_text(run["id"])
+    view = (await call(live, "olga", "GET", f"/api/runs/{run['id']}")).json()
+    assert view["version"] == run["version"]  # the page alone changed nothing
+    await page.fill("textarea[name=reason]", "not this week")
+    await page.click("button[type=submit]")
+    await expect(page.locator("h1")).to_have_text("Done")
+    await expect(page.locator("main")).to_contain_text("refused")
+    past = (await call(live, "olga", "GET", f"/api/runs/{run['id']}/history")).json()["items"]
+    assert (past[-1]["event"], past[-1]["actor"], past[-1]["reason"]) == (
+        "reject", "max", "not this week"
+    )  # fmt: skip
+    await page.go_back()
+    await page.reload()  # the page again, for a link now used: it says so, and does nothing
+    await expect(page.locator("main")).to_contain_text("moved on")
+    await page.close()
