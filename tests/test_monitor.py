@@ -171,6 +171,7 @@ async def test_the_page_asks_for_a_token_and_shows_what_the_role_may_do(
         await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
         await expect(page.locator("#whoami")).to_have_text("anna · approver")
         await expect(page.locator("#create-form")).to_be_hidden()  # approvers do not create
+        await page.click("#tab-runs")  # a signed-in approver opens on "Awaiting me"
         await page.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(page.locator("#business-state")).to_have_text("Waiting for approval")
         await expect(page.locator("#actions button")).to_have_text(["Approve", "Reject"])
@@ -199,6 +200,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
 
         fay = await signed_in(browser, live.url, "fay-secret")
         await expect(fay.locator("#whoami")).to_have_text("fay · approver @ finance")
+        await fay.click("#tab-runs")  # from "Awaiting me", where a signed-in approver opens
         await fay.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(fay.locator("#business-state")).to_have_text("Review")
         # The definition version the run is on (runs stay on theirs) is in the title.
@@ -222,6 +224,7 @@ async def test_a_purchase_order_is_reviewed_by_region_in_the_page(
         await fay.screenshot(path=REVIEW_SCREENSHOT or str(tmp_path / "review.png"), full_page=True)
 
         lee = await signed_in(browser, live.url, "lee-secret")
+        await lee.click("#tab-runs")
         await lee.click(f'#run-list button[data-run-id="{run["id"]}"]')
         await expect(lee.locator("#actions button")).to_have_text(["Approve legal", "Reject legal"])
         await lee.click('#actions button[data-event="approve"][data-region="legal"]')
@@ -396,6 +399,7 @@ async def test_an_approver_is_told_runs_appear_once_created(
     tokens = "anna:approver:a-secret,otto:operator:o-secret"
     async with serve(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}", tokens=tokens) as live:
         page = await signed_in(browser, live.url, "a-secret")
+        await page.click("#tab-runs")  # from "Awaiting me", where a signed-in approver opens
         empty = page.locator("#empty")
         await expect(page.locator("#empty-text")).to_have_text(
             "No runs yet: they appear here as soon as an operator creates one."

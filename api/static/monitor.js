@@ -1,6 +1,13 @@
 // Signoff live monitor: lists runs, drives them, and follows the global SSE feed.
 // Everything shown comes from the API and is written with textContent, never as HTML.
+import { Problem, TOKEN_KEY, api, onSignedOut, runPath } from "./api.js";
+import { $, ago, duration, el } from "./dom.js";
 import { emptyText, lifecycleChoices, matches, readFilters, stateChoices } from "./filters.js";
+import { clearEventForms, eventData, formProblem, renderEventForms } from "./decision.js";
+import { fieldLabels, readFields, schemaFields } from "./forms.js";
+import { Inbox } from "./inbox.js";
+import { askVerdicts, forgetVerdicts, judge, verdict, verdicts } from "./permissions.js";
+import { renderTasks } from "./tasks.js";
 
 const state = {
   runs: new Map(),        // id -> run view (the newest version seen)
@@ -14,60 +21,25 @@ const state = {
   lastSeq: null,          // last feed entry seen: where a reconnect resumes
   source: null,
   me: null,               // {actor, roles, groups, open} from /api/me
+  view: "runs",           // "inbox" (Awaiting me) or "runs"
 };
 
-const TOKEN_KEY = "signoff-token"; // sessionStorage: this tab only, gone when it closes
+const inbox = new Inbox({
+  definitions: state.definitions,
+  stateName: (definition, id) => state.definitions.get(definition)?.states.find((s) => s.id === id)?.name ?? id,
+  open: (id) => select(id, { reveal: true }),
+  failed: showError,
+});
 
 const LABELS = {
   process: "Process", approve: "Approve", reject: "Reject", retry: "Retry",
   pause: "Pause", resume: "Resume", cancel: "Cancel",
 };
 const WITH_REASON = new Set(["approve", "reject", "retry", "process"]);
-const $ = (id) => document.getElementById(id);
 // One column (the CSS breakpoint): the detail is below the list, out of sight after a tap.
 const NARROW = window.matchMedia("(max-width: 800px)");
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "dataset") Object.assign(node.dataset, value);
-    else if (key in node) node[key] = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
-
-// --- API -------------------------------------------------------------------------------------
-
-class Problem extends Error {
-  constructor(body, status) {
-    super(body.detail || body.title || `HTTP ${status}`);
-    this.title = body.title || `HTTP ${status}`;
-    this.status = status;
-  }
-}
-
-async function api(path, { method = "GET", body, headers = {} } = {}) {
-  const init = { method, headers: { Accept: "application/json", ...headers } };
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (token) init.headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers["Content-Type"] = "application/json";
-  }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch (err) {
-    throw new Problem({ title: "Network error", detail: String(err) }, 0);
-  }
-  const text = await response.text();
-  const data = text && response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
-  if (response.status === 401 && path !== "/api/me") showLogin();
-  if (!response.ok) throw new Problem(typeof data === "object" ? data : { detail: text }, response.status);
-  return data;
-}
+// --- who may do what ------------------------------------------------------------------------
 
 function may(role) {
   const roles = state.me?.roles || [];
@@ -160,6 +132,7 @@ function renderRegions(run) {
 
 function showLogin() {
   sessionStorage.removeItem(TOKEN_KEY);
+  forgetVerdicts(); // they were this user's
   if (state.source) state.source.close();
   state.source = null;
   $("app").hidden = true;
@@ -190,19 +163,6 @@ function stateName(run, id) {
 function badge(node, id, label) {
   node.textContent = label;
   node.dataset.state = id;
-}
-
-function ago(iso) {
-  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  return duration(seconds) + " ago";
-}
-
-function duration(seconds) {
-  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
-  if (seconds < 90) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
-  if (seconds < 172800) return `${(seconds / 3600).toFixed(1)} h`;
-  return `${Math.round(seconds / 86400)} d`;
 }
 
 function renderList() {
@@ -253,8 +213,39 @@ function renderDetail() {
   $("actions").replaceChildren(...buttons);
   $("reason").hidden = !actions.some(({ event }) => takesReason(run, event));
   $("not-loaded").hidden = run.definition_loaded !== false;
+  renderEventForms(run, state.definitions.get(run.definition), actions.map(({ event }) => event), LABELS);
+  const tasks = renderTasks(run, {
+    me: state.me,
+    stateName: (id) => stateName(run, id),
+    done: (updated) => { clearError(); if (remember(updated) && updated.id === state.selected) renderDetail(); renderList(); },
+    failed: showError,
+  });
+  $("tasks").replaceChildren(...tasks);
+  $("tasks-card").hidden = !tasks.length;
+  judgeButtons(run);
   renderTimeline();
   renderJobs();
+}
+
+// Each button as the server judges it for this user now: disabled, with the reasons as its
+// tooltip, if the event would be refused. Asked again whenever the run changes version.
+function judgeButtons(run) {
+  if (run.definition_loaded === false) return; // nothing to ask: it takes no events here
+  const events = verdicts(run);
+  if (!events) {
+    if (!$("detail").querySelector("#actions button, #tasks button")) return;
+    askVerdicts(run).then(() => {
+      const now = state.runs.get(state.selected);
+      if (now?.id === run.id && now.version === run.version) judgeButtons(now);
+    }, () => {}); // the buttons stay as they are; pressing one gets the server's answer
+    return;
+  }
+  for (const button of $("actions").querySelectorAll("button")) {
+    judge(button, verdict(events, button.dataset.event, { region: button.dataset.region ?? null }));
+  }
+  for (const button of $("tasks").querySelectorAll('button[data-action="claim"], button[data-action="release"]')) {
+    judge(button, verdict(events, `task.${button.dataset.action}`, { slot: button.dataset.slot }));
+  }
 }
 
 function renderJobs() {
@@ -380,6 +371,7 @@ function clearFilters() {
 async function select(id, { reveal = false } = {}) {
   clearError();
   state.selected = id;
+  inbox.mark(id);
   try {
     const [run, history] = await Promise.all([
       api(`/api/runs/${encodeURIComponent(id)}`),
@@ -400,23 +392,35 @@ async function select(id, { reveal = false } = {}) {
 
 async function act(run, event, button, region) {
   clearError();
+  let form = null;
+  let data;
+  try {
+    [form, data] = eventData(event);
+  } catch (err) {
+    formProblem(err.form, err.message);
+    return;
+  }
   button.disabled = true;
   const reason = $("reason").value.trim();
   // Every event goes to /events, the one route that takes any event of any definition.
   const body = { event };
   if (reason && takesReason(run, event)) body.reason = reason;
-  if (region) body.data = { region };
+  if (region) data.region = region;
+  if (Object.keys(data).length) body.data = data;
   try {
     // If-Match: act only on the version on screen; a stale page gets 412, not a wrong decision.
-    const updated = await api(`/api/runs/${encodeURIComponent(run.id)}/events`, {
+    const updated = await api(runPath(run.id, "/events"), {
       method: "POST", body, headers: { "If-Match": `"${run.version}"` },
     });
+    if (form) clearEventForms();
     if (remember(updated) && updated.id === state.selected) renderDetail();
     $("reason").value = "";
     renderList();
     renderDiagram();
   } catch (err) {
-    showError(err);
+    // The server's word on the data (which field, why) goes next to the form it is about.
+    if (form && (err.status === 400 || err.status === 422)) formProblem(form, err.message);
+    else showError(err);
   } finally {
     button.disabled = false;
   }
@@ -432,11 +436,7 @@ async function create(event) {
     showError(new Problem({ title: "Input is not JSON", detail: String(err.message) }, 0));
     return;
   }
-  for (const field of $("create-fields").querySelectorAll("input[data-field]")) {
-    const name = field.dataset.field;
-    if (field.type === "checkbox") input[name] = field.checked;
-    else if (field.value.trim() !== "") input[name] = field.dataset.kind === "string" ? field.value : Number(field.value);
-  }
+  readFields($("create-fields"), input);
   const body = { definition: $("create-definition").value, input };
   const refType = $("create-ref-type").value.trim();
   const refId = $("create-ref-id").value.trim();
@@ -466,6 +466,7 @@ function onTransition(message) {
     loadJobs(entry.run_id);
   }
   if (fresh) renderList();
+  if (hasInbox()) inbox.soon(); // any transition may give the user a task or take one away
 }
 
 function setConnection(kind, text) {
@@ -492,7 +493,10 @@ async function connect() {
   }
   const source = new EventSource(`/api/stream?${params}`);
   state.source = source;
-  source.addEventListener("open", () => setConnection("live", "live"));
+  source.addEventListener("open", () => {
+    setConnection("live", "live");
+    if (hasInbox()) inbox.soon(); // what changed while the page was away
+  });
   source.addEventListener("transition", onTransition);
   source.addEventListener("error", () => {
     setConnection("reconnecting", "reconnecting…");
@@ -515,29 +519,12 @@ function renderStateChoices() {
   options($("state-filter"), stateChoices(chosen ? [chosen] : state.definitions.values()));
 }
 
-// The fields of a definition's input, from its JSON Schema: one per top-level property of a
-// plain type (text, number, yes/no); none when it has no schema (the JSON box takes the input).
-function inputFields(schema) {
-  let root = schema || {};
-  if (root.$ref) root = root.$defs?.[root.$ref.split("/").pop()] || {};
-  const required = new Set(root.required || []);
-  return Object.entries(root.properties || {}).map(([name, prop]) => {
-    const types = (prop.anyOf || [prop]).map((p) => p.type).filter((t) => t && t !== "null");
-    return { name, kind: types[0] || "string", required: required.has(name), prop };
-  }).filter((f) => ["string", "number", "integer", "boolean"].includes(f.kind));
-}
-
+// The fields of a definition's input, from its JSON Schema; none when it has no schema (the
+// JSON box takes the input).
 function renderCreateFields() {
   const definition = state.definitions.get($("create-definition").value);
-  const fields = inputFields(definition?.input_schema);
-  $("create-fields").replaceChildren(...fields.map(({ name, kind, required, prop }) => {
-    const attrs = { dataset: { field: name, kind }, name, required };
-    if (kind === "boolean") attrs.type = "checkbox";
-    else if (kind === "string") attrs.type = "text";
-    else Object.assign(attrs, { type: "number", step: kind === "integer" ? "1" : "any" });
-    if (prop.maxLength) attrs.maxLength = prop.maxLength;
-    return el("label", {}, `${name}${required ? " *" : ""} `, el("input", attrs));
-  }));
+  const fields = schemaFields(definition?.input_schema);
+  $("create-fields").replaceChildren(...fieldLabels(fields));
   // The JSON box takes what the fields do not (a field's value wins over the same key there).
   $("create-input-label").firstChild.textContent = fields.length ? "Other input (JSON) " : "Input (JSON) ";
 }
@@ -558,6 +545,21 @@ function toggleZoom() {
   $("diagram").dataset.zoom = full ? "full" : "fit";
   $("diagram-zoom").setAttribute("aria-pressed", String(full));
   $("diagram-zoom").textContent = full ? "Fit" : "Enlarge";
+}
+
+// A signed-in approver (or admin) has an inbox and opens on it; an open server has no "me".
+function hasInbox() {
+  const roles = state.me?.roles || [];
+  return !state.me?.open && (roles.includes("approver") || roles.includes("admin"));
+}
+
+function show(view) {
+  state.view = view;
+  $("inbox").hidden = view !== "inbox";
+  $("runs-card").hidden = view !== "runs";
+  $("create-form").hidden = view !== "runs" || !may("operator");
+  $("tab-inbox").setAttribute("aria-selected", String(view === "inbox"));
+  $("tab-runs").setAttribute("aria-selected", String(view === "runs"));
 }
 
 async function signIn(event) {
@@ -586,10 +588,12 @@ async function start() {
   const groups = state.me.groups?.length ? ` @ ${state.me.groups.join(", ")}` : "";
   $("whoami").textContent = state.me.open ? "open server" : `${state.me.actor} · ${state.me.roles.join(", ")}${groups}`;
   $("logout").hidden = state.me.open;
-  $("create-form").hidden = !may("operator");
+  $("views").hidden = !hasInbox();
+  show(hasInbox() ? "inbox" : "runs");
   connect(); // first, so nothing that changes while the list loads is missed
   try {
     await loadDefinitions();
+    if (hasInbox()) await inbox.load();
     await loadRuns();
   } catch (err) {
     showError(err);
@@ -597,6 +601,7 @@ async function start() {
 }
 
 async function main() {
+  onSignedOut(showLogin);
   $("error-close").addEventListener("click", clearError);
   $("login").addEventListener("submit", signIn);
   $("logout").addEventListener("click", showLogin);
@@ -613,6 +618,9 @@ async function main() {
   $("clear-filters").addEventListener("click", clearFilters);
   $("diagram-zoom").addEventListener("click", toggleZoom);
   $("more").addEventListener("click", () => loadRuns(true).catch(showError));
+  $("tab-inbox").addEventListener("click", () => show("inbox"));
+  $("tab-runs").addEventListener("click", () => show("runs"));
+  inbox.bind();
   await start();
   setInterval(() => { renderList(); if (state.selected) renderTimeline(); }, 15000);
 }
