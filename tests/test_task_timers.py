@@ -13,8 +13,9 @@ import pytest
 from signoff.engine import Runtime
 from signoff.engine.errors import InternalEventError, InvalidEventDataError
 from signoff.machines.registry import build_registry
-from tests.helpers import drain, settings_for
-from tests.tasks_support import LEAVE
+from tests.helpers import drain, eventually, settings_for
+from tests.tasks_support import LEAVE, call, inbox, new_leave, people_server, run_ids
+from tests.webhook_receiver import webhook_receiver
 
 HOUR = 3600.0
 
@@ -86,3 +87,29 @@ async def test_people_cannot_send_the_timers_events(rt: Runtime) -> None:
         with pytest.raises(InvalidEventDataError):
             await rt.dispatcher.act(run.id, event, actor="olga", roles=frozenset({"admin"}))
     assert await events_of(rt, run.id) == ["create"]
+
+
+async def test_an_escalation_reaches_the_new_group_through_the_server(database_url: str) -> None:
+    async with webhook_receiver() as receiver, people_server(database_url) as live:
+        hook = await call(
+            live, "admin", "POST", "/api/webhooks",
+            json={"url": receiver.url, "events": ["task.reminder", "task.escalated"]},
+        )  # fmt: skip
+        receiver.secret = hook.json()["secret"]
+        run = await new_leave(live)
+        assert run_ids(await inbox(live, "dora")) == []
+        await drain(live.runtime, later_s=25 * HOUR)  # a worker whose clock moved a day on
+        assert await events_of(live.runtime, run["id"]) == [
+            "create", "task.remind", "task.escalate"
+        ]  # fmt: skip
+
+        async def told() -> bool:
+            return {r.type for r in receiver.received} == {"task.reminder", "task.escalated"}
+
+        await eventually(told)
+        assert run_ids(await inbox(live, "dora")) == [run["id"]]  # directors decide it now
+        assert run_ids(await inbox(live, "mia")) == []
+        escalated = next(r.body for r in receiver.received if r.type == "task.escalated")
+        assert {k["actor"] for k in escalated["data"]["links"]} == {"dora"}
+        decided = await call(live, "dora", "POST", f"/api/runs/{run['id']}/approve")
+        assert decided.status_code == 200 and decided.json()["state"] == "hr_review"
