@@ -77,8 +77,11 @@ async def prepare_waiting(url: str, runs: int, ids: list[str]) -> None:
     await rt.stop()
 
 
-async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, float]:
-    """wrk on loopback, 32 connections, one approve per waiting run (each accepted once).
+async def approve_rate(
+    backend: str, runs: int, seconds: int = 5, webhook: str | None = None
+) -> dict[str, float]:
+    """wrk on loopback, 32 connections, one approve per waiting run (each accepted once);
+    `webhook`: a URL subscribed to every notification once the runs are prepared.
 
     `runs` must exceed what the server can approve in `seconds`: once every run is approved,
     further approves are refused (409) and not counted; `exhausted` says if that happened.
@@ -87,6 +90,10 @@ async def approve_rate(backend: str, runs: int, seconds: int = 5) -> dict[str, f
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     ids: list[str] = []
     async with signoff_server(backend, lambda url: prepare_waiting(url, runs, ids)) as (base, _pid):
+        if webhook is not None:
+            async with httpx.AsyncClient(base_url=base) as client:
+                made = await client.post("/api/webhooks", json={"url": webhook})
+                assert made.status_code == 201, made.text
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "ids.txt").write_text("\n".join(ids) + "\n")
             script = Path(tmp) / "approve.lua"

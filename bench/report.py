@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from bench import check15
 from bench.common import PG_ADMIN, Figure
 
 COMMAND = ".venv/bin/python -m bench.run --n {n} --reps {reps}"
@@ -178,7 +179,7 @@ def report(r: dict[str, Any]) -> str:
         f"| {ec.median / fc.median:.1f} |",
         "",
     ]
-    lines += targets(r) + analysis(r) + NOTES.splitlines()
+    lines += targets(r) + analysis(r) + NOTES.splitlines() + check15.section(check15.load())
     return "\n".join(lines) + "\n"
 
 

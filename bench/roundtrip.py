@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 import msgspec
 
 from bench.common import fresh_database, gather_limited, percentile
-from signoff.engine.dispatch.dispatcher import Committed
+from signoff.engine.dispatch.outcome import Committed
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
 from signoff.machines.registry import build_registry
@@ -74,9 +75,15 @@ async def transition_rate(backend: str, n: int = 2000) -> float:
     return rate
 
 
-async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
+async def batch(
+    backend: str,
+    n: int,
+    concurrency: int,
+    setup: Callable[[Runtime], Awaitable[None]] | None = None,
+) -> dict[str, float]:
     """The issue's DBOS pattern: start N runs (C at a time) and wait until all wait for
-    approval, then approve all N (C at a time). End to end = N / (start + approval phase)."""
+    approval, then approve all N (C at a time). End to end = N / (start + approval phase).
+    `setup(runtime)` runs once it has started (e.g. to subscribe a webhook)."""
     async with fresh_database(backend) as url:
         settings = Settings(
             database_url=url,
@@ -87,6 +94,8 @@ async def batch(backend: str, n: int, concurrency: int) -> dict[str, float]:
         )
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
+        if setup is not None:
+            await setup(rt)
         latency: list[float] = []
         began = time.perf_counter()
         ids = await start_waiting(rt, n, concurrency)
