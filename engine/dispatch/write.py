@@ -17,7 +17,7 @@ from signoff.engine.storage.records import TransitionWrite
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
 from signoff.engine.tasks import inbox, task
-from signoff.engine.tasks.notify import Happened, LinkMaker, notifications
+from signoff.engine.tasks.notify import Happened, LinkMaker, kinds, notifications
 from signoff.engine.tasks.plan import TaskPlan, plan
 from signoff.engine.tasks.task import Task
 from signoff.engine.views import Change, EntryJson, run_view
@@ -102,7 +102,7 @@ async def write(
         tasks,
         step.acted_on,
     )
-    told = notifications(happened, links)
+    told = kinds(happened)
     # The inbox rows change with the tasks, and with whether the run can be decided now.
     synced = tasks.tasks != tasks_before or before.get("lifecycle") != after["lifecycle"]
     stored = await store.store_transition(
@@ -124,7 +124,8 @@ async def write(
             requests=requests,
             max_attempts=[r.max_attempts or max_attempts(r.kind) for r in requests],
             inbox=inbox.rows(after, tasks.tasks) if synced else None,
-            notifications=told,
+            listed=bool(tasks_before),
+            notify=lambda: notifications(happened, links),
         ),
     )
     if stored is None:
@@ -151,7 +152,7 @@ async def write(
         _ENCODER.encode(entry),
         enqueued_jobs=bool(requests) or stored.deliveries > 0,
         jobs=tuple((r.kind, r.state, r.due(now)) for r in requests),
-        notifications=tuple(n.type for n in told),
+        notifications=tuple(kind for kind, _ in told),
     )
     charts.release()  # nothing below can fail: a rollback now would mean a commit error
     return outcome, committed

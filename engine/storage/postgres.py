@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from sqlalchemy import text
@@ -25,7 +25,7 @@ from signoff.engine.storage.listener import (
     PgListener,
     asyncpg_dsn,
 )
-from signoff.engine.storage.pg_writer import PgWriter
+from signoff.engine.storage.pg_writer import PgTx, PgWriter
 from signoff.engine.storage.records import IdempotencyKey, TransitionWrite
 from signoff.engine.storage.schema import JOBS
 from signoff.engine.storage.statements import Sql, Tx, sql
@@ -117,7 +117,7 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
             {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")},
             {p("max_attempts", "::int[]")}) AS j(kind, state, payload, due_at, max_attempts)
         RETURNING id),
-    unlisted AS (DELETE FROM inbox WHERE run_id = (SELECT id FROM run) AND {p("sync")}),
+    unlisted AS (DELETE FROM inbox WHERE run_id = (SELECT id FROM run) AND {p("unlist")}),
     listed AS (INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,
             {", ".join(INBOX_FIELDS)})
         SELECT run.id, {p("l.definition")}, {p("l.ref_type")}, {p("l.ref_id")},
@@ -138,10 +138,23 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
     entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
         SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
-        (SELECT count(*) FROM delivered) AS deliveries FROM entry"""
+        (SELECT count(*) FROM delivered) AS deliveries,
+        EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
     return sql(text_), p.names
 
 
+# The notifications of a transition already written, as deliveries to every subscription that
+# wants them ($1 run, $2 its definition, $3 its version, $4 now, $5 types, $6 payloads).
+_FAN_OUT = sql(
+    f"""WITH delivered AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts,
+        max_attempts, due_at, created_for_version, created_at, updated_at, subscription_id)
+    SELECT $1, '{WEBHOOK_KIND}', '', n.payload, 'ready', 0, w.max_attempts, $4, $3, $4, $4, w.id
+    FROM unnest($5::text[], $6::jsonb[]) AS n(type, payload)
+    JOIN webhooks w ON w.active
+        AND (w.definitions = '[]'::jsonb OR w.definitions ? $2::text)
+        AND (w.events = '[]'::jsonb OR w.events ? n.type)
+    RETURNING id) SELECT count(*) AS deliveries FROM delivered"""
+)
 _CREATE, _CREATE_ARGS = _transition(new=True)
 _UPDATE, _UPDATE_ARGS = _transition(new=False)
 
@@ -157,6 +170,9 @@ class PgStore(Store):
         )
         super().__init__(url, engine)
         self._writer = PgWriter(asyncpg_dsn(url), size=pool_size)
+        # Whether a webhook subscription was active at the last transition this process wrote
+        # (True until one says otherwise): see store_transition.
+        self.subscribed = True
 
     def _transaction(self, *, single: bool) -> Any:
         return self._writer.transaction(single=single)
@@ -184,14 +200,30 @@ class PgStore(Store):
         values.update({"h." + k: v for k, v in history_row(w).items()})
         values.update({"l." + k: a[k] for k in ("definition", "ref_type", "ref_id", "created_by")})
         listed = w.inbox or []
-        values["sync"] = w.inbox is not None
+        values["unlist"] = w.inbox is not None and w.listed
         values.update({"i." + f: [r[f] for r in listed] for f in INBOX_FIELDS})
         values["i.voters"] = [msgspec.json.encode(r["voters"]).decode() for r in listed]
-        values["n_types"] = [n.type for n in w.notifications]
-        values["n_payloads"] = [delivery_payload(n) for n in w.notifications]
+        # Notifications are made only while this process believes someone subscribes (and
+        # always outside a transaction block, where nothing can be added after the statement);
+        # the statement says whether anyone does, and a belief found stale is put right in the
+        # same transaction, so no transition commits without its deliveries.
+        alone = not cast(PgTx, tx).conn.is_in_transaction()
+        told = list(w.notify()) if self.subscribed or alone else []
+        values["n_types"] = [n.type for n in told]
+        values["n_payloads"] = [delivery_payload(n) for n in told]
         stmt, names = (_CREATE, _CREATE_ARGS) if w.before is None else (_UPDATE, _UPDATE_ARGS)
         row = await tx.fetchrow(stmt, *(values[n] for n in names))
-        return None if row is None else Stored(int(row["seq"]), int(row["deliveries"]))
+        if row is None:
+            return None
+        deliveries = int(row["deliveries"])
+        if row["subscribed"] and not (self.subscribed or alone):
+            told = list(w.notify())
+            args = (a["id"], a["definition"], a["version"], w.now)
+            types, payloads = [n.type for n in told], [delivery_payload(n) for n in told]
+            found = await tx.fetchrow(_FAN_OUT, *args, types, payloads)
+            deliveries = 0 if found is None else int(found["deliveries"])
+        self.subscribed = bool(row["subscribed"])
+        return Stored(int(row["seq"]), deliveries)
 
     async def claim_jobs(
         self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,7 +53,9 @@ class TransitionWrite:
     keep_job: int | None
     requests: Sequence[JobRequest]
     max_attempts: Sequence[int]  # of each request's job
-    # The run's inbox rows, replacing its old ones (None: unchanged), and the notifications
-    # to write as webhook deliveries for every subscription that wants them.
+    # The run's inbox rows, replacing its old ones (None: unchanged; `listed`: it may have
+    # some), and its notifications, made on demand: the store asks for them, inside the
+    # transaction, only when a subscription may want them.
     inbox: Sequence[Row] | None = None
-    notifications: Sequence[Notification] = ()
+    listed: bool = False
+    notify: Callable[[], Sequence[Notification]] = tuple

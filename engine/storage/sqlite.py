@@ -24,6 +24,7 @@ from signoff.engine.storage.schema import JOBS, RUNS
 from signoff.engine.storage.sqlite_writer import PRAGMAS, SqliteWriter
 from signoff.engine.storage.statements import Tx, sql
 from signoff.engine.storage.store import (
+    ANY_SUBSCRIBER,
     HISTORY_COLUMNS,
     INBOX_FIELDS,
     LIST_INBOX,
@@ -121,15 +122,18 @@ class SqliteStore(Store):
                 now,
             )
         if w.inbox is not None:
-            await tx.execute(UNLIST_INBOX, a["id"])
+            if w.listed:
+                await tx.execute(UNLIST_INBOX, a["id"])
             made = (a["id"], a["definition"], a["ref_type"], a["ref_id"], a["created_by"])
             for listed in w.inbox:
                 await tx.execute(LIST_INBOX, *made, *(listed[f] for f in INBOX_FIELDS))
         deliveries = 0
-        for n in w.notifications:
-            payload = delivery_payload(n)
-            args = (a["id"], a["definition"], n.type, payload, now, a["version"])
-            deliveries += await tx.execute(_FAN_OUT, *args)
+        # Under the write lock, so exact: with nobody subscribed, nothing is made or written.
+        if await tx.fetchrow(ANY_SUBSCRIBER) is not None:
+            for n in w.notify():
+                payload = delivery_payload(n)
+                args = (a["id"], a["definition"], n.type, payload, now, a["version"])
+                deliveries += await tx.execute(_FAN_OUT, *args)
         entry = history_row(w)
         row = await tx.fetchrow(_APPEND, *(entry[c] for c in HISTORY_COLUMNS))
         assert row is not None

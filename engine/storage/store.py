@@ -45,6 +45,7 @@ _RECORD = sql(
 )
 _SET_TASKS = sql("UPDATE runs SET tasks = $3 WHERE id = $1 AND version = $2")
 UNLIST_INBOX = sql("DELETE FROM inbox WHERE run_id = $1")
+ANY_SUBSCRIBER = sql("SELECT 1 AS found FROM webhooks WHERE active LIMIT 1")
 RUN_COLUMNS = columns(RUNS)
 # What a transition may change on an existing run: all but what the run was created with.
 _CREATED_WITH = ("id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at")

@@ -3,7 +3,7 @@ out to webhook subscriptions there (the transactional outbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -57,9 +57,9 @@ class Happened:
     acted_on: Task | None = None  # the task a task event changed
 
 
-def notifications(h: Happened, links: LinkMaker | None) -> list[Notification]:
-    """The transition's notifications: `transition` for a chart or lifecycle event (or the
-    task event's own type), then one per task it opened or closed."""
+def kinds(h: Happened) -> list[tuple[str, Task | None]]:
+    """What the transition tells, and about which task: `transition` for a chart or lifecycle
+    event (or the task event's own type), then one per task it opened or closed."""
     found: list[tuple[str, Task | None]] = []
     if h.event in _TYPES:
         found.append((_TYPES[h.event], h.acted_on))
@@ -68,7 +68,13 @@ def notifications(h: Happened, links: LinkMaker | None) -> list[Notification]:
     found += [("task.created", t) for t in h.tasks.opened]
     closing = "task.decided" if h.event in h.spec.decision_events else "task.closed"
     found += [(closing, t) for t in h.tasks.closed]
-    return [_notification(h, kind, task, links) for kind, task in found]
+    return found
+
+
+def notifications(h: Happened, links: LinkMaker | None) -> list[Notification]:
+    """The transition's notifications, messages and links made (only when someone
+    subscribes: the store asks for them inside the transaction)."""
+    return [_notification(h, kind, task, links) for kind, task in kinds(h)]
 
 
 def _notification(
@@ -93,7 +99,3 @@ def _notification(
     data["run"] = msgspec.Raw(h.view)
     message = {"type": kind, "timestamp": h.at, "data": data}
     return Notification(kind, f"msg_{uuid7()}", message)
-
-
-def types_of(found: Sequence[Notification]) -> list[str]:
-    return [n.type for n in found]
