@@ -95,6 +95,9 @@ async def test_a_code_chart_declares_who_decides_and_what_data_it_takes(rt: Runt
     # The runs refused above still wait (each refusal created a run, then changed nothing).
     assert board.counts.total == chair.counts.total == 3 and nobody.counts.total == 0
     assert all(t.due_at is not None and t.state == "review" for t in board.items)
+    # Someone the task reaches by two names (by name, and through the board) sees it once.
+    both = await tasks_page(rt.store, Inbox("chair", frozenset({"board"})), TaskFilter(), now)
+    assert both.counts.total == 3 and len({t.run_id for t in both.items}) == len(both.items) == 3
 
 
 def test_a_definition_refuses_tasks_on_states_that_do_not_wait() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, text
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
 
 from signoff.engine.storage.schema import INBOX
 from signoff.engine.storage.store import Store
@@ -91,20 +91,10 @@ async def page(
     columns = [i.run_id, i.slot, i.state, i.definition, i.ref_type, i.ref_id, i.created_by]
     columns += [i.assignee, i.opened_at, i.due_at]
     query: Select[Any] = select(*columns).where(*conditions)
-    if len(inbox.names()) > 1:  # a task may reach the actor by several names: once each
-        picked: list[Any] = [func.min(c).label(c.name) for c in columns[2:]]
-        grouped: Any = select(*picked, i.run_id, i.slot)
-        query = grouped.where(*conditions).group_by(i.run_id, i.slot)
-        order = [func.min(c) for c in order]
     query = query.order_by(*order, i.run_id).limit(limit).offset(offset)
     overdue = and_(i.due_at.is_not(None), i.due_at < now)
-    task = i.run_id + literal("\x1f") + i.slot
     count = (
-        select(
-            i.definition,
-            func.count(func.distinct(task)),
-            func.count(func.distinct(case((overdue, task)))),
-        )
+        select(i.definition, func.count(), func.count(case((overdue, 1))))
         .where(*conditions)
         .group_by(i.definition)
     )
@@ -125,6 +115,15 @@ def _conditions(store: Store, inbox: Inbox, where: TaskFilter) -> Sequence[Colum
     i = INBOX.c
     names = inbox.names()
     found: list[ColumnElement[bool]] = [i.who.in_(names) if len(names) > 1 else i.who == names[0]]
+    if len(names) > 1:  # a task that reaches the actor by several names counts once: its first
+        other = INBOX.alias("other")
+        o = other.c
+        earlier = (
+            select(literal(1))
+            .select_from(other)
+            .where(o.run_id == i.run_id, o.slot == i.slot, o.who.in_(names), o.who < i.who)
+        )
+        found.append(or_(i.shared.is_(False), ~earlier.exists()))
     if inbox.groups is not None:
         found.append(_not_voted(store, inbox.actor))
         if inbox.separation_of_duties:
@@ -141,7 +140,10 @@ def _conditions(store: Store, inbox: Inbox, where: TaskFilter) -> Sequence[Colum
 def _not_voted(store: Store, actor: str) -> ColumnElement[bool]:
     """The actor has not decided in the task yet (its voters list does not hold them)."""
     if store.url.startswith("sqlite"):
-        clause = "NOT EXISTS (SELECT 1 FROM json_each(inbox.voters) WHERE value = :voter)"
+        clause = (
+            "(inbox.voters = '[]'"
+            " OR NOT EXISTS (SELECT 1 FROM json_each(inbox.voters) WHERE value = :voter))"
+        )
     else:
         clause = "NOT (inbox.voters ? :voter)"
     return text(clause).bindparams(voter=actor)  # type: ignore[return-value]

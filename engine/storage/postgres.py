@@ -69,6 +69,7 @@ _INBOX_TYPES = {
     "state": "::text[]",
     "assignee": "::text[]",
     "voters": "::text[]",  # JSON text: a list of lists would travel as a 2-D array
+    "shared": "::bool[]",
     "due_at": "::timestamptz[]",
     "due_sort": "::timestamptz[]",
     "opened_at": "::timestamptz[]",

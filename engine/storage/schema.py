@@ -175,6 +175,9 @@ class InboxEntry(SQLModel, table=True):
     created_by: str = Field(sa_column=Column(String(200), nullable=False))
     assignee: str | None = Field(default=None, sa_column=Column(String(200)))
     voters: list[str] = _json()
+    # The task reaches several names (a person might hold two of them): the inbox then
+    # keeps one row per task, the first name's.
+    shared: bool = False
     due_at: datetime | None = _time(nullable=True)
     due_sort: datetime = _time()  # due_at, or far in the future: sorts last, indexable
     opened_at: datetime = _time()

@@ -53,7 +53,9 @@ STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
 HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
-INBOX_FIELDS = ("who", "slot", "state", "assignee", "voters", "due_at", "due_sort", "opened_at")
+INBOX_FIELDS = (
+    "who", "slot", "state", "assignee", "voters", "shared", "due_at", "due_sort", "opened_at"
+)  # fmt: skip
 LIST_INBOX = sql(
     "INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,"
     f" {', '.join(INBOX_FIELDS)})"

@@ -21,10 +21,12 @@ def rows(run: Mapping[str, Any], tasks: Sequence[Task]) -> list[dict[str, Any]]:
         return []
     found = []
     for task in tasks:
-        for who in (ALL, *audience(task)):
+        names = audience(task)
+        for who in (ALL, *names):
             found.append(
                 {
                     "who": who,
+                    "shared": who != ALL and len(names) > 1,
                     "slot": task.slot,
                     "state": task.state,
                     "assignee": task.assignee,

@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("assignee", sa.String(length=200), nullable=True),
         sa.Column("voters", JSON, nullable=False),
+        sa.Column("shared", sa.Boolean(), nullable=False),
         sa.Column("due_at", TIME, nullable=True),
         sa.Column("due_sort", TIME, nullable=False),
         sa.Column("opened_at", TIME, nullable=False),
