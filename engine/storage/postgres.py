@@ -91,8 +91,10 @@ class _Params:
         return f"${self.names.index(name) + 1}{cast}"
 
 
-def _transition(new: bool) -> tuple[Sql, list[str]]:
-    """The one statement that stores a transition on a new run or an existing one."""
+def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]]:
+    """The one statement that stores a transition on a new run or an existing one; with
+    `listing`, it rewrites the run's inbox rows, with `telling`, it writes deliveries (most
+    transitions do neither, and their statement has no part for them)."""
     p = _Params()
     if new:
         run = (
@@ -118,14 +120,30 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
             {p("payloads", "::jsonb[]")}, {p("dues", "::timestamptz[]")},
             {p("max_attempts", "::int[]")}) AS j(kind, state, payload, due_at, max_attempts)
         RETURNING id),
-    unlisted AS (DELETE FROM inbox WHERE run_id = (SELECT id FROM run) AND {p("unlist")}),
+    {_listing(p) if listing else ""}
+    {_telling(p, now) if telling else ""}
+    feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
+    entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
+        SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
+    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
+        {"(SELECT count(*) FROM delivered)" if telling else "0"} AS deliveries,
+        EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
+    return sql(text_), p.names
+
+
+def _listing(p: _Params) -> str:
+    return f"""unlisted AS (DELETE FROM inbox WHERE run_id = (SELECT id FROM run)
+            AND {p("unlist")}),
     listed AS (INSERT INTO inbox (run_id, definition, ref_type, ref_id, created_by,
             {", ".join(INBOX_FIELDS)})
         SELECT run.id, {p("l.definition")}, {p("l.ref_type")}, {p("l.ref_id")},
             {p("l.created_by")}, {", ".join(_INBOX_VALUES[f] for f in INBOX_FIELDS)}
         FROM run, unnest({", ".join(p("i." + f, _INBOX_TYPES[f]) for f in INBOX_FIELDS)})
-            AS i({", ".join(INBOX_FIELDS)})),
-    delivered AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts,
+            AS i({", ".join(INBOX_FIELDS)})),"""
+
+
+def _telling(p: _Params, now: str) -> str:
+    return f"""delivered AS (INSERT INTO jobs (run_id, kind, state, payload, status, attempts,
             max_attempts, due_at, created_for_version, created_at, updated_at, subscription_id)
         SELECT run.id, '{WEBHOOK_KIND}', '', n.payload, 'ready', 0, w.max_attempts, {now},
             {p("version")}, {now}, {now}, w.id
@@ -134,14 +152,7 @@ def _transition(new: bool) -> tuple[Sql, list[str]]:
         JOIN webhooks w ON w.active
             AND (w.definitions = '[]'::jsonb OR w.definitions ? {p("l.definition")})
             AND (w.events = '[]'::jsonb OR w.events ? n.type)
-        RETURNING id),
-    feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
-    entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
-        SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
-    SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
-        (SELECT count(*) FROM delivered) AS deliveries,
-        EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
-    return sql(text_), p.names
+        RETURNING id),"""
 
 
 # The notifications of a transition already written, as deliveries to every subscription that
@@ -156,8 +167,13 @@ _FAN_OUT = sql(
         AND (w.events = '[]'::jsonb OR w.events ? n.type)
     RETURNING id) SELECT count(*) AS deliveries FROM delivered"""
 )
-_CREATE, _CREATE_ARGS = _transition(new=True)
-_UPDATE, _UPDATE_ARGS = _transition(new=False)
+# (new run, rewrites its inbox rows, writes deliveries) → the statement and its parameters.
+_STATEMENTS = {
+    (new, listing, telling): _transition(new, listing, telling)
+    for new in (True, False)
+    for listing in (True, False)
+    for telling in (True, False)
+}
 
 
 class PgStore(Store):
@@ -212,7 +228,7 @@ class PgStore(Store):
         told = list(w.notify()) if self.subscribed or alone else []
         values["n_types"] = [n.type for n in told]
         values["n_payloads"] = [delivery_payload(n) for n in told]
-        stmt, names = (_CREATE, _CREATE_ARGS) if w.before is None else (_UPDATE, _UPDATE_ARGS)
+        stmt, names = _STATEMENTS[w.before is None, w.inbox is not None, bool(told)]
         row = await tx.fetchrow(stmt, *(values[n] for n in names))
         if row is None:
             return None
