@@ -38,6 +38,7 @@ from signoff.engine import (
 )
 
 Query = Annotated[str | None, QueryParameter(max_length=200, pattern=NO_NUL)]
+RFC3339 = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$"
 TASK_EVENTS = {
     "claim": "task.claim",
     "release": "task.release",
@@ -83,6 +84,17 @@ def target_of(request: Request[Any, Any, Any], actor: str) -> Target:
     return Target(actor, person.roles, person.groups)
 
 
+def _instant(text: str | None) -> datetime | None:
+    """An RFC 3339 time (UTC when it names no offset)."""
+    if text is None:
+        return None
+    try:
+        found = datetime.fromisoformat(text)
+    except ValueError as exc:  # the pattern's shape, but no such day (2026-02-30)
+        raise InvalidRequestError(f"due_before is not a time: {text!r}.") from exc
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
+
+
 def _inbox(principal: Principal, runtime: Runtime) -> Inbox:
     sod = runtime.dispatcher.separation_of_duties
     return Inbox(principal.actor, principal.decides_in, sod)
@@ -102,7 +114,10 @@ class TaskController(Controller):
         ref_type: Query = None,
         ref_id: Query = None,
         due_before: Annotated[
-            datetime | None, QueryParameter(description="tasks due before this time (RFC 3339)")
+            str | None,
+            QueryParameter(
+                pattern=RFC3339, description="tasks due before this time (RFC 3339)"
+            ),
         ] = None,
         sort: Annotated[
             Literal["due", "age"],
@@ -118,9 +133,7 @@ class TaskController(Controller):
         if not principal.has("approver"):  # only approvers decide: nothing waits for them
             empty = TaskCounts(total=0, overdue=0, by_definition={})
             return TaskPage(items=[], counts=empty, limit=limit, offset=offset)
-        if due_before is not None and due_before.tzinfo is None:
-            due_before = due_before.replace(tzinfo=UTC)
-        where = TaskFilter(definition, ref_type, ref_id, due_before)
+        where = TaskFilter(definition, ref_type, ref_id, _instant(due_before))
         inbox = _inbox(principal, runtime)
         now = datetime.now(UTC)
         return await tasks_page(

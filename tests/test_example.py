@@ -66,10 +66,12 @@ async def test_the_installed_example_runs_on_a_stock_server_decided_in_the_monit
 
         # Who decides in each step, in the page: finance sees no button in the manager's step.
         fay = await signed_in(browser, url, "fay-secret")
+        await fay.click("#tab-runs")  # from "Awaiting me", where a signed-in approver opens
         await fay.click(run_button)
         await expect(fay.locator("#business-state")).to_have_text("Manager review")
         await expect(fay.locator("#actions button")).to_have_count(0)
         mia = await signed_in(browser, url, "mia-secret")
+        await mia.click("#tab-runs")
         await mia.click(run_button)
         await expect(mia.locator("#actions button")).to_have_text(["Approve", "Reject"])
         await mia.click('#actions button[data-event="approve"]')

@@ -41,6 +41,8 @@ async def test_the_inbox_holds_what_each_person_may_decide_now(live: LiveServer)
     assert (await inbox(live, "admin"))["counts"]["total"] == 3  # every open task
     assert run_ids(await inbox(live, "mia", ref_id="e-2")) == [second["id"]]
     assert run_ids(await inbox(live, "mia", definition="panel")) == []
+    assert (await inbox(live, "mia", due_before="2999-01-01T00:00:00Z"))["counts"]["total"] == 3
+    assert (await inbox(live, "mia", due_before="2000-01-01T00:00:00"))["counts"]["total"] == 0
     # Oldest first by age; soonest due first by default (all due two days after they opened).
     assert run_ids(await inbox(live, "mia", sort="age")) == [first["id"], second["id"], own["id"]]
     # Once decided, the task moves on to HR's inbox with the run.
@@ -166,5 +168,8 @@ async def test_a_bulk_decision_reports_each_run(live: LiveServer) -> None:
 
 
 async def test_bad_inbox_queries_are_refused(live: LiveServer) -> None:
-    for params in ({"limit": 0}, {"sort": "price"}, {"due_before": "yesterday"}, {"offset": -1}):
-        assert_problem(await call(live, "mia", "GET", "/api/tasks", params=params), 400)
+    for params in (
+        {"limit": 0}, {"sort": "price"}, {"due_before": "yesterday"}, {"offset": -1},
+        {"due_before": "0.5"}, {"due_before": "2026-02-30T00:00:00Z"},
+    ):  # fmt: skip
+        assert_problem(await call(live, "mia", "GET", "/api/tasks", params=params), 400, 422)
