@@ -115,9 +115,7 @@ class TaskController(Controller):
         ref_id: Query = None,
         due_before: Annotated[
             str | None,
-            QueryParameter(
-                pattern=RFC3339, description="tasks due before this time (RFC 3339)"
-            ),
+            QueryParameter(pattern=RFC3339, description="tasks due before this time (RFC 3339)"),
         ] = None,
         sort: Annotated[
             Literal["due", "age"],
