@@ -423,7 +423,9 @@ class Dispatcher:
                 charts.send_lifecycle(derived)
         keep = lease.job_id if lease else None
         recorded = _on_behalf(spec, tasks, event, actor, data)
-        step = Step(now, charts, row, event, actor, recorded, reason, keep_job=keep)
+        step = Step(
+            now, charts, row, event, actor, recorded, reason, keep_job=keep, open_tasks=tasks
+        )
         return await self._write(tx, step)
 
     async def _act(

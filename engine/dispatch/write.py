@@ -43,6 +43,8 @@ class Step:
     # follow the chart: signoff.engine.tasks.plan).
     tasks: TaskPlan | None = None
     acted_on: Task | None = None
+    # The run's tasks as read with `before` (None: read them from it here).
+    open_tasks: list[Task] | None = None
 
 
 async def write(
@@ -60,7 +62,7 @@ async def write(
     business_to = snapshots.configuration(charts.business)
     lifecycle_to = list(charts.lifecycle.configuration)
     final = charts.lifecycle.final
-    tasks_before = task.load(before.get("tasks"))
+    tasks_before = task.load(before.get("tasks")) if step.open_tasks is None else step.open_tasks
     tasks = step.tasks or plan(
         charts.definition,
         tasks_before,
