@@ -95,15 +95,22 @@ class Dispatcher:
         ref_id: str | None = None,
         ref_type: str | None = None,
         idem: IdempotencyKey | None = None,
+        version: int | None = None,
+        replay_of: str | None = None,
     ) -> Outcome:
-        """Start a run of `definition` in its initial state (version 1, one history entry)."""
-        spec = self.registry.get(definition)
+        """Start a run of `definition` in its initial state (version 1, one history entry):
+        on its newest version, or on `version`; `replay_of` names the run it replays."""
+        spec = (
+            self.registry.get(definition)
+            if version is None
+            else self.registry.version(definition, version)
+        )
         data = dict(input or {})
         self._check_size("input", data)
         _validate_input(spec, data)
         return await self._transact(
             idem,
-            lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type),
+            lambda tx, now: self._create(tx, now, spec, actor, data, ref_id, ref_type, replay_of),
             # Without a key to record, creating is one statement on PostgreSQL, atomic
             # without a transaction block around it.
             single=idem is None,
@@ -325,6 +332,7 @@ class Dispatcher:
         data: dict[str, Any],
         ref_id: str | None,
         ref_type: str | None,
+        replay_of: str | None = None,
     ) -> tuple[Outcome, Committed]:
         charts = RunCharts.restore(spec, self.registry.lifecycle, None, data)
         derived = charts.derived_lifecycle_event()
@@ -341,6 +349,8 @@ class Dispatcher:
             "created_by": actor,
             "created_at": now,
             "version": 0,
+            "replay_of": replay_of,
+            "entered": {},
         }
         step = Step(now, charts, row, "create", actor, {}, None, new=True)
         return await self._write(tx, step)

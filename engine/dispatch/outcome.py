@@ -40,3 +40,5 @@ class Committed:
     # notification types (a dry run answers with these).
     jobs: tuple[tuple[str, str, datetime], ...] = ()
     notifications: tuple[str, ...] = ()
+    # Stays in states that this transition ended: (state, seconds), for /metrics.
+    stays: tuple[tuple[str, float], ...] = ()

@@ -9,10 +9,12 @@ from typing import Any
 
 import msgspec
 
+from signoff.engine.audit import chain
 from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.errors import StaleVersionError
+from signoff.engine.stats.counts import count
 from signoff.engine.storage.records import TransitionWrite
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
@@ -73,6 +75,18 @@ async def write(
         data=data,
         now=now,
     )
+    business_from = [] if new else list(before["configuration"])
+    lifecycle_from = [] if new else list(before["lifecycle_configuration"])
+    counted = count(
+        charts.definition,
+        before.get("entered") or {},
+        business_from,
+        business_to,
+        now,
+        event=event,
+        actor=actor,
+        finished=charts.lifecycle_state if final else None,
+    )
     after = {
         **before,
         "version": before["version"] + 1,
@@ -85,9 +99,8 @@ async def write(
         "context": charts.model.context,
         "updated_at": now,
         "tasks": task.dump(tasks.tasks),
+        "entered": counted.entered,
     }
-    business_from = [] if new else list(before["configuration"])
-    lifecycle_from = [] if new else list(before["lifecycle_configuration"])
     # Encoded once: these bytes are the history row's run view, the response and, inside
     # the entry, the SSE frame.
     body = _ENCODER.encode(run_view(after, charts.allowed_events()))
@@ -128,6 +141,18 @@ async def write(
             inbox=inbox.rows(after, tasks.tasks) if synced else None,
             listed=bool(tasks_before),
             notify=lambda: notifications(happened, links),
+            digest=chain.digest(
+                after["id"],
+                after["version"],
+                now,
+                actor,
+                event,
+                data,
+                reason,
+                (business_from, business_to),
+                (lifecycle_from, lifecycle_to),
+            ),
+            counts=counted.rows(),
         ),
     )
     if stored is None:
@@ -155,6 +180,7 @@ async def write(
         enqueued_jobs=bool(requests) or stored.deliveries > 0,
         jobs=tuple((r.kind, r.state, r.due(now)) for r in requests),
         notifications=tuple(kind for kind, _ in told),
+        stays=tuple((s.state, s.seconds) for s in counted.stays),
     )
     charts.release()  # nothing below can fail: a rollback now would mean a commit error
     return outcome, committed

@@ -73,6 +73,9 @@ class Definition:
     # other data is refused with 422 naming the field.
     event_types: Mapping[str, type[msgspec.Struct]] = field(default_factory=dict)
     event_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Per wait state, its SLA: how long a run should stay there at most, in seconds. Stays
+    # longer count as breaches in the stats (GET /api/definitions/{name}/stats).
+    slas: Mapping[str, float] = field(default_factory=dict)
 
     def role_for(self, event: str) -> Role:
         """The role that sends `event`: an approver for a decision, an operator otherwise."""
@@ -89,6 +92,11 @@ class Definition:
         no_task = [s for s in self.tasks if self.kinds.get(s) is not StateKind.WAIT]
         if no_task:
             raise ValueError(f"{self.name}: tasks name {no_task}, which are not wait states")
+        no_wait = [s for s in self.slas if self.kinds.get(s) is not StateKind.WAIT]
+        if no_wait:
+            raise ValueError(f"{self.name}: slas name {no_wait}, which are not wait states")
+        if any(v <= 0 for v in self.slas.values()):
+            raise ValueError(f"{self.name}: an SLA must be a positive number of seconds")
         events = {str(e.id) for s in states.values() for e in s.transitions.unique_events}
         taken = sorted(e for e in events if e.startswith(TASK_EVENT_PREFIX))
         if taken:

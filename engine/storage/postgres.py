@@ -33,6 +33,7 @@ from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
     INBOX_FIELDS,
     RUN_COLUMNS,
+    STAT_KEY,
     STATE_COLUMNS,
     Listener,
     Store,
@@ -48,6 +49,8 @@ FEED_LOCK = 0x5160FF
 # Serializes concurrent `migrate`/`serve` starts on one database.
 MIGRATION_LOCK = 0x5160FE
 DEFINITIONS_LOCK = 0x5160FD
+# History's seq sequence (a BIGSERIAL's): an entry takes its seq after the feed lock.
+SEQUENCE = "history_seq_seq"
 _LOCK_DEFINITIONS = sql(f"SELECT pg_advisory_xact_lock({DEFINITIONS_LOCK})")
 _ANNOUNCE_DEFINITIONS = sql(f"SELECT pg_notify('{DEFINITIONS_CHANNEL}', '')")
 # Requests repeating one idempotency key serialize here until the first commits or rolls back.
@@ -123,8 +126,18 @@ def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]
     {_listing(p) if listing else ""}
     {_telling(p, now) if telling else ""}
     feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
-    entry AS (INSERT INTO history ({", ".join(HISTORY_COLUMNS)})
-        SELECT {", ".join(p("h." + c) for c in HISTORY_COLUMNS)} FROM feed RETURNING seq)
+    chain AS (UPDATE audit_chain c SET (seq, hash) = (SELECT s.seq, encode(sha256(convert_to(
+            c.hash || E'\\n' || s.seq::text || E'\\n' || {p("digest", "::text")}, 'UTF8')), 'hex')
+            FROM (SELECT nextval('{SEQUENCE}') AS seq) s)
+        FROM feed WHERE c.id = 1 RETURNING c.seq, c.hash),
+    counted AS (INSERT INTO stat_counts ({STAT_KEY}, n)
+        SELECT k.* FROM feed, unnest({p("c.definition", "::text[]")}, {p("c.kind", "::text[]")},
+            {p("c.key", "::text[]")}, {p("c.day", "::text[]")}, {p("c.bucket", "::int[]")},
+            {p("c.n", "::bigint[]")}) AS k
+        ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = stat_counts.n + excluded.n),
+    entry AS (INSERT INTO history (seq, hash, {", ".join(HISTORY_COLUMNS)})
+        SELECT chain.seq, chain.hash, {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
+        FROM chain RETURNING seq)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
         {"(SELECT count(*) FROM delivered)" if telling else "0"} AS deliveries,
         EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
@@ -215,6 +228,9 @@ class PgStore(Store):
             "dues": [r.due(w.now) for r in w.requests],
         }
         values.update({"h." + k: v for k, v in history_row(w).items()})
+        values["digest"] = w.digest
+        for i, part in enumerate(("definition", "kind", "key", "day", "bucket", "n")):
+            values["c." + part] = [c[i] for c in w.counts]
         values.update({"l." + k: a[k] for k in ("definition", "ref_type", "ref_id", "created_by")})
         listed = w.inbox or []
         values["unlist"] = w.inbox is not None and w.listed

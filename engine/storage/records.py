@@ -59,3 +59,7 @@ class TransitionWrite:
     inbox: Sequence[Row] | None = None
     listed: bool = False
     notify: Callable[[], Sequence[Notification]] = tuple
+    # The audit digest of the history entry's content (signoff.engine.audit.chain), and the
+    # stats counters the transition adds: (definition, kind, key, day, bucket, n).
+    digest: str = ""
+    counts: Sequence[tuple[str, str, str, str, int, int]] = ()

@@ -62,6 +62,7 @@ class Run(SQLModel, table=True):
         Index("ix_runs_state_id", "state", "id"),
         Index("ix_runs_lifecycle_id", "lifecycle", "id"),
         Index("ix_runs_ref", "ref_type", "ref_id"),
+        Index("ix_runs_replay_of", "replay_of"),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
@@ -89,6 +90,14 @@ class Run(SQLModel, table=True):
         default_factory=list,
         sa_column=Column(JSONValue, nullable=False, server_default="[]"),
     )
+    # The run this one replays (POST /api/runs/{id}/replay), if any.
+    replay_of: str | None = Field(default=None, sa_column=Column(String(36)))
+    # When the run entered each state it is in now (RFC 3339), for time in state
+    # (signoff.engine.stats).
+    entered: dict[str, str] = Field(
+        default_factory=dict,
+        sa_column=Column(JSONValue, nullable=False, server_default="{}"),
+    )
 
 
 class History(SQLModel, table=True):
@@ -112,6 +121,56 @@ class History(SQLModel, table=True):
     lifecycle_from: list[str] = _json()
     lifecycle_to: list[str] = _json()
     run: dict[str, Any] = _json()
+    # The audit chain: sha256 over the previous entry's hash, this seq and this entry's
+    # content (signoff.engine.audit.chain); None for entries older than the chain.
+    hash: str | None = Field(default=None, sa_column=Column(String(64)))
+
+
+class AuditChain(SQLModel, table=True):
+    """The head of the audit chain: one row, updated by every history append inside the lock
+    that orders seq, so the previous hash is read under that lock."""
+
+    __tablename__ = "audit_chain"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True))
+    seq: int = Field(sa_column=Column(SeqType, nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # Where the chain began: entries up to `started_seq` predate it (migration 0007).
+    started_seq: int = Field(sa_column=Column(SeqType, nullable=False))
+    started_at: datetime = _time()
+
+
+class StatCount(SQLModel, table=True):
+    """Incremental aggregates for stats, kept in the transition's transaction
+    (signoff.engine.stats.counts): a counter per (definition, kind, key, day, bucket)."""
+
+    __tablename__ = "stat_counts"
+
+    definition: str = Field(sa_column=Column(String(100), primary_key=True))
+    kind: str = Field(sa_column=Column(String(16), primary_key=True))
+    key: str = Field(sa_column=Column(String(200), primary_key=True))
+    day: str = Field(sa_column=Column(String(10), primary_key=True))  # YYYY-MM-DD, or ""
+    bucket: int = Field(sa_column=Column(Integer, primary_key=True))  # -1: no duration
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class ExternalEvent(SQLModel, table=True):
+    """An event posted to POST /api/events, by its id: a repeat is answered from here."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_name_received", "name", "received_at"),)
+
+    id: str = Field(sa_column=Column(String(200), primary_key=True))
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    ref_type: str | None = Field(default=None, sa_column=Column(String(100)))
+    ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
+    data: dict[str, Any] = _json()
+    actor: str = Field(sa_column=Column(String(200), nullable=False))
+    # What became of it: runs started, runs it was delivered to (with their outcomes).
+    started: list[Any] = _json()
+    delivered: list[Any] = _json()
+    unwanted: bool = False
+    received_at: datetime = _time()
 
 
 class Job(SQLModel, table=True):
@@ -237,3 +296,6 @@ IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]
 DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]
 INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
 WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
+AUDIT_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
+STAT_COUNTS = StatCount.__table__  # type: ignore[attr-defined]
+EVENTS = ExternalEvent.__table__  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from signoff.engine.audit import chain
 from signoff.engine.storage import jobs
 from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob
 from signoff.engine.storage.records import TransitionWrite
@@ -29,6 +30,7 @@ from signoff.engine.storage.store import (
     INBOX_FIELDS,
     LIST_INBOX,
     RUN_COLUMNS,
+    STAT_KEY,
     STATE_COLUMNS,
     UNLIST_INBOX,
     Store,
@@ -47,9 +49,19 @@ _UPDATE_RUN = sql(
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(STATE_COLUMNS, start=3))
     + " WHERE id = $1 AND version = $2"
 )
+# The chain's head and the seq the next entry takes (BEGIN IMMEDIATE holds every other
+# writer off, so both are final until commit).
+_HEAD = sql(
+    "SELECT hash, (SELECT COALESCE(MAX(seq), 0) FROM history) AS last FROM audit_chain WHERE id = 1"
+)
 _APPEND = sql(
-    f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)})"
-    f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 1))}) RETURNING seq"
+    f"INSERT INTO history (seq, hash, {', '.join(HISTORY_COLUMNS)})"
+    f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 3))})"
+)
+_ADVANCE = sql("UPDATE audit_chain SET seq = $1, hash = $2 WHERE id = 1")
+_COUNT = sql(
+    f"INSERT INTO stat_counts ({STAT_KEY}, n) VALUES ($1, $2, $3, $4, $5, $6)"
+    f" ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = n + excluded.n"
 )
 # A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
 # job to keep (the one whose outcome the transition applies). PostgreSQL does the same, and
@@ -134,10 +146,16 @@ class SqliteStore(Store):
                 payload = delivery_payload(n)
                 args = (a["id"], a["definition"], n.type, payload, now, a["version"])
                 deliveries += await tx.execute(_FAN_OUT, *args)
+        for counter in w.counts:
+            await tx.execute(_COUNT, *counter)
+        head = await tx.fetchrow(_HEAD)
+        assert head is not None, "the audit chain's head is missing: run `signoff migrate`"
+        seq = int(head["last"]) + 1
+        linked = chain.link(head["hash"], seq, w.digest)
         entry = history_row(w)
-        row = await tx.fetchrow(_APPEND, *(entry[c] for c in HISTORY_COLUMNS))
-        assert row is not None
-        return Stored(int(row["seq"]), deliveries)
+        await tx.execute(_APPEND, seq, linked, *(entry[c] for c in HISTORY_COLUMNS))
+        await tx.execute(_ADVANCE, seq, linked)
+        return Stored(seq, deliveries)
 
     async def claim_jobs(
         self, owner: str, limit: int, now: datetime, until: datetime, kinds: Sequence[str]

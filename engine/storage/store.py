@@ -48,9 +48,14 @@ UNLIST_INBOX = sql("DELETE FROM inbox WHERE run_id = $1")
 ANY_SUBSCRIBER = sql("SELECT 1 AS found FROM webhooks WHERE active LIMIT 1")
 RUN_COLUMNS = columns(RUNS)
 # What a transition may change on an existing run: all but what the run was created with.
-_CREATED_WITH = ("id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at")
+_CREATED_WITH = (
+    "id", "definition", "ref_id", "ref_type", "input", "created_by", "created_at", "replay_of"
+)  # fmt: skip
 STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
-HISTORY_COLUMNS = columns(HISTORY, skip=("seq",))
+# A history entry's columns but its seq and audit hash, which the store fills in under the
+# lock that orders seq.
+HISTORY_COLUMNS = columns(HISTORY, skip=("seq", "hash"))
+STAT_KEY = "definition, kind, key, day, bucket"
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
 INBOX_FIELDS = (

@@ -1,0 +1,90 @@
+"""audit chain, stats aggregates, replays, entry times, external events
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-06
+
+The audit chain starts here: entries already stored keep no hash, and the chain's head records
+the seq it starts after (`audit_chain.started_seq`), so an export and `signoff audit verify`
+say where the chain begins. Stats count from here on too.
+"""
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision: str = "0007"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+TIME = sa.DateTime(timezone=True)
+GENESIS = "0" * 64
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("replay_of", sa.String(length=36), nullable=True))
+        batch.add_column(sa.Column("entered", JSON, nullable=False, server_default="{}"))
+        batch.create_index("ix_runs_replay_of", ["replay_of"])
+    with op.batch_alter_table("history") as batch:
+        batch.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
+    chain = op.create_table(
+        "audit_chain",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", SEQ, nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("started_seq", SEQ, nullable=False),
+        sa.Column("started_at", TIME, nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    last = op.get_bind().execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM history")).scalar()
+    now = datetime.now(UTC)
+    if op.get_bind().dialect.name == "sqlite":
+        now = now.replace(tzinfo=None)
+    op.bulk_insert(
+        chain,
+        [{"id": 1, "seq": last, "hash": GENESIS, "started_seq": last, "started_at": now}],
+    )
+    op.create_table(
+        "stat_counts",
+        sa.Column("definition", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("definition", "kind", "key", "day", "bucket"),
+    )
+    op.create_table(
+        "events",
+        sa.Column("id", sa.String(length=200), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("ref_type", sa.String(length=100), nullable=True),
+        sa.Column("ref_id", sa.String(length=200), nullable=True),
+        sa.Column("data", JSON, nullable=False),
+        sa.Column("actor", sa.String(length=200), nullable=False),
+        sa.Column("started", JSON, nullable=False),
+        sa.Column("delivered", JSON, nullable=False),
+        sa.Column("unwanted", sa.Boolean(), nullable=False),
+        sa.Column("received_at", TIME, nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_events_name_received", "events", ["name", "received_at"])
+
+
+def downgrade() -> None:
+    op.drop_table("events")
+    op.drop_table("stat_counts")
+    op.drop_table("audit_chain")
+    with op.batch_alter_table("history") as batch:
+        batch.drop_column("hash")
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_index("ix_runs_replay_of")
+        batch.drop_column("entered")
+        batch.drop_column("replay_of")
