@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import text
 
-from signoff.engine.audit.export import chain_start, entries
+from signoff.engine.storage.audit import chain_start, entries
 from signoff.engine.audit.verify import verify
 from signoff.engine.runtime import Runtime
 
