@@ -9,6 +9,7 @@ import asyncio
 import errno
 import os
 import shutil
+import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -78,15 +79,38 @@ def fill(filler: Path, *, leave: int = 0) -> None:
         os.close(fd)
 
 
-def pg_cluster(action: str) -> None:
-    """`pg_ctlcluster <version> main <action>`; start waits until the server accepts."""
+@contextmanager
+def private_cluster() -> Iterator[tuple[str, Any]]:
+    """A PostgreSQL cluster of this test's own (pg_createcluster, trust auth, a free port), so
+    stopping and starting it disturbs nothing else running on the machine's server; yields its
+    URL and `control(action)` (`stop`, `start`: start waits until it accepts)."""
     versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
-    if not versions or shutil.which("pg_ctlcluster") is None:
-        unavailable("pg_ctlcluster is needed to stop and start PostgreSQL")
-    args = ["-m", "fast"] if action == "stop" else []
-    subprocess.run(["pg_ctlcluster", versions[-1], "main", action, *args], check=True)
-    if action == "start":
-        subprocess.run(["pg_isready", "-h", "127.0.0.1", "-t", "60"], check=True)
+    if not versions or shutil.which("pg_createcluster") is None:
+        unavailable("pg_createcluster is needed for a PostgreSQL cluster to restart")
+    version, name = versions[-1], f"signoff_{uuid.uuid4().hex[:8]}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    made = subprocess.run(
+        ["pg_createcluster", version, name, "-p", str(port), "--start", "--", "-A", "trust"],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        unavailable(f"pg_createcluster failed: {made.stderr.strip()}")
+
+    def control(action: str) -> None:
+        args = ["-m", "fast"] if action == "stop" else []
+        subprocess.run(["pg_ctlcluster", version, name, action, *args], check=True)
+        if action == "start":
+            ready = ["pg_isready", "-h", "127.0.0.1", "-p", str(port), "-t", "60"]
+            subprocess.run(ready, check=True)
+
+    try:
+        subprocess.run(["pg_isready", "-h", "127.0.0.1", "-p", str(port), "-t", "60"], check=True)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres", control
+    finally:
+        subprocess.run(["pg_dropcluster", "--stop", version, name], capture_output=True)
 
 
 class LimitedRole:
@@ -301,8 +325,18 @@ async def test_a_group_sqlite_rolls_back_on_a_full_disk_fails_every_member(
 # PostgreSQL -----------------------------------------------------------------------------
 
 
-async def test_a_postgresql_restart_answers_503_and_service_resumes(pg_database_url: str) -> None:
-    async with serve(pg_database_url) as live:
+async def test_a_postgresql_restart_answers_503_and_service_resumes() -> None:
+    with private_cluster() as (url, control):
+        db = Store.open(url)
+        try:
+            await upgrade(db)
+        finally:
+            await db.dispose()
+        await restart_mid_service(url, control)
+
+
+async def restart_mid_service(url: str, pg_cluster: Any) -> None:
+    async with serve(url) as live:
         run_id = await waiting_run(live)
         before = await snapshot(live, run_id)
         try:
