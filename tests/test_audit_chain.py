@@ -7,9 +7,9 @@ import asyncio
 
 from sqlalchemy import text
 
-from signoff.engine.storage.audit import chain_start, entries
 from signoff.engine.audit.verify import verify
 from signoff.engine.runtime import Runtime
+from signoff.engine.storage.audit import chain_start, entries
 
 
 async def test_concurrent_transitions_chain_in_seq_order(runtime: Runtime) -> None:

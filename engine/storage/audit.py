@@ -44,7 +44,7 @@ async def entries(
             .limit(1)
         )
         found = before.scalar_one_or_none()
-        start = await conn.execute(select(AUDIT_CHAIN.c.started_seq, AUDIT_CHAIN.c.id))
+        start = await conn.execute(select(AUDIT_CHAIN.c.started_seq))
         started = int(start.one().started_seq)
     prev = found if found is not None else ("0" * 64 if since_seq >= started else None)
     cursor, left = since_seq, limit

@@ -49,8 +49,9 @@ FEED_LOCK = 0x5160FF
 # Serializes concurrent `migrate`/`serve` starts on one database.
 MIGRATION_LOCK = 0x5160FE
 DEFINITIONS_LOCK = 0x5160FD
-# History's seq sequence (a BIGSERIAL's): an entry takes its seq after the feed lock.
-SEQUENCE = "history_seq_seq"
+# Takes the feed lock, then gives the next entry its seq and audit hash (migration 0007
+# defines it; see APPEND_FUNCTION_SQL).
+APPEND_FUNCTION = "signoff_append_entry"
 _LOCK_DEFINITIONS = sql(f"SELECT pg_advisory_xact_lock({DEFINITIONS_LOCK})")
 _ANNOUNCE_DEFINITIONS = sql(f"SELECT pg_notify('{DEFINITIONS_CHANNEL}', '')")
 # Requests repeating one idempotency key serialize here until the first commits or rolls back.
@@ -125,19 +126,15 @@ def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]
         RETURNING id),
     {_listing(p) if listing else ""}
     {_telling(p, now) if telling else ""}
-    feed AS (SELECT pg_advisory_xact_lock({FEED_LOCK}) FROM run),
-    chain AS (UPDATE audit_chain c SET (seq, hash) = (SELECT s.seq, encode(sha256(convert_to(
-            c.hash || E'\\n' || s.seq::text || E'\\n' || {p("digest", "::text")}, 'UTF8')), 'hex')
-            FROM (SELECT nextval('{SEQUENCE}') AS seq) s)
-        FROM feed WHERE c.id = 1 RETURNING c.seq, c.hash),
+    entry AS (INSERT INTO history (seq, hash, {", ".join(HISTORY_COLUMNS)})
+        SELECT a.seq, a.hash, {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
+        FROM run, LATERAL {APPEND_FUNCTION}(run.id, {p("digest", "::text")}) AS a
+        RETURNING seq),
     counted AS (INSERT INTO stat_counts ({STAT_KEY}, n)
-        SELECT k.* FROM feed, unnest({p("c.definition", "::text[]")}, {p("c.kind", "::text[]")},
+        SELECT k.* FROM entry, unnest({p("c.definition", "::text[]")}, {p("c.kind", "::text[]")},
             {p("c.key", "::text[]")}, {p("c.day", "::text[]")}, {p("c.bucket", "::int[]")},
             {p("c.n", "::bigint[]")}) AS k
-        ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = stat_counts.n + excluded.n),
-    entry AS (INSERT INTO history (seq, hash, {", ".join(HISTORY_COLUMNS)})
-        SELECT chain.seq, chain.hash, {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
-        FROM chain RETURNING seq)
+        ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = stat_counts.n + excluded.n)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
         {"(SELECT count(*) FROM delivered)" if telling else "0"} AS deliveries,
         EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""

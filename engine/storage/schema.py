@@ -127,15 +127,12 @@ class History(SQLModel, table=True):
 
 
 class AuditChain(SQLModel, table=True):
-    """The head of the audit chain: one row, updated by every history append inside the lock
-    that orders seq, so the previous hash is read under that lock."""
+    """Where the audit chain began (one row): entries up to `started_seq` were stored before
+    it (migration 0007) and carry no hash."""
 
     __tablename__ = "audit_chain"
 
     id: int = Field(sa_column=Column(Integer, primary_key=True))
-    seq: int = Field(sa_column=Column(SeqType, nullable=False))
-    hash: str = Field(sa_column=Column(String(64), nullable=False))
-    # Where the chain began: entries up to `started_seq` predate it (migration 0007).
     started_seq: int = Field(sa_column=Column(SeqType, nullable=False))
     started_at: datetime = _time()
 

@@ -49,16 +49,13 @@ _UPDATE_RUN = sql(
     + ", ".join(f"{c} = ${i}" for i, c in enumerate(STATE_COLUMNS, start=3))
     + " WHERE id = $1 AND version = $2"
 )
-# The chain's head and the seq the next entry takes (BEGIN IMMEDIATE holds every other
-# writer off, so both are final until commit).
-_HEAD = sql(
-    "SELECT hash, (SELECT COALESCE(MAX(seq), 0) FROM history) AS last FROM audit_chain WHERE id = 1"
-)
+# The last entry: its hash is the one the next links to, its seq + 1 the next one's seq
+# (BEGIN IMMEDIATE holds every other writer off, so both stay so until commit).
+_LAST = sql("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
 _APPEND = sql(
     f"INSERT INTO history (seq, hash, {', '.join(HISTORY_COLUMNS)})"
     f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 3))})"
 )
-_ADVANCE = sql("UPDATE audit_chain SET seq = $1, hash = $2 WHERE id = 1")
 _COUNT = sql(
     f"INSERT INTO stat_counts ({STAT_KEY}, n) VALUES ($1, $2, $3, $4, $5, $6)"
     f" ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = n + excluded.n"
@@ -148,13 +145,12 @@ class SqliteStore(Store):
                 deliveries += await tx.execute(_FAN_OUT, *args)
         for counter in w.counts:
             await tx.execute(_COUNT, *counter)
-        head = await tx.fetchrow(_HEAD)
-        assert head is not None, "the audit chain's head is missing: run `signoff migrate`"
-        seq = int(head["last"]) + 1
-        linked = chain.link(head["hash"], seq, w.digest)
+        last = await tx.fetchrow(_LAST)
+        seq = 1 if last is None else int(last["seq"]) + 1
+        prev = chain.GENESIS if last is None or last["hash"] is None else last["hash"]
+        linked = chain.link(prev, seq, w.digest)
         entry = history_row(w)
         await tx.execute(_APPEND, seq, linked, *(entry[c] for c in HISTORY_COLUMNS))
-        await tx.execute(_ADVANCE, seq, linked)
         return Stored(seq, deliveries)
 
     async def claim_jobs(

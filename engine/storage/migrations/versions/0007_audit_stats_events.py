@@ -4,8 +4,8 @@ Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-06
 
-The audit chain starts here: entries already stored keep no hash, and the chain's head records
-the seq it starts after (`audit_chain.started_seq`), so an export and `signoff audit verify`
+The audit chain starts here: entries already stored keep no hash, and `audit_chain` records the seq
+it starts after (`audit_chain.started_seq`), so an export and `signoff audit verify`
 say where the chain begins. Stats count from here on too.
 """
 
@@ -24,7 +24,25 @@ depends_on: str | Sequence[str] | None = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.DateTime(timezone=True)
-GENESIS = "0" * 64
+# PostgreSQL: a history entry's seq and audit hash, under the feed lock (0x5160FF, held to
+# commit, so seq order is commit order). The previous hash is read by a query of the function's
+# own: a VOLATILE function's queries take a fresh snapshot, so it sees every entry committed
+# before the lock was granted, which the calling statement's older snapshot may not.
+APPEND_ENTRY = r"""
+CREATE OR REPLACE FUNCTION signoff_append_entry(_run text, _digest text)
+RETURNS TABLE (seq bigint, hash text) LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    prev text;
+    next_seq bigint;
+BEGIN
+    PERFORM pg_advisory_xact_lock(5333247);
+    SELECT h.hash INTO prev FROM history h ORDER BY h.seq DESC LIMIT 1;
+    next_seq := nextval('history_seq_seq'::regclass);
+    RETURN QUERY SELECT next_seq, encode(sha256(convert_to(
+        coalesce(prev, repeat('0', 64)) || E'\n' || next_seq::text || E'\n' || _digest,
+        'UTF8')), 'hex');
+END $$
+"""
 
 
 def upgrade() -> None:
@@ -37,20 +55,18 @@ def upgrade() -> None:
     chain = op.create_table(
         "audit_chain",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("seq", SEQ, nullable=False),
-        sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("started_seq", SEQ, nullable=False),
         sa.Column("started_at", TIME, nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
-    last = op.get_bind().execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM history")).scalar()
+    bind = op.get_bind()
+    last = bind.execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM history")).scalar()
     now = datetime.now(UTC)
-    if op.get_bind().dialect.name == "sqlite":
+    if bind.dialect.name == "sqlite":
         now = now.replace(tzinfo=None)
-    op.bulk_insert(
-        chain,
-        [{"id": 1, "seq": last, "hash": GENESIS, "started_seq": last, "started_at": now}],
-    )
+    op.bulk_insert(chain, [{"id": 1, "started_seq": last, "started_at": now}])
+    if bind.dialect.name == "postgresql":
+        op.execute(APPEND_ENTRY)
     op.create_table(
         "stat_counts",
         sa.Column("definition", sa.String(length=100), nullable=False),
@@ -79,6 +95,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS signoff_append_entry(text, text)")
     op.drop_table("events")
     op.drop_table("stat_counts")
     op.drop_table("audit_chain")
