@@ -13,8 +13,15 @@ from sqlalchemy import Connection, inspect, text
 from sqlmodel import SQLModel
 
 import signoff.engine.storage.schema  # noqa: F401
+from signoff.engine.audit.chain import GENESIS
+from signoff.engine.audit.verify import verify
+from signoff.engine.runtime import Runtime
+from signoff.engine.storage import migrate
+from signoff.engine.storage.audit import entries
 from signoff.engine.storage.migrate import current, upgrade
 from signoff.engine.storage.store import Store
+from signoff.machines.registry import build_registry
+from tests.helpers import settings_for
 
 
 def _diff(connection: Connection) -> list[object]:
@@ -67,3 +74,46 @@ async def test_migrate_command(empty_database_url: str) -> None:
         assert await current(db) == "0007"
     finally:
         await db.dispose()
+
+
+async def test_0007_counts_runs_already_there_and_starts_the_chain_after_them(
+    database_url: str,
+) -> None:
+    """A database with runs and history from before 0007 (made here by downgrading one):
+    upgrading counts the runs where they are and starts the audit chain after their entries."""
+    rt = Runtime(settings_for(database_url), build_registry(0.0))
+    await rt.start()
+    try:
+        for i in range(3):
+            made = await rt.dispatcher.create("approval", actor="a", input={"output": 0.9})
+            if i == 0:
+                await rt.dispatcher.dispatch(made.run_id, "cancel", actor="ops")
+    finally:
+        await rt.stop()
+    db = Store.open(database_url)
+    try:
+        async with db.migrating() as conn:
+            await conn.run_sync(migrate._run, "downgrade", "0006")
+            await conn.commit()
+        await upgrade(db)
+        async with db.engine.connect() as conn:
+            now = await conn.execute(
+                text("SELECT key, n FROM stat_counts WHERE kind = 'now' AND n <> 0")
+            )
+            assert dict(now.all()) == {"unprocessed": 2}
+            started = (await conn.execute(text("SELECT started_seq FROM audit_chain"))).scalar()
+            assert started == 4
+    finally:
+        await db.dispose()
+    rt = Runtime(settings_for(database_url), build_registry(0.0))
+    await rt.start()
+    try:
+        later = await rt.dispatcher.create("approval", actor="a", input={"output": 0.9})
+        await rt.dispatcher.dispatch(later.run_id, "cancel", actor="ops")
+        got = [e async for e in entries(rt.store)]
+        verdict = verify(got)
+        assert verdict.ok, verdict
+        assert (verdict.unchained, verdict.checked) == (4, 2)
+        assert got[4]["prev_hash"] == GENESIS
+    finally:
+        await rt.stop()

@@ -77,6 +77,18 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("definition", "kind", "key", "day", "bucket"),
     )
+    # Runs already stored are counted where they are now; their stays began before the
+    # counters did, so they are not counted when they end (runs.entered starts empty).
+    states = (
+        "json_each(r.configuration) AS s"
+        if bind.dialect.name == "sqlite"
+        else "jsonb_array_elements_text(r.configuration) AS s(value)"
+    )
+    op.execute(
+        "INSERT INTO stat_counts (definition, kind, key, day, bucket, n)"
+        f" SELECT r.definition, 'now', s.value, '', -1, COUNT(*) FROM runs r, {states}"
+        " WHERE r.lifecycle NOT IN ('completed', 'cancelled') GROUP BY r.definition, s.value"
+    )
     op.create_table(
         "events",
         sa.Column("id", sa.String(length=200), nullable=False),
