@@ -19,14 +19,14 @@ def bucket(seconds: float) -> int:
 
 def lower(b: int) -> float:
     """The shortest stay bucket `b` holds (seconds)."""
-    return 0.0 if b <= 0 else 2.0 ** ((b - 1 - OFFSET) / PER_DOUBLING)
+    return 0.0 if b <= 0 else math.pow(2.0, (b - 1 - OFFSET) / PER_DOUBLING)
 
 
 def middle(b: int) -> float:
     """The value a stay in bucket `b` is reported as: its geometric middle."""
     if b <= 0:
-        return 2.0 ** (-OFFSET / PER_DOUBLING) / 2
-    return lower(b) * 2.0 ** (0.5 / PER_DOUBLING)
+        return math.pow(2.0, -OFFSET / PER_DOUBLING) / 2
+    return lower(b) * math.pow(2.0, 0.5 / PER_DOUBLING)
 
 
 def percentile(counts: dict[int, int], q: float) -> float | None:
