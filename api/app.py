@@ -14,6 +14,7 @@ from litestar.params import FromPath
 from litestar.response import File
 
 from signoff.api.auth import Tokens
+from signoff.api.bulk import bulk_runs
 from signoff.api.definitions import DefinitionController
 from signoff.api.diagrams import DiagramController
 from signoff.api.errors import HANDLERS
@@ -24,6 +25,7 @@ from signoff.api.links import Signer, open_link, use_link
 from signoff.api.metrics import metrics
 from signoff.api.openapi import finish as finish_openapi
 from signoff.api.origin import HostPolicy, host_guard
+from signoff.api.replay import replay_run
 from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from signoff.api.stream import StreamController
@@ -94,6 +96,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             TaskController,
             *TASK_ROUTES,
             *SHORTCUTS,
+            replay_run,
+            bulk_runs,
             open_link,
             use_link,
             healthz,

@@ -29,6 +29,8 @@ CLOSED_BODIES = (
     "TaskAction",
     "BulkDecision",
     "BulkItem",
+    "BulkRuns",
+    "RunsFilter",
 )
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
@@ -83,6 +85,8 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
                 _errors(operation, statuses)
             if path.endswith("/diagram"):
                 _diagram_types(operation)
+            if path == "/api/runs/bulk":
+                _ndjson(operation)
     return document
 
 
@@ -139,4 +143,14 @@ def _diagram_types(operation: Operation) -> None:
     if isinstance(ok, OpenAPIResponse):
         ok.content = {
             t: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)) for t in DIAGRAM_TYPES
+        }
+
+
+def _ndjson(operation: Operation) -> None:
+    # A bulk action (not a dry run) streams a line per run.
+    ok = (operation.responses or {}).get("200")
+    if isinstance(ok, OpenAPIResponse):
+        ok.content = {
+            **(ok.content or {}),
+            "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
         }

@@ -23,6 +23,7 @@ from signoff.engine import (
     Outcome,
     Permissions,
     PlannedJob,
+    RunDetail,
     RunFilter,
     RunPage,
     Runtime,
@@ -177,12 +178,13 @@ class RunController(Controller):
         where = RunFilter(definition, business_state, lifecycle, ref_id, ref_type, ref_id_prefix)
         return await runtime.queries.page(where, limit, cursor)
 
-    @get("/{run_id:str}", responses=RUN_RESPONSES)
+    @get("/{run_id:str}")
     async def get_run(
         self, run_id: FromPath[str], runtime: NamedDependency[Runtime]
-    ) -> Response[RunView]:
-        """One run; its ETag is its version."""
-        view = await runtime.queries.get(run_id)
+    ) -> Response[RunDetail]:
+        """One run, with the runs that replay it (`replays`, newest first); its ETag is its
+        version."""
+        view = await runtime.queries.detail(run_id)
         return Response(view, headers={"ETag": etag(view.version)})
 
     @get("/{run_id:str}/history")

@@ -25,9 +25,22 @@ from signoff.engine.charts import drawing
 from signoff.engine.charts import paths as generated_paths
 from signoff.engine.charts.describe import ChartInfo, describe, describe_lifecycle
 from signoff.engine.charts.snapshots import event_names
+from signoff.engine.dispatch.bulk import (
+    Bulk,
+    BulkAction,
+    BulkCaller,
+    BulkFilter,
+    BulkLine,
+    BulkOrder,
+    BulkPreview,
+    BulkRunResult,
+    BulkStarted,
+    BulkSummary,
+)
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.dispatch.permissions import Permission, Permissions, Reason, permissions
+from signoff.engine.dispatch.replay import replay
 from signoff.engine.dispatch.task_actions import Target
 from signoff.engine.dispatch.versions import MigrationReport, migrate_runs
 from signoff.engine.documents.compile import compile_document
@@ -76,6 +89,7 @@ from signoff.engine.views import (
     JobPage,
     JobView,
     PlannedJob,
+    RunDetail,
     RunPage,
     RunView,
     TaskView,
@@ -84,8 +98,18 @@ from signoff.engine.views import (
 __all__ = [
     "CONTROL_EVENTS",
     "Backoff",
+    "Bulk",
+    "BulkAction",
+    "BulkCaller",
+    "BulkFilter",
+    "BulkLine",
+    "BulkOrder",
     "BulkOutcome",
+    "BulkPreview",
     "BulkResult",
+    "BulkRunResult",
+    "BulkStarted",
+    "BulkSummary",
     "Census",
     "ChartInfo",
     "Committed",
@@ -124,6 +148,7 @@ __all__ = [
     "Registry",
     "RetryPolicy",
     "Role",
+    "RunDetail",
     "RunFilter",
     "RunModel",
     "RunPage",
@@ -153,6 +178,7 @@ __all__ = [
     "generated_paths",
     "migrate_runs",
     "permissions",
+    "replay",
     "tasks_page",
     "upgrade",
     "utcnow",

@@ -28,6 +28,7 @@ EngineError
 │   ├── DefinitionNotLoadedError
 │   ├── DefinitionRetiredError
 │   ├── DefinitionInUseError
+│   ├── ReplayVersionError
 │   ├── DeliveryPendingError
 │   ├── TaskNotOpenError
 │   ├── TaskClaimedError
@@ -227,6 +228,17 @@ class DefinitionRetiredError(ConflictError):
 
 class DefinitionInUseError(ConflictError):
     """Runs use this definition version: it cannot be deleted."""
+
+
+class ReplayVersionError(ConflictError):
+    """The run's definition version starts no new runs here (it is retired, or this server has
+    not loaded it): replay it on the newest version instead."""
+
+    def __init__(self, run_id: str, definition: str, version: int, why: str) -> None:
+        super().__init__(
+            f"Run {run_id} is on {definition} v{version}, which {why}: it cannot be replayed "
+            "on that version (replay it without same_version to use the newest)."
+        )
 
 
 class StateForbiddenError(ForbiddenError):

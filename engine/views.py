@@ -45,6 +45,15 @@ class RunView(msgspec.Struct, frozen=True, kw_only=True):
     # is shown as stored, and it refuses events (409 definition-not-loaded).
     definition_loaded: bool = True
     tasks: list[TaskView] = []
+    # The run this one replays (POST /api/runs/{id}/replay), if it is a replay.
+    replay_of: str | None = None
+
+
+class RunDetail(RunView, frozen=True, kw_only=True):
+    """The run view as `GET /api/runs/{id}` answers it: also the runs that replay it, newest
+    first (looked up on that read only, never written with each transition)."""
+
+    replays: list[str] = []
 
 
 class Change(msgspec.Struct, frozen=True, kw_only=True, rename={"from_": "from"}):
@@ -133,6 +142,7 @@ def run_view(row: Mapping[str, Any], allowed: list[str], *, loaded: bool = True)
         updated_at=row["updated_at"],
         definition_loaded=loaded,
         tasks=msgspec.convert(row.get("tasks") or [], list[TaskView]),
+        replay_of=row.get("replay_of"),
     )
 
 

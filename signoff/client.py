@@ -17,6 +17,7 @@ import asyncio
 import builtins
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -24,13 +25,16 @@ import msgspec
 from httpx_sse import aconnect_sse
 
 from signoff.engine import (
+    BulkLine,
     BulkOutcome,
+    BulkPreview,
     ChartInfo,
     DryRun,
     EngineError,
     HistoryEntry,
     HistoryPage,
     Permissions,
+    RunDetail,
     RunPage,
     RunView,
     TaskPage,
@@ -105,8 +109,18 @@ class SignoffClient:
             body["ref_type"] = ref_type
         return await self._run("POST", "/api/runs", body, idempotency_key=idempotency_key)
 
-    async def get(self, run_id: str) -> RunView:
-        return await self._run("GET", f"/api/runs/{run_id}")
+    async def get(self, run_id: str) -> RunDetail:
+        """One run, with the ids of the runs that replay it (`replays`)."""
+        response = await self._request("GET", f"/api/runs/{run_id}")
+        return msgspec.json.decode(response.content, type=RunDetail)
+
+    async def replay(
+        self, run_id: str, *, same_version: bool = False, idempotency_key: str | None = None
+    ) -> RunView:
+        """A new run with the run's definition, input and ref (`replay_of` names the
+        original): on the newest version, or `same_version` on the original's."""
+        path = f"/api/runs/{run_id}/replay" + ("?same_version=true" if same_version else "")
+        return await self._run("POST", path, idempotency_key=idempotency_key)
 
     async def list(
         self,
@@ -395,6 +409,44 @@ class SignoffClient:
         response = await self._request("POST", path, params={"dry_run": "true"}, json=body)
         return msgspec.json.decode(response.content, type=DryRun)
 
+    # Bulk actions ---------------------------------------------------------------------------
+
+    async def bulk_preview(self, action: str, **filter: Any) -> BulkPreview:
+        """How many runs `action` would take by `filter` (definition, state, lifecycle,
+        ref_type, ref_id, created_before, created_after); nothing changes."""
+        body = {"action": action, "filter": _filter(filter), "dry_run": True}
+        response = await self._request("POST", "/api/runs/bulk", json=body)
+        return msgspec.json.decode(response.content, type=BulkPreview)
+
+    async def bulk(
+        self,
+        action: str,
+        *,
+        to_version: int | None = None,
+        same_version: bool = False,
+        reason: str | None = None,
+        idempotency_key: str | None = None,
+        **filter: Any,
+    ) -> AsyncIterator[BulkLine]:
+        """Apply `action` to every run `filter` matches, yielding the server's lines as they
+        land: BulkStarted, a BulkRunResult per run, BulkSummary. Repeat with the same
+        `idempotency_key` to finish a bulk action a dropped connection interrupted."""
+        body: dict[str, Any] = {"action": action, "filter": _filter(filter)}
+        if to_version is not None:
+            body["to_version"] = to_version
+        if same_version:
+            body["same_version"] = True
+        if reason is not None:
+            body["reason"] = reason
+        headers = {} if idempotency_key is None else {"Idempotency-Key": idempotency_key}
+        async with self.http.stream("POST", "/api/runs/bulk", json=body, headers=headers) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise _error(r)
+            async for line in r.aiter_lines():
+                if line:
+                    yield _BULK_LINE.decode(line)
+
     async def _task(self, run_id: str, action: str, **body: str | None) -> RunView:
         sent = {k: v for k, v in body.items() if v is not None}
         return await self._run("POST", f"/api/runs/{run_id}/tasks/{action}", sent or None)
@@ -423,6 +475,18 @@ class SignoffClient:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+
+_BULK_LINE: msgspec.json.Decoder[BulkLine] = msgspec.json.Decoder(BulkLine)
+
+
+def _filter(filter: Mapping[str, Any]) -> dict[str, Any]:
+    """A bulk filter's criteria as JSON: times as RFC 3339, unset ones left out."""
+    return {
+        k: v.isoformat() if isinstance(v, datetime) else v
+        for k, v in filter.items()
+        if v is not None
+    }
 
 
 def _error(response: httpx.Response) -> ApiError:

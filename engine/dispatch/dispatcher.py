@@ -233,21 +233,37 @@ class Dispatcher:
 
         return body
 
-    async def migrate(self, run_id: str, to_version: int, *, actor: str) -> Outcome:
+    async def migrate(
+        self,
+        run_id: str,
+        to_version: int,
+        *,
+        actor: str,
+        if_match: Sequence[int] | None = None,
+        idem: IdempotencyKey | None = None,
+    ) -> Outcome:
         """Move a run to a newer version of its definition: each version's `migrate` maps the
         stored configuration and context on the way; the run keeps its place otherwise. Written
         as a `migrate` history entry. RemovedStateError if the run sits in a state the target
         version no longer has (it then stays where it is)."""
         return await self._transact(
-            None, lambda tx, now: self._migrate(tx, now, run_id, to_version, actor)
+            idem, lambda tx, now: self._migrate(tx, now, run_id, to_version, actor, if_match)
         )
 
     async def _migrate(
-        self, tx: Tx, now: datetime, run_id: str, to_version: int, actor: str
+        self,
+        tx: Tx,
+        now: datetime,
+        run_id: str,
+        to_version: int,
+        actor: str,
+        if_match: Sequence[int] | None,
     ) -> tuple[Outcome, Committed]:
         row = await self.store.lock_run(tx, run_id)
         if row is None:
             raise RunNotFoundError(run_id)
+        if if_match is not None and row["version"] not in if_match:
+            raise PreconditionFailedError(if_match, row["version"])
         source = self.spec_of(row)
         target = self.registry.version(source.name, to_version)
         if target.version <= source.version:
@@ -279,6 +295,13 @@ class Dispatcher:
         }
         data = {"from_version": source.version, "to_version": target.version}
         return await self._write(tx, Step(now, charts, before, "migrate", actor, data, None))
+
+    async def stored(self, idem: IdempotencyKey) -> Outcome | None:
+        """What the first request with this key answered, if it was recorded (a repeat may
+        need to know before it reads anything else: a replay, a bulk action)."""
+        async with self.store.write() as tx:
+            stored = await self.store.find_outcome(tx, idem)
+        return None if stored is None else _replayed(stored)
 
     def _check_size(self, what: str, value: Mapping[str, Any]) -> None:
         size = len(_ENCODER.encode(value))

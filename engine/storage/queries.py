@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -20,6 +21,7 @@ from signoff.engine.storage.store import Store
 from signoff.engine.views import (
     HistoryPage,
     JobPage,
+    RunDetail,
     RunPage,
     RunView,
     history_entry,
@@ -66,6 +68,22 @@ class RunQueries:
         if row is None:
             raise RunNotFoundError(run_id)
         return self.view(row)
+
+    async def detail(self, run_id: str, *, replays: int = 100) -> RunDetail:
+        """The run with the ids of the runs that replay it, newest first (at most `replays`)."""
+        query = (
+            select(RUNS.c.id)
+            .where(RUNS.c.replay_of == run_id)
+            .order_by(RUNS.c.id.desc())
+            .limit(replays)
+        )
+        async with self.store.read() as conn:
+            row = (await conn.execute(select(RUNS).where(RUNS.c.id == run_id))).one_or_none()
+            if row is None:
+                raise RunNotFoundError(run_id)
+            replayed_by = list((await conn.execute(query)).scalars())
+        view = self.view(row)
+        return RunDetail(**msgspec.structs.asdict(view), replays=replayed_by)
 
     async def page(self, where: RunFilter, limit: int, cursor: str | None) -> RunPage:
         """Runs newest first (ids are time-ordered); `cursor` continues after a page."""

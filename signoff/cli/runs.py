@@ -23,6 +23,7 @@ from rich.measure import Measurement
 from rich.progress import Progress
 from rich.table import Table
 
+from signoff.cli import bulk as cli_bulk
 from signoff.cli import definitions as cli_definitions
 from signoff.cli import tasks as cli_tasks
 from signoff.cli import webhooks as cli_webhooks
@@ -40,8 +41,8 @@ _DROP_ORDER = ("ref_type", "ref_id", "version", "definition", "updated", "lifecy
 
 
 def add_commands(commands: Any) -> None:
-    """Register `runs`, `watch`, `definitions`, `webhooks` and `tasks` on the top-level
-    parser's subcommands."""
+    """Register `runs` (and `runs bulk`), `watch`, `definitions`, `webhooks` and `tasks` on
+    the top-level parser's subcommands."""
     conn = _connection()
     cli_definitions.add_commands(commands, conn)
     cli_webhooks.add_commands(commands, conn)
@@ -81,6 +82,15 @@ def add_commands(commands: Any) -> None:
         decide.add_argument("run_ids", nargs="+", metavar="run_id")
         decide.add_argument("--reason", required=event == "reject")
         decide.add_argument("--region", help="the approval region (purchase_order: legal, finance)")
+
+    replay = actions.add_parser(
+        "replay", parents=[conn], help="new runs with these runs' input and ref (prints each)"
+    )
+    replay.add_argument("run_ids", nargs="+", metavar="run_id")
+    replay.add_argument(
+        "--same-version", action="store_true", help="on the original's version, not the newest"
+    )
+    cli_bulk.add_commands(actions, conn)
 
     watch = commands.add_parser(
         "watch",
@@ -147,6 +157,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             return 0
         if args.action == "list":
             return await _list(client, console, args)
+        if args.action == "bulk":
+            return await cli_bulk.run(client, args, _STATUS)
         return await _decide(client, console, args)
 
 
@@ -216,7 +228,9 @@ async def _decide(client: SignoffClient, console: Console, args: argparse.Namesp
         task = progress.add_task(args.action, total=len(args.run_ids))
         for run_id in args.run_ids:
             try:
-                if args.action == "approve":
+                if args.action == "replay":
+                    view = await client.replay(run_id, same_version=args.same_version)
+                elif args.action == "approve":
                     view = await client.approve(run_id, reason=args.reason, region=args.region)
                 else:
                     view = await client.reject(run_id, reason=args.reason, region=args.region)
