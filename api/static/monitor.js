@@ -7,6 +7,7 @@ import { clearEventForms, eventData, formProblem, renderEventForms } from "./dec
 import { fieldLabels, readFields, schemaFields } from "./forms.js";
 import { Inbox } from "./inbox.js";
 import { askVerdicts, forgetVerdicts, judge, verdict, verdicts } from "./permissions.js";
+import { bindReplay, learnReplays, noteReplay, renderReplay } from "./replay.js";
 import { renderTasks } from "./tasks.js";
 
 const state = {
@@ -222,6 +223,7 @@ function renderDetail() {
   });
   $("tasks").replaceChildren(...tasks);
   $("tasks-card").hidden = !tasks.length;
+  renderReplay(run, { canReplay: may("operator") && run.definition_loaded !== false, open: (id) => select(id) });
   judgeButtons(run);
   renderTimeline();
   renderJobs();
@@ -378,6 +380,7 @@ async function select(id, { reveal = false } = {}) {
       api(`/api/runs/${encodeURIComponent(id)}/history`),
     ]);
     remember(run);
+    learnReplays(run);
     state.history = history.items;
     state.jobs = [];
   } catch (err) {
@@ -456,6 +459,7 @@ function onTransition(message) {
   const entry = JSON.parse(message.data);
   state.lastSeq = entry.seq;
   const fresh = remember(entry.run);
+  if (entry.event === "create" && noteReplay(entry.run) && entry.run.replay_of === state.selected) renderDetail();
   if (entry.run_id === state.selected) {
     if (!state.history.some((known) => known.seq === entry.seq)) {
       state.history.push(entry);
@@ -621,6 +625,11 @@ async function main() {
   $("tab-inbox").addEventListener("click", () => show("inbox"));
   $("tab-runs").addEventListener("click", () => show("runs"));
   inbox.bind();
+  bindReplay({
+    current: () => state.runs.get(state.selected),
+    started: (run) => { remember(run); renderList(); select(run.id, { reveal: true }); },
+    failed: showError,
+  });
   await start();
   setInterval(() => { renderList(); if (state.selected) renderTimeline(); }, 15000);
 }
