@@ -4,6 +4,7 @@ chart documents."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from signoff.engine.dispatch.backfill import open_old_tasks
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
@@ -19,8 +20,11 @@ from signoff.engine.observer import Observer
 from signoff.engine.settings import Settings
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunQueries
+from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
 from signoff.engine.webhooks.delivery import DeliveryPolicy
+
+log = logging.getLogger("signoff.runtime")
 
 
 class Runtime:
@@ -98,6 +102,8 @@ class Runtime:
         if self.listener is not None:
             await self.listener.start()
         self._tasks = [asyncio.create_task(w.run(), name="signoff-worker") for w in self.workers]
+        if self.workers:
+            self._tasks.append(asyncio.create_task(self._roll_up(), name="signoff-stats"))
 
     async def stop(self) -> None:
         if self.listener is not None:
@@ -105,9 +111,22 @@ class Runtime:
         await self.feed.stop()
         await self.catalog.stop()
         await asyncio.gather(*(w.stop() for w in self.workers))
+        for task in self._tasks:
+            if task.get_name() == "signoff-stats":
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.store.dispose()
+
+    async def _roll_up(self) -> None:
+        """Fold new history entries into the stats every SIGNOFF_STATS_ROLLUP_S, so reading
+        them only has the last few seconds left to fold."""
+        while True:
+            await asyncio.sleep(self.settings.stats_rollup_s)
+            try:
+                await roll_up(self.store)
+            except Exception:
+                log.exception("folding the stats failed; the next round tries again")
 
     def _wake_workers(self, committed: Committed) -> None:
         if committed.enqueued_jobs:

@@ -33,7 +33,6 @@ from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
     INBOX_FIELDS,
     RUN_COLUMNS,
-    STAT_KEY,
     STATE_COLUMNS,
     Listener,
     Store,
@@ -49,9 +48,12 @@ FEED_LOCK = 0x5160FF
 # Serializes concurrent `migrate`/`serve` starts on one database.
 MIGRATION_LOCK = 0x5160FE
 DEFINITIONS_LOCK = 0x5160FD
-# Takes the feed lock, then gives the next entry its seq and audit hash (migration 0007
-# defines it; see APPEND_FUNCTION_SQL).
-APPEND_FUNCTION = "signoff_append_entry"
+# An entry takes its seq under the feed lock, then its audit hash links to the hash of the last
+# entry, read by this function (migration 0007): a VOLATILE function's query takes a snapshot of
+# its own, so it sees every entry committed before the lock was granted, which this statement's
+# snapshot, taken before it waited for the lock, may not.
+SEQUENCE = "history_seq_seq"
+LAST_HASH = "signoff_last_hash"
 _LOCK_DEFINITIONS = sql(f"SELECT pg_advisory_xact_lock({DEFINITIONS_LOCK})")
 _ANNOUNCE_DEFINITIONS = sql(f"SELECT pg_notify('{DEFINITIONS_CHANNEL}', '')")
 # Requests repeating one idempotency key serialize here until the first commits or rolls back.
@@ -126,15 +128,13 @@ def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]
         RETURNING id),
     {_listing(p) if listing else ""}
     {_telling(p, now) if telling else ""}
+    feed AS (SELECT nextval('{SEQUENCE}') AS seq
+        FROM run, (SELECT pg_advisory_xact_lock({FEED_LOCK})) AS locked),
     entry AS (INSERT INTO history (seq, hash, {", ".join(HISTORY_COLUMNS)})
-        SELECT a.seq, a.hash, {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
-        FROM run, LATERAL {APPEND_FUNCTION}(run.id, {p("digest", "::text")}) AS a
-        RETURNING seq),
-    counted AS (INSERT INTO stat_counts ({STAT_KEY}, n)
-        SELECT k.* FROM entry, unnest({p("c.definition", "::text[]")}, {p("c.kind", "::text[]")},
-            {p("c.key", "::text[]")}, {p("c.day", "::text[]")}, {p("c.bucket", "::int[]")},
-            {p("c.n", "::bigint[]")}) AS k
-        ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = stat_counts.n + excluded.n)
+        SELECT feed.seq, encode(sha256(convert_to({LAST_HASH}() || E'\\n' || feed.seq::text
+            || E'\\n' || {p("digest", "::text")}, 'UTF8')), 'hex'),
+            {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
+        FROM feed RETURNING seq)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
         {"(SELECT count(*) FROM delivered)" if telling else "0"} AS deliveries,
         EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
@@ -226,8 +226,6 @@ class PgStore(Store):
         }
         values.update({"h." + k: v for k, v in history_row(w).items()})
         values["digest"] = w.digest
-        for i, part in enumerate(("definition", "kind", "key", "day", "bucket", "n")):
-            values["c." + part] = [c[i] for c in w.counts]
         values.update({"l." + k: a[k] for k in ("definition", "ref_type", "ref_id", "created_by")})
         listed = w.inbox or []
         values["unlist"] = w.inbox is not None and w.listed

@@ -60,6 +60,7 @@ class TransitionWrite:
     listed: bool = False
     notify: Callable[[], Sequence[Notification]] = tuple
     # The audit digest of the history entry's content (signoff.engine.audit.chain), and the
-    # stats counters the transition adds: (definition, kind, key, day, bucket, n).
+    # stats counters the transition adds, (definition, kind, key, day, bucket, n): stored
+    # with its history entry and folded into the stats later.
     digest: str = ""
     counts: Sequence[tuple[str, str, str, str, int, int]] = ()

@@ -121,6 +121,9 @@ class History(SQLModel, table=True):
     lifecycle_from: list[str] = _json()
     lifecycle_to: list[str] = _json()
     run: dict[str, Any] = _json()
+    # The stats counters this transition adds, [definition, kind, key, day, bucket, n] each
+    # (signoff.engine.stats.counts): folded into stat_counts later, off the write path.
+    counts: list[Any] | None = _json(nullable=True, default=None)
     # The audit chain: sha256 over the previous entry's hash, this seq and this entry's
     # content (signoff.engine.audit.chain); None for entries older than the chain.
     hash: str | None = Field(default=None, sa_column=Column(String(64)))
@@ -138,8 +141,8 @@ class AuditChain(SQLModel, table=True):
 
 
 class StatCount(SQLModel, table=True):
-    """Incremental aggregates for stats, kept in the transition's transaction
-    (signoff.engine.stats.counts): a counter per (definition, kind, key, day, bucket)."""
+    """Incremental aggregates for stats: a counter per (definition, kind, key, day, bucket),
+    folded from history entries' `counts` (signoff.engine.storage.stats_rollup)."""
 
     __tablename__ = "stat_counts"
 
@@ -149,6 +152,15 @@ class StatCount(SQLModel, table=True):
     day: str = Field(sa_column=Column(String(10), primary_key=True))  # YYYY-MM-DD, or ""
     bucket: int = Field(sa_column=Column(Integer, primary_key=True))  # -1: no duration
     n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class StatsRollup(SQLModel, table=True):
+    """How far the stats have folded history (one row): entries up to `seq` are counted."""
+
+    __tablename__ = "stats_rollup"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True))
+    seq: int = Field(sa_column=Column(SeqType, nullable=False))
 
 
 class ExternalEvent(SQLModel, table=True):
@@ -295,4 +307,5 @@ INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
 WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 AUDIT_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
 STAT_COUNTS = StatCount.__table__  # type: ignore[attr-defined]
+STATS_ROLLUP = StatsRollup.__table__  # type: ignore[attr-defined]
 EVENTS = ExternalEvent.__table__  # type: ignore[attr-defined]

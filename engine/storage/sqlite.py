@@ -30,7 +30,6 @@ from signoff.engine.storage.store import (
     INBOX_FIELDS,
     LIST_INBOX,
     RUN_COLUMNS,
-    STAT_KEY,
     STATE_COLUMNS,
     UNLIST_INBOX,
     Store,
@@ -56,10 +55,7 @@ _APPEND = sql(
     f"INSERT INTO history (seq, hash, {', '.join(HISTORY_COLUMNS)})"
     f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 3))})"
 )
-_COUNT = sql(
-    f"INSERT INTO stat_counts ({STAT_KEY}, n) VALUES ($1, $2, $3, $4, $5, $6)"
-    f" ON CONFLICT ({STAT_KEY}) DO UPDATE SET n = n + excluded.n"
-)
+
 # A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
 # job to keep (the one whose outcome the transition applies). PostgreSQL does the same, and
 # the enqueueing, inside its one transition statement.
@@ -143,8 +139,6 @@ class SqliteStore(Store):
                 payload = delivery_payload(n)
                 args = (a["id"], a["definition"], n.type, payload, now, a["version"])
                 deliveries += await tx.execute(_FAN_OUT, *args)
-        for counter in w.counts:
-            await tx.execute(_COUNT, *counter)
         last = await tx.fetchrow(_LAST)
         seq = 1 if last is None else int(last["seq"]) + 1
         prev = chain.GENESIS if last is None or last["hash"] is None else last["hash"]

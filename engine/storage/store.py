@@ -55,7 +55,7 @@ STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
 # A history entry's columns but its seq and audit hash, which the store fills in under the
 # lock that orders seq.
 HISTORY_COLUMNS = columns(HISTORY, skip=("seq", "hash"))
-STAT_KEY = "definition, kind, key, day, bucket"
+
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
 INBOX_FIELDS = (
@@ -343,6 +343,7 @@ def history_row(w: TransitionWrite) -> dict[str, Any]:
         "lifecycle_from": w.lifecycle_from,
         "lifecycle_to": a["lifecycle_configuration"],
         "run": msgspec.Raw(w.view),  # JSON already: stored as encoded, never encoded again
+        "counts": [list(c) for c in w.counts] or None,
     }
 
 

@@ -24,23 +24,18 @@ depends_on: str | Sequence[str] | None = None
 JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
 SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 TIME = sa.DateTime(timezone=True)
-# PostgreSQL: a history entry's seq and audit hash, under the feed lock (0x5160FF, held to
-# commit, so seq order is commit order). The previous hash is read by a query of the function's
-# own: a VOLATILE function's queries take a fresh snapshot, so it sees every entry committed
-# before the lock was granted, which the calling statement's older snapshot may not.
-APPEND_ENTRY = r"""
-CREATE OR REPLACE FUNCTION signoff_append_entry(_run text, _digest text)
-RETURNS TABLE (seq bigint, hash text) LANGUAGE plpgsql VOLATILE AS $$
+# PostgreSQL: the hash of the last history entry (the genesis hash if none has one yet), for
+# the statement that stores a transition to link the next one to while it holds the feed lock.
+# A VOLATILE function's query takes a snapshot of its own, so it sees every entry committed
+# before the lock was granted (the calling statement's snapshot may be older).
+LAST_HASH = r"""
+CREATE OR REPLACE FUNCTION signoff_last_hash() RETURNS text
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     prev text;
-    next_seq bigint;
 BEGIN
-    PERFORM pg_advisory_xact_lock(5333247);
     SELECT h.hash INTO prev FROM history h ORDER BY h.seq DESC LIMIT 1;
-    next_seq := nextval('history_seq_seq'::regclass);
-    RETURN QUERY SELECT next_seq, encode(sha256(convert_to(
-        coalesce(prev, repeat('0', 64)) || E'\n' || next_seq::text || E'\n' || _digest,
-        'UTF8')), 'hex');
+    RETURN coalesce(prev, repeat('0', 64));
 END $$
 """
 
@@ -52,6 +47,7 @@ def upgrade() -> None:
         batch.create_index("ix_runs_replay_of", ["replay_of"])
     with op.batch_alter_table("history") as batch:
         batch.add_column(sa.Column("hash", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("counts", JSON, nullable=True))
     chain = op.create_table(
         "audit_chain",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -66,7 +62,7 @@ def upgrade() -> None:
         now = now.replace(tzinfo=None)
     op.bulk_insert(chain, [{"id": 1, "started_seq": last, "started_at": now}])
     if bind.dialect.name == "postgresql":
-        op.execute(APPEND_ENTRY)
+        op.execute(LAST_HASH)
     op.create_table(
         "stat_counts",
         sa.Column("definition", sa.String(length=100), nullable=False),
@@ -77,6 +73,13 @@ def upgrade() -> None:
         sa.Column("n", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("definition", "kind", "key", "day", "bucket"),
     )
+    rollup = op.create_table(
+        "stats_rollup",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", SEQ, nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.bulk_insert(rollup, [{"id": 1, "seq": last}])
     # Runs already stored are counted where they are now; their stays began before the
     # counters did, so they are not counted when they end (runs.entered starts empty).
     states = (
@@ -108,11 +111,13 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS signoff_append_entry(text, text)")
+        op.execute("DROP FUNCTION IF EXISTS signoff_last_hash()")
     op.drop_table("events")
+    op.drop_table("stats_rollup")
     op.drop_table("stat_counts")
     op.drop_table("audit_chain")
     with op.batch_alter_table("history") as batch:
+        batch.drop_column("counts")
         batch.drop_column("hash")
     with op.batch_alter_table("runs") as batch:
         batch.drop_index("ix_runs_replay_of")
