@@ -26,6 +26,7 @@ RUN_FIELDS = {
     "configuration", "lifecycle", "context", "allowed_events", "created_at", "updated_at",
     "definition_loaded",  # issue 14: false for a run whose definition this server lacks
     "tasks",  # issue 15: the run's open tasks
+    "replay_of",  # issue 16: the run this one replays
 }  # fmt: skip
 HISTORY_FIELDS = {
     "seq", "run_id", "at", "actor", "event", "data", "reason", "business", "lifecycle", "run",
@@ -87,7 +88,8 @@ async def test_create_returns_the_full_run_view(live_server: LiveServer) -> None
     assert isinstance(run["definition_version"], int) and isinstance(run["context"], dict)
     assert_utc(run["created_at"])
     assert_utc(run["updated_at"])
-    assert await get_run(live_server, run["id"]) == run
+    # GET of one run is the same view, and also lists the runs replaying it (issue 16).
+    assert await get_run(live_server, run["id"]) == {**run, "replays": []}
 
 
 async def test_events_endpoint_with_matching_if_match(live_server: LiveServer) -> None:
