@@ -18,6 +18,7 @@ from signoff.api.bulk import bulk_runs
 from signoff.api.definitions import DefinitionController
 from signoff.api.diagrams import DiagramController
 from signoff.api.errors import HANDLERS
+from signoff.api.events import post_event
 from signoff.api.guard import guard_request
 from signoff.api.health import healthz
 from signoff.api.identity import IdentityController
@@ -97,6 +98,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             *TASK_ROUTES,
             *SHORTCUTS,
             replay_run,
+            post_event,
             bulk_runs,
             open_link,
             use_link,

@@ -31,6 +31,7 @@ CLOSED_BODIES = (
     "BulkItem",
     "BulkRuns",
     "RunsFilter",
+    "PostEvent",
 )
 PROBLEM_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,

@@ -38,6 +38,7 @@ from signoff.engine.dispatch.bulk import (
     BulkSummary,
 )
 from signoff.engine.dispatch.dispatcher import Dispatcher, utcnow
+from signoff.engine.dispatch.events import ExternalEvent, send_event
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.dispatch.permissions import Permission, Permissions, Reason, permissions
 from signoff.engine.dispatch.replay import replay
@@ -55,6 +56,7 @@ from signoff.engine.feed.broadcaster import Feed
 from signoff.engine.feed.subscription import FeedFilter
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.model.definition import Definition, Migration, StateKind
+from signoff.engine.model.delays import Delay
 from signoff.engine.model.jobs import (
     JobContext,
     JobHandler,
@@ -70,9 +72,11 @@ from signoff.engine.model.retry import Backoff, RetryPolicy
 from signoff.engine.model.roles import Role
 from signoff.engine.model.run_model import RunModel
 from signoff.engine.model.tasks import WaitTask
+from signoff.engine.model.triggers import Receive, Trigger
 from signoff.engine.observer import Observer
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
+from signoff.engine.storage.events import Delivered, EventRecord, Started
 from signoff.engine.storage.inbox import Inbox, TaskCounts, TaskFilter, TaskItem, TaskPage
 from signoff.engine.storage.inbox import page as tasks_page
 from signoff.engine.storage.migrate import upgrade
@@ -116,10 +120,14 @@ __all__ = [
     "DatabaseUrlError",
     "Definition",
     "DefinitionNotFoundError",
+    "Delay",
+    "Delivered",
     "Dispatcher",
     "DocumentRejectedError",
     "DryRun",
     "EngineError",
+    "EventRecord",
+    "ExternalEvent",
     "Feed",
     "FeedFilter",
     "HistoryEntry",
@@ -145,6 +153,7 @@ __all__ = [
     "Permissions",
     "PlannedJob",
     "Reason",
+    "Receive",
     "Registry",
     "RetryPolicy",
     "Role",
@@ -156,6 +165,7 @@ __all__ = [
     "RunView",
     "Runtime",
     "Settings",
+    "Started",
     "StateKind",
     "StorageUnavailableError",
     "Store",
@@ -166,6 +176,7 @@ __all__ = [
     "TaskPage",
     "TaskView",
     "TransientJobError",
+    "Trigger",
     "WaitTask",
     "Worker",
     "check_reachable",
@@ -179,6 +190,7 @@ __all__ = [
     "migrate_runs",
     "permissions",
     "replay",
+    "send_event",
     "tasks_page",
     "upgrade",
     "utcnow",

@@ -4,6 +4,8 @@ What a user of the library needs is here, listed in `__all__`:
 
 - to declare a workflow: `Definition` (a chart and what its states mean), `StateKind`,
   `WaitTask` (who may take a wait state's task, when it is due, reminders, escalation),
+  `Trigger` and `Receive` (external events that start runs or reach waiting ones), `Delay`
+  (a state that sends itself an event after a while),
   `RunModel` (the model a chart records its intents on), `Pack` (definitions and their job
   handlers, as `--app` and the entry-point group `signoff.definitions` take them), `Registry`;
 - to hold its effects: `JobKind`, `JobContext`, `JobOutcome`, `TransientJobError`,
@@ -25,12 +27,15 @@ from signoff.engine import (
     BulkStarted,
     BulkSummary,
     Definition,
+    Delay,
+    EventRecord,
     HistoryEntry,
     JobContext,
     JobKind,
     JobOutcome,
     Pack,
     PermanentJobError,
+    Receive,
     Registry,
     RetryPolicy,
     Role,
@@ -42,6 +47,7 @@ from signoff.engine import (
     StateKind,
     TaskView,
     TransientJobError,
+    Trigger,
     WaitTask,
 )
 from signoff.engine.errors import (
@@ -130,12 +136,14 @@ __all__ = [
     "DefinitionNotFoundError",
     "DefinitionNotLoadedError",
     "DefinitionRetiredError",
+    "Delay",
     "DeliveryNotFoundError",
     "DeliveryPendingError",
     "DocumentRejectedError",
     "DuplicateApprovalError",
     "EngineError",
     "EventNotAllowedError",
+    "EventRecord",
     "ForbiddenError",
     "HistoryEntry",
     "IdempotencyMismatchError",
@@ -156,6 +164,7 @@ __all__ = [
     "Pack",
     "PermanentJobError",
     "PreconditionFailedError",
+    "Receive",
     "RegionForbiddenError",
     "Registry",
     "RemovedStateError",
@@ -183,6 +192,7 @@ __all__ = [
     "TaskNotOpenError",
     "TaskView",
     "TransientJobError",
+    "Trigger",
     "UnknownEventError",
     "WaitTask",
     "WebhookNotFoundError",

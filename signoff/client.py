@@ -31,6 +31,7 @@ from signoff.engine import (
     ChartInfo,
     DryRun,
     EngineError,
+    EventRecord,
     HistoryEntry,
     HistoryPage,
     Permissions,
@@ -121,6 +122,25 @@ class SignoffClient:
         original): on the newest version, or `same_version` on the original's."""
         path = f"/api/runs/{run_id}/replay" + ("?same_version=true" if same_version else "")
         return await self._run("POST", path, idempotency_key=idempotency_key)
+
+    async def send_event(
+        self,
+        name: str,
+        *,
+        id: str,
+        data: Mapping[str, Any] | None = None,
+        ref_type: str | None = None,
+        ref_id: str | None = None,
+    ) -> EventRecord:
+        """Send an external event (POST /api/events): the runs it started and the runs it
+        was delivered to, each with its outcome. A repeat of `id` answers the first."""
+        body: dict[str, Any] = {"id": id, "name": name, "data": dict(data or {})}
+        if ref_type is not None:
+            body["ref_type"] = ref_type
+        if ref_id is not None:
+            body["ref_id"] = ref_id
+        response = await self._request("POST", "/api/events", json=body)
+        return msgspec.json.decode(response.content, type=EventRecord)
 
     async def list(
         self,

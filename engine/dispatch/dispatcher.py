@@ -35,6 +35,7 @@ from signoff.engine.errors import (
     WriteConflictError,
 )
 from signoff.engine.ids import uuid7
+from signoff.engine.model import delays
 from signoff.engine.model.definition import Definition
 from signoff.engine.model.lifecycle import CONTROL_EVENTS, LifecycleState
 from signoff.engine.model.registry import Registry
@@ -525,6 +526,12 @@ class Dispatcher:
         return spec
 
     async def _write(self, tx: Tx, step: Step) -> tuple[Outcome, Committed]:
+        # The delays of the states the transition entered become timers in its transaction.
+        spec, charts = step.charts.definition, step.charts
+        if spec.delays:
+            before = () if step.new else step.before["configuration"]
+            after = snapshots.configuration(charts.business)
+            charts.model.requests.extend(delays.requests(spec.delays, before, after))
         return await write(self.store, tx, step, self.attempts_for, self.links)
 
 

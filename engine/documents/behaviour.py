@@ -17,7 +17,7 @@ from typing import Any
 
 from statemachine import State, StateChart
 
-from signoff.engine.documents.section import Section, seconds
+from signoff.engine.documents.section import Section
 from signoff.engine.errors import (
     DuplicateApprovalError,
     InvalidEventDataError,
@@ -47,13 +47,13 @@ def approvers(context: Mapping[str, Any], state: str) -> set[str]:
 
 def plan(section: Section) -> dict[str, list[JobRequest | tuple[str, str]]]:
     """Per state, what entering it asks for: job requests, and deadlines read from the input
-    at entry, as (event, input field)."""
+    at entry, as (event, input field). Delays (`after`, a `delay` job) are the definition's
+    `delays` (signoff.engine.model.delays), which the dispatcher turns into timers."""
     steps: dict[str, list[JobRequest | tuple[str, str]]] = {}
     for state, job in section.jobs.items():
         if job.kind == "delay":
-            delay = seconds(job.after or "") or 0.0
-            request = JobRequest(TIMER_KIND, state, {"event": job.event}, delay_s=delay)
-        elif job.kind == "http":
+            continue
+        if job.kind == "http":
             payload: dict[str, Any] = {
                 "state": state,
                 "url": job.url,
@@ -78,12 +78,7 @@ def plan(section: Section) -> dict[str, list[JobRequest | tuple[str, str]]]:
         steps.setdefault(state, []).append(request)
     for state, timers in section.timers.items():
         for timer in timers:
-            if timer.after is not None:
-                delay = seconds(timer.after) or 0.0
-                steps.setdefault(state, []).append(
-                    JobRequest(TIMER_KIND, state, {"event": timer.event}, delay_s=delay)
-                )
-            elif timer.deadline is not None:
+            if timer.after is None and timer.deadline is not None:
                 steps.setdefault(state, []).append((timer.event, timer.deadline))
     return steps
 

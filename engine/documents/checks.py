@@ -16,9 +16,9 @@ from statemachine import HistoryState, StateChart
 from statemachine.io.model import ExecutableContent, State, StateMachineDefinition, Transition
 
 from signoff.engine.charts import snapshots
-from signoff.engine.documents import expressions
 from signoff.engine.documents.http_job import host_allowed
 from signoff.engine.documents.section import ANY_APPROVER, Section, Task, seconds
+from signoff.engine.model import expressions, triggers
 
 MAX_STATES = 500
 MAX_TRANSITIONS = 2_000
@@ -136,7 +136,28 @@ def built_problems(
                 found.append(f"timer in {state_id!r}: {timer.after!r} is not a duration (3d, 4h)")
             if timer.event not in events:
                 found.append(f"timer in {state_id!r}: the chart has no event {timer.event!r}")
+    found += _external_problems(section, events)
     found += _reach_problems(chart, states)
+    return found
+
+
+def _external_problems(section: Section, events: set[str]) -> list[str]:
+    """Triggers and receives: conditions in the guard language over `data`; each received
+    event the chart has, and neither a decision (a person's) nor a job's or timer's."""
+    found = [
+        p for t in section.triggers for p in triggers.Trigger(t.event, t.when, t.input).problems()
+    ]
+    internal = {e for j in section.jobs.values() for e in (j.success, j.failure, j.event) if e}
+    internal |= {t.event for ts in section.timers.values() for t in ts}
+    for state_id, names in section.receives.items():
+        if section.kinds.get(state_id) != "wait":
+            found.append(f"receives names {state_id!r}, which is not a wait state")
+        for name, receive in names.items():
+            where = f"{state_id!r} receives {name!r} as {receive.event!r}"
+            if receive.event not in events:
+                found.append(f"{where}, which the chart does not have")
+            elif receive.event in internal or receive.event in section.decisions:
+                found.append(f"{where}, which is a decision or a job's or timer's event")
     return found
 
 
@@ -156,7 +177,9 @@ def _task_problems(state_id: str, task: Task, section: Section) -> list[str]:
 
 
 def _wait_problems(chart: type[StateChart[Any]], state_id: str, section: Section) -> list[str]:
-    found = []
+    found: list[str] = []
+    if state_id in section.receives:
+        return found  # it waits for an external event, not (only) for a person
     task = section.tasks.get(state_id)
     if state_id not in section.deciders and not (task and (task.groups or task.users)):
         found.append(

@@ -15,7 +15,9 @@ from signoff.engine.documents import behaviour, checks
 from signoff.engine.documents.parse import Parsed, parse
 from signoff.engine.documents.section import ANY_APPROVER, Section, Task, seconds
 from signoff.engine.errors import DocumentRejectedError
+from signoff.engine.model import triggers
 from signoff.engine.model.definition import Definition, StateKind
+from signoff.engine.model.delays import Delay
 from signoff.engine.model.tasks import WaitTask
 
 DEFAULT_MAX_BYTES = 64 * 1024
@@ -112,7 +114,26 @@ def _definition(parsed: Parsed, loaded: Any, version: int) -> Definition:
         source=parsed.format,
         tasks={state: _task(t) for state, t in section.tasks.items()},
         event_schemas={e: ev.data for e, ev in section.events.items() if ev.data is not None},
+        delays=_delays(section),
+        triggers=[triggers.Trigger(t.event, t.when, t.input) for t in section.triggers],
+        receives={
+            state: {name: triggers.Receive(r.event, r.correlate) for name, r in names.items()}
+            for state, names in section.receives.items()
+        },
     )
+
+
+def _delays(section: Section) -> dict[str, list[Delay]]:
+    """A document's delays: its `after` timers and its `delay` jobs (checked: each has a
+    duration and an event)."""
+    found: dict[str, list[Delay]] = {}
+    timed: list[tuple[str, str | None, str | None]]
+    timed = [(s, t.after, t.event) for s, ts in section.timers.items() for t in ts]
+    timed += [(s, j.after, j.event) for s, j in section.jobs.items() if j.kind == "delay"]
+    for state, after, event in timed:
+        if after is not None and event is not None:
+            found.setdefault(state, []).append(Delay(seconds(after) or 0.0, event))
+    return found
 
 
 def _task(task: Task) -> WaitTask:

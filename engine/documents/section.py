@@ -18,6 +18,12 @@ signoff:
   events:                               # the data a decision takes (JSON Schema)
     approve: {data: {type: object, properties: {amount: {type: number}}}}
   examples: {approve: [{actor: mia}]}   # for `signoff paths`
+  triggers:                             # external events (POST /api/events) that start a run
+    - {event: order.placed, when: "data['amount'] > 0", input: {order_id: "data['id']"}}
+  receives:                             # per wait state, external events → chart events
+    awaiting_payment:
+      payment.received: {event: pay}    # to the runs with the event's ref_type and ref_id
+      payment.matched: {event: pay, correlate: order_id}  # context (else input) order_id
 """
 
 from __future__ import annotations
@@ -87,6 +93,27 @@ class Event(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data: dict[str, Any] | None = None
 
 
+# An external event's name, as POST /api/events takes it.
+ExternalName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.\-]{1,100}$")]
+
+
+class Trigger(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """An external event that starts a run when `when` holds over its `data`; the run's
+    input is the data, or `input`: field → expression over `data`."""
+
+    event: ExternalName
+    when: str | None = None
+    input: dict[Name, str] | None = None
+
+
+class Receive(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What a wait state does with an external event: send the chart's `event`, to the runs
+    with the event's ref, or with `correlate` to those holding its value of that key."""
+
+    event: Name
+    correlate: Name | None = None
+
+
 class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kinds: dict[Name, Literal["work", "wait", "success", "failure"]] = {}
     deciders: dict[Name, Group] = {}
@@ -99,6 +126,8 @@ class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     events: dict[Name, Event] = {}
     examples: dict[Name, list[dict[str, Any]]] = {}
     example_inputs: list[dict[str, Any]] = []
+    triggers: list[Trigger] = []
+    receives: dict[Name, dict[ExternalName, Receive]] = {}
 
 
 def seconds(text: str) -> float | None:

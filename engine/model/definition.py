@@ -11,9 +11,12 @@ from typing import Any
 import msgspec
 from statemachine import StateChart
 
+from signoff.engine.model import delays as delay_rules
+from signoff.engine.model.delays import Delays
 from signoff.engine.model.roles import Role
 from signoff.engine.model.structure import structural_hash
 from signoff.engine.model.tasks import TASK_EVENT_PREFIX, WaitTask
+from signoff.engine.model.triggers import Receive, Receives, Trigger
 
 ANY_APPROVER = "*"  # a task's candidate: every approver
 
@@ -76,6 +79,12 @@ class Definition:
     # Per wait state, its SLA: how long a run should stay there at most, in seconds. Stays
     # longer count as breaches in the stats (GET /api/definitions/{name}/stats).
     slas: Mapping[str, float] = field(default_factory=dict)
+    # External events (POST /api/events): those that start a run of this definition, and per
+    # wait state, those it receives, by name (signoff.engine.model.triggers).
+    triggers: Sequence[Trigger] = ()
+    receives: Receives = field(default_factory=dict)
+    # Per state, the events it sends itself after a while (signoff.engine.model.delays).
+    delays: Delays = field(default_factory=dict)
 
     def role_for(self, event: str) -> Role:
         """The role that sends `event`: an approver for a decision, an operator otherwise."""
@@ -101,6 +110,44 @@ class Definition:
         taken = sorted(e for e in events if e.startswith(TASK_EVENT_PREFIX))
         if taken:
             raise ValueError(f"{self.name}: events {taken} use the runtime's prefix 'task.'")
+        problems = self._external_problems(events) + self._delay_problems(events)
+        if problems:
+            raise ValueError(f"{self.name}: {'; '.join(problems)}")
+
+    def _external_problems(self, events: set[str]) -> list[str]:
+        found = [p for t in self.triggers for p in t.problems()]
+        for state, names in self.receives.items():
+            if self.kinds.get(state) is not StateKind.WAIT:
+                found.append(f"receives names {state!r}, which is not a wait state")
+            for name, receive in names.items():
+                where = f"{state!r} receives {name!r} as {receive.event!r}"
+                if receive.event not in events:
+                    found.append(f"{where}, which the chart does not have")
+                elif receive.event in self.internal_events | self.decision_events:
+                    # A decision is a person's, an internal event a worker's: neither may come
+                    # from outside under an operator's name.
+                    found.append(f"{where}, which is internal or a decision")
+                found += [f"{where}: {p}" for p in receive.problems()]
+        return found
+
+    def _delay_problems(self, events: set[str]) -> list[str]:
+        found = []
+        for state in self.delays:
+            if state not in self.chart.states_map:
+                found.append(f"delays name {state!r}, which the chart does not have")
+            for delay in delay_rules.of(self.delays, state):
+                if delay.event not in events:
+                    found.append(f"the delay in {state!r} sends {delay.event!r}, not in the chart")
+        return found
+
+    def receiving(self, configuration: Sequence[str], name: str) -> Receive | None:
+        """What the run does with the external event `name` in this configuration (None:
+        no state it is in receives it)."""
+        for state in configuration:
+            receive = self.receives.get(state, {}).get(name)
+            if receive is not None:
+                return receive
+        return None
 
     def task_slots(self, configuration: Sequence[str]) -> dict[str, str]:
         """The tasks open in this configuration: slot → the wait state it is for. A wait state

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from signoff.cli import bulk as cli_bulk
 from signoff.cli import definitions as cli_definitions
+from signoff.cli import events as cli_events
 from signoff.cli import tasks as cli_tasks
 from signoff.cli import webhooks as cli_webhooks
 from signoff.client import SignoffClient
@@ -47,6 +48,7 @@ def add_commands(commands: Any) -> None:
     cli_definitions.add_commands(commands, conn)
     cli_webhooks.add_commands(commands, conn)
     cli_tasks.add_commands(commands, conn)
+    cli_events.add_commands(commands, conn)
     runs = commands.add_parser("runs", help="create, inspect, approve and reject runs")
     actions = runs.add_subparsers(dest="action", required=True)
 
@@ -143,6 +145,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             return await cli_webhooks.run(client, args)
         if args.command == "tasks":
             return await cli_tasks.run(client, args, console)
+        if args.command == "events":
+            return await cli_events.run(client, args)
         if args.command == "watch":
             await _watch(client, console, args.definition, args.rows)
             return 0
