@@ -179,6 +179,7 @@ async def test_a_repeat_with_the_key_does_nothing_twice_and_finishes_what_failed
     outcomes = {r: line["outcome"] for r, line in results(lines).items()}
     assert outcomes == {a: "done", b: "failed", c: "skipped"}
     assert results(lines)[b]["problem"]["type"] == "urn:signoff:problem:storage-unavailable"
+    await live.client.post(f"/api/runs/{c}/resume")  # c moves on: its skip stays as it was
     stays = (await history(live, a), await history(live, c))
     late = (await runs_of(live, "k", 1))[0]  # matches now, but not the stored plan
 
@@ -191,6 +192,7 @@ async def test_a_repeat_with_the_key_does_nothing_twice_and_finishes_what_failed
     assert late not in results(repeat)
     assert (await history(live, a), await history(live, c)) == stays
     assert (await get_run(live, late))["lifecycle"] == "waiting"
+    assert (await get_run(live, c))["lifecycle"] == "waiting"  # resumed, and not paused again
 
     _, once_more = await bulk(live, body, key="pause-k")
     assert results(once_more) == results(repeat)
