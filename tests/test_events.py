@@ -103,8 +103,9 @@ async def test_an_event_reaches_the_waiting_runs_that_hold_its_key(database_url:
         record, _ = await send_event(rt.dispatcher, matched, actor="olga")
         assert [(d.run_id, d.outcome) for d in record.delivered] == [(two, "done")]
         assert (await rt.queries.get(one)).state == "awaiting_payment"
-        # A value of another JSON type is another value.
-        numeric = ExternalEvent(id="m-2", name="payment.matched", data={"order_id": 1})
+        # A value of another JSON type is another value: true is not 1 (as it is in Python).
+        await rt.dispatcher.create("order", actor="olga", input={"order_id": 1})
+        numeric = ExternalEvent(id="m-2", name="payment.matched", data={"order_id": True})
         assert (await send_event(rt.dispatcher, numeric, actor="olga"))[0].unwanted
 
 

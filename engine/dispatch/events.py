@@ -11,6 +11,7 @@ plan: steps done already answer from their keys, the rest happen now, once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -36,6 +37,7 @@ from signoff.engine.storage.statements import Row
 
 _KEY_SCOPE = ("signoff:events", "POST /api/events")  # a step's key is the event's, not a caller's
 _ENCODER = msgspec.json.Encoder()
+_LANES = 8  # deliveries in flight at once
 
 
 class ExternalEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -142,7 +144,18 @@ def _delivery(dispatcher: Dispatcher, row: Row, event: ExternalEvent, key: str |
 async def _work(dispatcher: Dispatcher, record: EventRecord, actor: str) -> EventRecord:
     """Do the record's pending steps, starts first; each keyed, so each happens once."""
     started = [await _start(dispatcher, record, s, actor) for s in record.started]
-    delivered = [await _deliver(dispatcher, record, d, actor) for d in record.delivered]
+    # Deliveries go to different runs, each its own transaction: a few at a time (PostgreSQL
+    # overlaps their round trips; SQLite's one writer takes them in turn). A failure cancels
+    # the rest; the event stays pending and a repeat finishes it.
+    lanes = asyncio.Semaphore(_LANES)
+
+    async def deliver(step: Delivered) -> Delivered:
+        async with lanes:
+            return await _deliver(dispatcher, record, step, actor)
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(deliver(d)) for d in record.delivered]
+    delivered = [t.result() for t in tasks]
     return msgspec.structs.replace(record, started=started, delivered=delivered)
 
 
