@@ -31,6 +31,7 @@ from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
 from signoff.api.stream import StreamController
 from signoff.api.tasks import TASK_ROUTES, TaskController
+from signoff.api.tracing import name_by_route, plugins
 from signoff.api.webhooks import WebhookController
 from signoff.engine import Runtime
 
@@ -111,7 +112,11 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
         dependencies={
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
         },
-        middleware=[lambda app: host_guard(app, HostPolicy.of(runtime.settings))],
+        middleware=[
+            lambda app: host_guard(app, HostPolicy.of(runtime.settings)),
+            *([name_by_route] if runtime.tracer.on else []),
+        ],
+        plugins=plugins(runtime),
         exception_handlers=HANDLERS,
         before_request=guard_request,
         after_request=add_security_headers,

@@ -22,16 +22,23 @@ from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
+from signoff.engine.tracing import Tracer, from_env
 from signoff.engine.webhooks.delivery import DeliveryPolicy
 
 log = logging.getLogger("signoff.runtime")
 
 
 class Runtime:
-    """Everything one Signoff process runs; `start()` migrates and starts `workers` workers."""
+    """Everything one Signoff process runs; `start()` migrates and starts `workers` workers.
+    `tracer` makes its spans: by default as the OTEL_* variables say (signoff.engine.tracing)."""
 
     def __init__(
-        self, settings: Settings, registry: Registry, observer: Observer | None = None
+        self,
+        settings: Settings,
+        registry: Registry,
+        observer: Observer | None = None,
+        *,
+        tracer: Tracer | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -39,6 +46,7 @@ class Runtime:
         self.allowed_hosts = tuple(hosts)  # for http jobs and webhook subscriptions
         registry.add_job(http_job(hosts))  # chart documents' built-in job, run by every worker
         self.observer = observer or Observer()
+        self.tracer = from_env() if tracer is None else tracer
         self.store = Store.open(settings.database_url, pool_size=settings.pool_size)
         self.catalog = Catalog(
             self.store,
@@ -54,6 +62,7 @@ class Runtime:
             separation_of_duties=settings.separation_of_duties,
             max_input_bytes=settings.max_input_bytes,
             observer=self.observer,
+            tracer=self.tracer,
         )
         self.queries = RunQueries(self.store, registry)
         retry = RetryPolicy(settings.max_attempts, settings.retry_base_s, settings.retry_cap_s)
@@ -117,6 +126,7 @@ class Runtime:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self.store.dispose()
+        self.tracer.close()
 
     async def _roll_up(self) -> None:
         """Fold new history entries into the stats every SIGNOFF_STATS_ROLLUP_S, so reading

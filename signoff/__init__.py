@@ -10,7 +10,8 @@ What a user of the library needs is here, listed in `__all__`:
   handlers, as `--app` and the entry-point group `signoff.definitions` take them), `Registry`;
 - to hold its effects: `JobKind`, `JobContext`, `JobOutcome`, `TransientJobError`,
   `PermanentJobError`, `RetryPolicy`, `Backoff`;
-- to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`;
+- to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`,
+  `OtelTracer` (a runtime's spans from an OpenTelemetry tracer provider of yours);
 - to talk to a server: `SignoffClient`, `ApiError`, and the views it returns;
 - the error tree, rooted at `EngineError` (each docstring is the default message).
 
@@ -100,6 +101,7 @@ from signoff.engine.errors import (
 if TYPE_CHECKING:
     from signoff.api.app import create_app
     from signoff.client import ApiError, SignoffClient
+    from signoff.engine.tracing.otel import OtelTracer
 
 __version__ = "0.1.0"
 # Imported on first use, so that code that only runs charts and the engine (a worker, a test,
@@ -108,6 +110,7 @@ _LAZY = {
     "create_app": "signoff.api.app",
     "ApiError": "signoff.client",
     "SignoffClient": "signoff.client",
+    "OtelTracer": "signoff.engine.tracing.otel",  # needs the otel extra
 }
 
 
@@ -161,6 +164,7 @@ __all__ = [
     "LinkExpiredError",
     "MigrationTargetError",
     "NotFoundError",
+    "OtelTracer",
     "Pack",
     "PermanentJobError",
     "PreconditionFailedError",

@@ -60,7 +60,8 @@ def test_the_public_face_is_importable_and_documented() -> None:
 
 # The engine's layers, lowest first: a module imports only from its own layer and those below.
 LAYERS = [
-    "errors", "ids", "observer", "views", "model", "audit", "stats", "charts", "tasks", "storage",
+    "errors", "ids", "observer", "tracing", "views", "model", "audit", "stats", "charts", "tasks",
+    "storage",
     "webhooks",
     "dispatch",
     "feed", "jobs", "documents", "settings", "runtime", "__init__",

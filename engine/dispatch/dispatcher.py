@@ -48,6 +48,7 @@ from signoff.engine.storage.store import Store
 from signoff.engine.tasks import task
 from signoff.engine.tasks.notify import LinkMaker
 from signoff.engine.tasks.task import Task
+from signoff.engine.tracing import Tracer
 
 log = logging.getLogger("signoff.dispatcher")
 _ENCODER = msgspec.json.Encoder()
@@ -73,6 +74,7 @@ class Dispatcher:
         max_input_bytes: int = 32 * 1024,
         observer: Observer | None = None,
         clock: Callable[[], datetime] = utcnow,
+        tracer: Tracer | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -81,6 +83,7 @@ class Dispatcher:
         self.max_input_bytes = max_input_bytes
         self.observer = observer or Observer()
         self.clock = clock
+        self.tracer = tracer or Tracer()
         # Called after each commit; one that raises is logged and counted, never the caller's
         # problem: the transition is committed whatever a listener does.
         self.listeners: list[Callable[[Committed], None]] = []
@@ -115,6 +118,7 @@ class Dispatcher:
             # Without a key to record, creating is one statement on PostgreSQL, atomic
             # without a transaction block around it.
             single=idem is None,
+            event="create",
         )
 
     async def dispatch(
@@ -153,6 +157,8 @@ class Dispatcher:
                 roles,
                 groups,
             ),
+            event=event,
+            run_id=run_id,
         )
 
     async def dry_run(
@@ -209,7 +215,10 @@ class Dispatcher:
             raise InvalidEventDataError(f"{event!r} is not a task event people send.")
         caller = Caller(actor, roles or frozenset(), groups)
         return await self._transact(
-            idem, self._task_body(event, caller, slot, target, reason, if_match, run_id)
+            idem,
+            self._task_body(event, caller, slot, target, reason, if_match, run_id),
+            event=event,
+            run_id=run_id,
         )
 
     def _task_body(
@@ -248,7 +257,10 @@ class Dispatcher:
         as a `migrate` history entry. RemovedStateError if the run sits in a state the target
         version no longer has (it then stays where it is)."""
         return await self._transact(
-            idem, lambda tx, now: self._migrate(tx, now, run_id, to_version, actor, if_match)
+            idem,
+            lambda tx, now: self._migrate(tx, now, run_id, to_version, actor, if_match),
+            event="migrate",
+            run_id=run_id,
         )
 
     async def _migrate(
@@ -312,11 +324,17 @@ class Dispatcher:
             )
 
     async def _transact(
-        self, idem: IdempotencyKey | None, body: _Body, *, single: bool = False
+        self,
+        idem: IdempotencyKey | None,
+        body: _Body,
+        *,
+        single: bool = False,
+        event: str,
+        run_id: str | None = None,
     ) -> Outcome:
         for attempt in (1, 2):
             try:
-                return await self._once(idem, body, single)
+                return await self._once(idem, body, single, event, run_id)
             except WriteConflictError:
                 # Two requests with one Idempotency-Key raced on PostgreSQL: the loser's
                 # transaction rolled back; the second pass finds and replays the winner's.
@@ -324,18 +342,27 @@ class Dispatcher:
                     raise
         raise AssertionError("unreachable")
 
-    async def _once(self, idem: IdempotencyKey | None, body: _Body, single: bool) -> Outcome:
+    async def _once(
+        self,
+        idem: IdempotencyKey | None,
+        body: _Body,
+        single: bool,
+        event: str,
+        run_id: str | None,
+    ) -> Outcome:
         started = time.perf_counter()
         now = self.clock()
-        async with self.store.write(single=single) as tx:
-            if idem is not None:
-                stored = await self.store.find_outcome(tx, idem)
-                if stored is not None:
-                    return _replayed(stored)
-            outcome, committed = await body(tx, now)
-            if idem is not None:
-                answer = StoredOutcome(outcome.created, outcome.body)
-                await self.store.record_outcome(tx, idem, answer, now)
+        with self.tracer.transition(event, run_id) as span:
+            async with self.store.write(single=single) as tx:
+                if idem is not None:
+                    stored = await self.store.find_outcome(tx, idem)
+                    if stored is not None:
+                        return _replayed(stored)
+                outcome, committed = await body(tx, now)
+                if idem is not None:
+                    answer = StoredOutcome(outcome.created, outcome.body)
+                    await self.store.record_outcome(tx, idem, answer, now)
+            span.committed(committed.definition, committed.run_id, committed.entry)
         self.observer.transition(
             committed.definition, committed.event, time.perf_counter() - started
         )

@@ -22,6 +22,7 @@ from signoff.engine.tasks import inbox, task
 from signoff.engine.tasks.notify import Happened, LinkMaker, kinds, notifications
 from signoff.engine.tasks.plan import TaskPlan, plan
 from signoff.engine.tasks.task import Task
+from signoff.engine.tracing import carried, stamp
 from signoff.engine.views import Change, EntryJson, run_view
 
 _ENCODER = msgspec.json.Encoder()
@@ -105,6 +106,8 @@ async def write(
     # the entry, the SSE frame.
     body = _ENCODER.encode(run_view(after, charts.allowed_events()))
     requests = () if final else [*charts.model.requests, *tasks.timers]
+    if requests and carried.current.get() is not None:  # traced: the jobs carry its context
+        requests = [msgspec.structs.replace(r, payload=stamp(r.payload)) for r in requests]
     happened = Happened(
         charts.definition,
         after,

@@ -33,6 +33,7 @@ from signoff.engine.observer import Observer
 from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob, JobStatus
 from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.store import Store
+from signoff.engine.tracing import TRACE_KEY, unstamped
 from signoff.engine.webhooks.delivery import Deliverer, DeliveryPolicy
 
 log = logging.getLogger("signoff.worker")
@@ -78,7 +79,10 @@ class Worker:
         self.clock = clock
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid7()[-12:]}"
         self.kinds = sorted({*registry.jobs, WEBHOOK_KIND})
-        self.webhooks = Deliverer(store, webhooks or DeliveryPolicy(), self.observer, clock)
+        self.tracer = dispatcher.tracer
+        self.webhooks = Deliverer(
+            store, webhooks or DeliveryPolicy(), self.observer, clock, tracer=self.tracer
+        )
         self._queries = RunQueries(store, registry)
         self._next_check = clock()
         self._wake = asyncio.Event()
@@ -162,7 +166,10 @@ class Worker:
 
     async def process(self, job: ClaimedJob) -> None:
         try:
-            await self._process(job)
+            # The attempt's span is current while its outcome is applied, so the transition
+            # that applies it (and its webhooks) joins the trace.
+            with self.tracer.job_attempt(job.kind, job.id, job.run_id, job.attempts, job.payload):
+                await self._process(job)
         except asyncio.CancelledError:
             release = self.store.release_job(
                 job.lease, self.clock(), due_at=self.clock(), uncount=True
@@ -183,10 +190,12 @@ class Worker:
             log.info("job %s: lease lost while running; another worker has it", job.id)
             return
         except PermanentJobError as exc:
+            self.tracer.job_failed(str(exc) or type(exc).__name__)
             await self._give_up(job, str(exc) or type(exc).__name__)
             return
         except Exception as exc:  # TransientJobError and any unexpected failure are retried
             error = _describe(exc)
+            self.tracer.job_failed(error)
             retry = self.retry_for(job)
             if retry.exhausted(job.attempts, job.max_attempts):
                 await self._give_up(job, error)
@@ -217,13 +226,14 @@ class Worker:
         if job.attempts > job.max_attempts:  # its last lease expired: the worker died
             raise PermanentJobError(job.last_error or "the job's worker stopped responding")
         if job.kind == TIMER_KIND:
-            data = {k: v for k, v in job.payload.items() if k != "event"}  # a task's slot
+            # A task's slot, if any (a timer's event and trace context are not data).
+            data = {k: v for k, v in job.payload.items() if k not in ("event", TRACE_KEY)}
             return JobOutcome(str(job.payload["event"]), data)
         kind = self.registry.jobs.get(job.kind)
         if kind is None:
             raise PermanentJobError(f"no handler is registered for job kind {job.kind!r}")
         self.observer.job_attempt(job.kind)
-        context = JobContext(job.run_id, job.input, job.payload, job.attempts)
+        context = JobContext(job.run_id, job.input, unstamped(job.payload), job.attempts)
         timeout_s = kind.timeout_s or self.job_timeout_s
         try:
             async with asyncio.timeout(timeout_s):

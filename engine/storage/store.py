@@ -32,6 +32,7 @@ from signoff.engine.storage.records import IdempotencyKey, StoredOutcome, Transi
 from signoff.engine.storage.schema import HISTORY, RUNS
 from signoff.engine.storage.statements import Row, Sql, Tx, columns, sql
 from signoff.engine.tasks.notify import Notification
+from signoff.engine.tracing import stamp
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -348,5 +349,6 @@ def history_row(w: TransitionWrite) -> dict[str, Any]:
 
 
 def delivery_payload(n: Notification) -> dict[str, Any]:
-    """A webhook delivery job's payload: the message and its webhook-id."""
-    return {"id": n.id, "type": n.type, "message": n.message}
+    """A webhook delivery job's payload: the message and its webhook-id (and, when the
+    transition is traced, its trace context)."""
+    return stamp({"id": n.id, "type": n.type, "message": n.message})

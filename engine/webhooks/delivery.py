@@ -25,6 +25,7 @@ from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.observer import Observer
 from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob, JobStatus
 from signoff.engine.storage.store import Store
+from signoff.engine.tracing import Tracer
 from signoff.engine.webhooks import signing
 from signoff.engine.webhooks.store import find
 
@@ -82,12 +83,15 @@ class Deliverer:
         observer: Observer,
         clock: Callable[[], datetime],
         wall: Callable[[], float] = time.time,
+        *,
+        tracer: Tracer | None = None,
     ) -> None:
         self.store = store
         self.policy = policy
         self.observer = observer
         self.clock = clock
         self.wall = wall
+        self.tracer = tracer or Tracer()
         self._client: httpx.AsyncClient | None = None
 
     async def deliver(self, job: ClaimedJob, keep_lease: KeepLease) -> None:
@@ -129,16 +133,20 @@ class Deliverer:
         }
         self.observer.job_attempt(WEBHOOK_KIND)
         limit = self.policy.timeout_s
-        try:
-            async with asyncio.timeout(limit):  # the whole attempt, however slowly it trickles
-                return await self._post(sub.url, body, headers)
-        except TimeoutError:
-            raise _Failed("timeout", f"{sub.url} did not answer within {limit:g} s") from None
-        except httpx.TimeoutException as exc:
-            message = f"{sub.url} did not answer in time ({type(exc).__name__})"
-            raise _Failed("timeout", message) from exc
-        except httpx.TransportError as exc:
-            raise _Failed("connection", f"{sub.url} could not be reached: {exc!r}") from exc
+        # Traced, the request has a span of its own, and its `traceparent` header names it.
+        with self.tracer.delivery(sub.url, str(job.payload.get("type", ""))) as trace_headers:
+            headers.update(trace_headers)
+            try:
+                async with asyncio.timeout(limit):  # the whole attempt, however slowly
+                    return await self._post(sub.url, body, headers)
+            except TimeoutError:
+                raise _Failed("timeout", f"{sub.url} did not answer within {limit:g} s") from None
+            except httpx.TimeoutException as exc:
+                message = f"{sub.url} did not answer in time ({type(exc).__name__})"
+                raise _Failed("timeout", message) from exc
+            except httpx.TransportError as exc:
+                message = f"{sub.url} could not be reached: {exc!r}"
+                raise _Failed("connection", message) from exc
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         if self._client is None:
