@@ -13,6 +13,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.params import FromPath
 from litestar.response import File
 
+from signoff.api.audit import export_audit
 from signoff.api.auth import Tokens
 from signoff.api.bulk import bulk_runs
 from signoff.api.definitions import DefinitionController
@@ -99,6 +100,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             *TASK_ROUTES,
             *SHORTCUTS,
             replay_run,
+            export_audit,
             post_event,
             bulk_runs,
             open_link,

@@ -88,6 +88,8 @@ def finish(document: OpenAPI, registry: Registry) -> OpenAPI:
                 _diagram_types(operation)
             if path == "/api/runs/bulk":
                 _ndjson(operation)
+            if path == "/api/audit/export":
+                _audit_types(operation)
     return document
 
 
@@ -155,3 +157,11 @@ def _ndjson(operation: Operation) -> None:
             **(ok.content or {}),
             "application/x-ndjson": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
         }
+
+
+def _audit_types(operation: Operation) -> None:
+    # The export is NDJSON, or CSV with ?format=csv.
+    ok = (operation.responses or {}).get("200")
+    if isinstance(ok, OpenAPIResponse):
+        text = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+        ok.content = {"application/x-ndjson": text, "text/csv; charset=utf-8": text}

@@ -13,6 +13,8 @@ What a user of the library needs is here, listed in `__all__`:
 - to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`,
   `OtelTracer` (a runtime's spans from an OpenTelemetry tracer provider of yours);
 - to talk to a server: `SignoffClient`, `ApiError`, and the views it returns;
+- to check an audit export offline: `read_audit_export`, `AuditChecker` (pages in order) or
+  `verify_audit`, `AuditVerdict`, and the export's `AuditChainLine` and `AuditEndLine`;
 - the error tree, rooted at `EngineError` (each docstring is the default message).
 
 Everything else (`signoff.engine.*` below its face, `signoff.api.*` but `create_app`) is internal
@@ -51,6 +53,12 @@ from signoff.engine import (
     Trigger,
     WaitTask,
 )
+from signoff.engine.audit import ChainLine as AuditChainLine
+from signoff.engine.audit import Checker as AuditChecker
+from signoff.engine.audit import EndLine as AuditEndLine
+from signoff.engine.audit import Verdict as AuditVerdict
+from signoff.engine.audit import read as read_audit_export
+from signoff.engine.audit import verify as verify_audit
 from signoff.engine.errors import (
     AppLoadError,
     ConflictError,
@@ -128,6 +136,10 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ApiError",
     "AppLoadError",
+    "AuditChainLine",
+    "AuditChecker",
+    "AuditEndLine",
+    "AuditVerdict",
     "Backoff",
     "BulkPreview",
     "BulkRunResult",
@@ -202,4 +214,6 @@ __all__ = [
     "WebhookNotFoundError",
     "WriteConflictError",
     "create_app",
+    "read_audit_export",
+    "verify_audit",
 ]

@@ -40,6 +40,8 @@ from signoff.engine import (
     RunView,
     TaskPage,
 )
+from signoff.engine.audit.formats import Line as AuditLine
+from signoff.engine.audit.formats import ndjson_line
 from signoff.engine.webhooks.views import (
     CreatedWebhook,
     DeliveryPage,
@@ -467,6 +469,37 @@ class SignoffClient:
                 if line:
                     yield _BULK_LINE.decode(line)
 
+    # Audit trail ------------------------------------------------------------------------
+
+    async def audit_export(
+        self, *, since_seq: int = 0, limit: int | None = None, format: str = "ndjson"
+    ) -> AsyncIterator[bytes]:
+        """The hash-chained history export as the server sends it (ndjson or csv), in
+        chunks, to save to a file; `signoff.verify_audit` (or `signoff audit verify`) checks it."""
+        params = _export_params(since_seq, limit, format)
+        async with self.http.stream("GET", "/api/audit/export", params=params) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise _error(r)
+            async for chunk in r.aiter_bytes():
+                yield chunk
+
+    async def audit_lines(
+        self, *, since_seq: int = 0, limit: int | None = None
+    ) -> AsyncIterator[AuditLine]:
+        """One export's lines, read: an AuditChainLine, the entries (dicts), an AuditEndLine
+        (whose `more` says to ask again with `since_seq=last_seq`)."""
+        params = _export_params(since_seq, limit, "ndjson")
+        async with self.http.stream("GET", "/api/audit/export", params=params) as r:
+            if r.status_code >= 400:
+                await r.aread()
+                raise _error(r)
+            number = 0
+            async for text in r.aiter_lines():
+                number += 1
+                if text:
+                    yield ndjson_line(text, f"the export after seq {since_seq}, line {number}")
+
     async def _task(self, run_id: str, action: str, **body: str | None) -> RunView:
         sent = {k: v for k, v in body.items() if v is not None}
         return await self._run("POST", f"/api/runs/{run_id}/tasks/{action}", sent or None)
@@ -498,6 +531,13 @@ class SignoffClient:
 
 
 _BULK_LINE: msgspec.json.Decoder[BulkLine] = msgspec.json.Decoder(BulkLine)
+
+
+def _export_params(since_seq: int, limit: int | None, format: str) -> dict[str, Any]:
+    params: dict[str, Any] = {"since_seq": since_seq, "format": format}
+    if limit is not None:
+        params["limit"] = limit
+    return params
 
 
 def _filter(filter: Mapping[str, Any]) -> dict[str, Any]:

@@ -51,3 +51,16 @@ async def test_an_entry_changed_behind_signoffs_back_is_named(runtime: Runtime) 
     assert not verdict.ok
     assert verdict.first_bad == seqs[2]
     assert verdict.checked == 2
+
+
+async def test_numbers_hash_by_value_so_jsonb_keeps_the_chain(runtime: Runtime) -> None:
+    # PostgreSQL's jsonb gives 1e16 back as the integer 10000000000000000 and keeps 1.0 as
+    # 1.0: a hash over the spelling would break on the first read back.
+    d = runtime.dispatcher
+    made = await d.create("approval", actor="alice", input={"output": 0.9})
+    for data in ({"n": 1e16}, {"n": 1.0, "m": [2e22, -0.0]}, {"n": 1.5e300}, {"n": 1e-7}):
+        await d.dispatch(made.run_id, "pause", actor="ops", data=data)
+        await d.dispatch(made.run_id, "resume", actor="ops")
+    verdict = verify([e async for e in entries(runtime.store)])
+    assert verdict.ok, verdict
+    assert verdict.checked == 9

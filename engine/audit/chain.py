@@ -6,6 +6,10 @@ actor, event, data, reason, and both machines' from/to configurations. The run v
 also stores is derived from those, and left out. The first hash after the chain starts links to
 `GENESIS`. Changing any field of a stored entry, or removing or reordering entries, changes
 every hash from there on, so a verifier that recomputes them names the first seq that differs.
+
+Numbers are hashed by value, as JSON means them: a float with no fraction is hashed as the
+integer it spells (`1e16`, `1.0` as `10000000000000000`, `1`), because PostgreSQL's jsonb keeps
+a number's decimal value, not its spelling, and gives `1e16` back as an integer.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -44,12 +49,25 @@ def digest(
         "at": at if isinstance(at, str) else timestamp(at),
         "actor": actor,
         "event": event,
-        "data": data,
+        "data": canonical(data),
         "reason": reason,
         "business": [list(business[0]), list(business[1])],
         "lifecycle": [list(lifecycle[0]), list(lifecycle[1])],
     }
     return hashlib.sha256(_CANONICAL.encode(content)).hexdigest()
+
+
+def canonical(value: Any) -> Any:
+    """`value` with every integral float as the integer it spells (see the module's doc)."""
+    if isinstance(value, float):
+        # repr is the shortest spelling that reads back as this float, as msgspec writes it
+        # and jsonb stores it: 1.5e300 is 15 followed by 299 zeros, not int(1.5e300).
+        return int(Decimal(repr(value))) if value.is_integer() else value
+    if isinstance(value, Mapping):
+        return {k: canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    return value
 
 
 def link(prev: str, seq: int, content_digest: str) -> str:

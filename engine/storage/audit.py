@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from signoff.engine.audit.chain import timestamp
+from signoff.engine.audit.chain import GENESIS, timestamp
+from signoff.engine.audit.formats import ChainLine, EndLine, Line
 from signoff.engine.storage.schema import AUDIT_CHAIN, HISTORY
 from signoff.engine.storage.store import Store
 
@@ -30,6 +31,20 @@ async def chain_start(store: Store) -> ChainStart:
     return ChainStart(int(row.started_seq), row.started_at)
 
 
+async def export(
+    store: Store, start: ChainStart, *, since_seq: int = 0, limit: int | None = None
+) -> AsyncIterator[Line]:
+    """An export's lines (signoff.engine.audit.formats): where the chain starts, the entries
+    after `since_seq` (at most `limit`), and the end line that says the export is whole."""
+    yield ChainLine(started_seq=start.seq, started_at=timestamp(start.at), since_seq=since_seq)
+    count, last, head = 0, None, None
+    async for entry in entries(store, since_seq=since_seq, limit=limit):
+        yield entry
+        count, last, head = count + 1, entry["seq"], entry["hash"]
+    full = limit is not None and count == limit
+    yield EndLine(entries=count, last_seq=last, head=head, more=full)
+
+
 async def entries(
     store: Store, *, since_seq: int = 0, limit: int | None = None
 ) -> AsyncIterator[dict[str, Any]]:
@@ -46,7 +61,7 @@ async def entries(
         found = before.scalar_one_or_none()
         start = await conn.execute(select(AUDIT_CHAIN.c.started_seq))
         started = int(start.one().started_seq)
-    prev = found if found is not None else ("0" * 64 if since_seq >= started else None)
+    prev = found if found is not None else (GENESIS if since_seq >= started else None)
     cursor, left = since_seq, limit
     while left is None or left > 0:
         size = PAGE if left is None else min(PAGE, left)
@@ -57,7 +72,7 @@ async def entries(
             rows = (await conn.execute(query)).all()
         for row in rows:
             if row.hash is not None and prev is None and row.seq > started:
-                prev = "0" * 64
+                prev = GENESIS
             yield exported(row, prev if row.hash is not None else None)
             prev = row.hash
         if len(rows) < size:

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cli_runs.add_commands(commands)
 
     args = parser.parse_args(argv)
-    if args.command in ("runs", "watch", "definitions", "webhooks", "tasks", "events"):
+    if args.command in ("runs", "watch", "definitions", "webhooks", "tasks", "events", "audit"):
         try:
             return uvloop.run(cli_runs.run(args))
         except ApiError as exc:

@@ -23,6 +23,7 @@ from rich.measure import Measurement
 from rich.progress import Progress
 from rich.table import Table
 
+from signoff.cli import audit as cli_audit
 from signoff.cli import bulk as cli_bulk
 from signoff.cli import definitions as cli_definitions
 from signoff.cli import events as cli_events
@@ -49,6 +50,7 @@ def add_commands(commands: Any) -> None:
     cli_webhooks.add_commands(commands, conn)
     cli_tasks.add_commands(commands, conn)
     cli_events.add_commands(commands, conn)
+    cli_audit.add_commands(commands, conn)
     runs = commands.add_parser("runs", help="create, inspect, approve and reject runs")
     actions = runs.add_subparsers(dest="action", required=True)
 
@@ -147,6 +149,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
             return await cli_tasks.run(client, args, console)
         if args.command == "events":
             return await cli_events.run(client, args)
+        if args.command == "audit":
+            return await cli_audit.run(client, args)
         if args.command == "watch":
             await _watch(client, console, args.definition, args.rows)
             return 0
