@@ -62,6 +62,8 @@ def count(
 ) -> Counted:
     """The counters of a transition from configuration `before` to `after` at `now`; `entered`
     is the run's entry-time map before it, `finished` the lifecycle state a run ends in."""
+    if finished is None and before == after and event not in spec.decision_events:
+        return Counted(dict(entered))  # nothing entered, left or decided: nothing to count
     name, day = spec.name, now.date().isoformat()
     inc: Counter[Key] = Counter()
     came = [s for s in after if s not in before]
