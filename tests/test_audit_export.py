@@ -218,6 +218,13 @@ async def test_csv_verifies_and_names_a_changed_cell(
     (tmp_path / "b.ndjson").write_bytes(rest)
     status, out, _ = await _verify(tmp_path / "a.csv", tmp_path / "b.ndjson")
     assert status == 0 and "ok: 12 chained entries checked in 2 pages" in out
+    # `signoff audit export` writes the same.
+    saved = tmp_path / "saved.csv"
+    done = await asyncio.to_thread(
+        _cli, "audit", "export", "--url", live.url, "--format", "csv", "--out", saved
+    )
+    assert done.returncode == 0, done.stderr
+    assert saved.read_bytes() == body
     # A cell edited in the file is named by its seq.
     entry = rows[4].split(",")
     edited = [*rows[:4], ",".join([*entry[:5], "mallory", *entry[6:]]), *rows[5:]]
