@@ -24,12 +24,13 @@ from signoff.api.guard import guard_request
 from signoff.api.health import healthz
 from signoff.api.identity import IdentityController
 from signoff.api.links import Signer, open_link, use_link
-from signoff.api.metrics import metrics
+from signoff.api.metrics import Metrics, metrics
 from signoff.api.openapi import finish as finish_openapi
 from signoff.api.origin import HostPolicy, host_guard
 from signoff.api.replay import replay_run
 from signoff.api.runs import SHORTCUTS, RunController
 from signoff.api.security import CONTENT_SECURITY_POLICY, add_security_headers, cors
+from signoff.api.stats import definition_stats
 from signoff.api.stream import StreamController
 from signoff.api.tasks import TASK_ROUTES, TaskController
 from signoff.api.tracing import name_by_route, plugins
@@ -87,6 +88,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
     tokens = Tokens(runtime.settings.tokens)
     signer = None if tokens.open else Signer(tokens, runtime.settings)
     runtime.dispatcher.links = None if signer is None else signer.links
+    if isinstance(runtime.observer, Metrics):
+        runtime.observer.watch(runtime.dispatcher)
 
     app = Litestar(
         route_handlers=[
@@ -101,6 +104,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> Litestar:
             *SHORTCUTS,
             replay_run,
             export_audit,
+            definition_stats,
             post_event,
             bulk_runs,
             open_link,

@@ -22,7 +22,10 @@ from prometheus_client import (
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from signoff.api.auth import Tokens, requires
-from signoff.engine import Observer, Runtime
+from signoff.engine import Committed, Dispatcher, Observer, Runtime
+
+# Time in state reaches from seconds (a job) to weeks (a forgotten approval).
+STAY_BUCKETS = (1, 10, 60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 2 * 86400, 7 * 86400)
 
 
 class Metrics(Observer):
@@ -100,6 +103,13 @@ class Metrics(Observer):
             "Listeners that raised after a commit (the transition stayed committed)",
             registry=r,
         )
+        self.time_in_state = Histogram(
+            "signoff_time_in_state_seconds",
+            "How long runs stayed in a state, observed when they leave it",
+            ["definition", "state"],
+            buckets=STAY_BUCKETS,
+            registry=r,
+        )
         self.sse_clients = Gauge(
             "signoff_sse_clients", "SSE clients connected to this process", registry=r
         )
@@ -107,6 +117,15 @@ class Metrics(Observer):
     def transition(self, definition: str, event: str, seconds: float) -> None:
         self.transitions.labels(definition, event).inc()
         self.commit_seconds.observe(seconds)
+
+    def watch(self, dispatcher: Dispatcher) -> None:
+        """Observe the stays each committed transition ends (once per dispatcher)."""
+        if self.committed not in dispatcher.listeners:
+            dispatcher.listeners.append(self.committed)
+
+    def committed(self, committed: Committed) -> None:
+        for state, seconds in committed.stays:
+            self.time_in_state.labels(committed.definition, state).observe(seconds)
 
     def job_attempt(self, kind: str) -> None:
         self.job_attempts.labels(kind).inc()

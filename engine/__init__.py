@@ -76,12 +76,15 @@ from signoff.engine.model.triggers import Receive, Trigger
 from signoff.engine.observer import Observer
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
+from signoff.engine.stats.period import Period
+from signoff.engine.stats.report import ApproverStats, DayStats, StateStats, Stats
 from signoff.engine.storage.events import Delivered, EventRecord, Started
 from signoff.engine.storage.inbox import Inbox, TaskCounts, TaskFilter, TaskItem, TaskPage
 from signoff.engine.storage.inbox import page as tasks_page
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import Census, RunFilter, RunQueries
 from signoff.engine.storage.records import IdempotencyKey
+from signoff.engine.storage.stats import read_stats
 from signoff.engine.storage.store import Store
 from signoff.engine.storage.urls import DatabaseUrlError, check_reachable
 from signoff.engine.views import (
@@ -101,6 +104,7 @@ from signoff.engine.views import (
 
 __all__ = [
     "CONTROL_EVENTS",
+    "ApproverStats",
     "Backoff",
     "Bulk",
     "BulkAction",
@@ -118,6 +122,7 @@ __all__ = [
     "ChartInfo",
     "Committed",
     "DatabaseUrlError",
+    "DayStats",
     "Definition",
     "DefinitionNotFoundError",
     "Delay",
@@ -148,6 +153,7 @@ __all__ = [
     "Observer",
     "Outcome",
     "Pack",
+    "Period",
     "PermanentJobError",
     "Permission",
     "Permissions",
@@ -167,6 +173,8 @@ __all__ = [
     "Settings",
     "Started",
     "StateKind",
+    "StateStats",
+    "Stats",
     "StorageUnavailableError",
     "Store",
     "Target",
@@ -189,6 +197,7 @@ __all__ = [
     "generated_paths",
     "migrate_runs",
     "permissions",
+    "read_stats",
     "replay",
     "send_event",
     "tasks_page",

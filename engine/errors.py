@@ -15,7 +15,8 @@ EngineError
 │   ├── MigrationTargetError
 │   ├── IdempotencyMismatchError
 │   ├── DocumentRejectedError
-│   └── InvalidWebhookError
+│   ├── InvalidWebhookError
+│   └── InvalidPeriodError
 ├── ConflictError
 │   ├── EventNotAllowedError
 │   ├── RunPausedError
@@ -122,6 +123,11 @@ class InvalidInputError(InvalidRequestError):
 
 class IdempotencyMismatchError(InvalidRequestError):
     """This Idempotency-Key was already used for a different request."""
+
+
+class InvalidPeriodError(InvalidRequestError):
+    """The stats period is not valid: since and until are RFC 3339 dates or date-times (UTC
+    days are counted), since not after until, at most 3660 days apart."""
 
 
 class ConflictError(EngineError):

@@ -23,6 +23,7 @@ DEFINITIONS = [
         input_type=approval.ApprovalInput,
         description="Process a request on a queue; a person approves or rejects the output.",
         examples=approval.EXAMPLES,
+        slas={"waiting_for_approval": 86400},  # a person decides within a day
     ),
     Definition(
         name="purchase_order",
@@ -36,6 +37,7 @@ DEFINITIONS = [
             f"2 approvers from {purchase_order.FINANCE_QUORUM_AMOUNT:,} up."
         ),
         regions=purchase_order.REGIONS,
+        slas={"review": 3 * 86400},  # legal and finance both decide within three days
         examples=purchase_order.EXAMPLES,
         example_inputs=purchase_order.EXAMPLE_INPUTS,
     ),

@@ -12,7 +12,8 @@ What a user of the library needs is here, listed in `__all__`:
   `PermanentJobError`, `RetryPolicy`, `Backoff`;
 - to run it: `Settings`, `Runtime`, `create_app` (the HTTP API and monitor), `Role`,
   `OtelTracer` (a runtime's spans from an OpenTelemetry tracer provider of yours);
-- to talk to a server: `SignoffClient`, `ApiError`, and the views it returns;
+- to talk to a server: `SignoffClient`, `ApiError`, and the views it returns (a definition's
+  stats: `Stats`, with `StateStats`, `ApproverStats` and `DayStats`);
 - to check an audit export offline: `read_audit_export`, `AuditChecker` (pages in order) or
   `verify_audit`, `AuditVerdict`, and the export's `AuditChainLine` and `AuditEndLine`;
 - the error tree, rooted at `EngineError` (each docstring is the default message).
@@ -24,11 +25,13 @@ and may change without notice.
 from typing import TYPE_CHECKING, Any
 
 from signoff.engine import (
+    ApproverStats,
     Backoff,
     BulkPreview,
     BulkRunResult,
     BulkStarted,
     BulkSummary,
+    DayStats,
     Definition,
     Delay,
     EventRecord,
@@ -48,6 +51,8 @@ from signoff.engine import (
     RunView,
     Settings,
     StateKind,
+    StateStats,
+    Stats,
     TaskView,
     TransientJobError,
     Trigger,
@@ -79,6 +84,7 @@ from signoff.engine.errors import (
     InvalidEventDataError,
     InvalidInputError,
     InvalidLinkError,
+    InvalidPeriodError,
     InvalidRequestError,
     InvalidWebhookError,
     LeaseLostError,
@@ -136,6 +142,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ApiError",
     "AppLoadError",
+    "ApproverStats",
     "AuditChainLine",
     "AuditChecker",
     "AuditEndLine",
@@ -146,6 +153,7 @@ __all__ = [
     "BulkStarted",
     "BulkSummary",
     "ConflictError",
+    "DayStats",
     "Definition",
     "DefinitionInUseError",
     "DefinitionNotFoundError",
@@ -167,6 +175,7 @@ __all__ = [
     "InvalidEventDataError",
     "InvalidInputError",
     "InvalidLinkError",
+    "InvalidPeriodError",
     "InvalidRequestError",
     "InvalidWebhookError",
     "JobContext",
@@ -201,6 +210,8 @@ __all__ = [
     "StaleVersionError",
     "StateForbiddenError",
     "StateKind",
+    "StateStats",
+    "Stats",
     "StorageUnavailableError",
     "TaskClaimedError",
     "TaskForbiddenError",

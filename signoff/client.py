@@ -17,7 +17,7 @@ import asyncio
 import builtins
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import httpx
@@ -38,6 +38,7 @@ from signoff.engine import (
     RunDetail,
     RunPage,
     RunView,
+    Stats,
     TaskPage,
 )
 from signoff.engine.audit.formats import Line as AuditLine
@@ -313,6 +314,15 @@ class SignoffClient:
     async def delete_definition(self, name: str, version: int) -> None:
         """Delete a retired version no run uses (admin)."""
         await self._request("DELETE", f"/api/definitions/{name}/versions/{version}")
+
+    async def stats(
+        self, name: str, *, since: date | str | None = None, until: date | str | None = None
+    ) -> Stats:
+        """A definition's stats from `since` to `until` (UTC days; default the last 30): time
+        in each state, SLA breaches, decisions per approver, finished runs per day."""
+        params = {k: str(v) for k, v in (("since", since), ("until", until)) if v is not None}
+        response = await self._request("GET", f"/api/definitions/{name}/stats", params=params)
+        return msgspec.json.decode(response.content, type=Stats)
 
     # Webhooks (admin) ----------------------------------------------------------------------
 

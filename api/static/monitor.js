@@ -8,6 +8,7 @@ import { fieldLabels, readFields, schemaFields } from "./forms.js";
 import { Inbox } from "./inbox.js";
 import { askVerdicts, forgetVerdicts, judge, verdict, verdicts } from "./permissions.js";
 import { bindReplay, learnReplays, noteReplay, renderReplay } from "./replay.js";
+import { StatsView } from "./stats.js";
 import { renderTasks } from "./tasks.js";
 
 const state = {
@@ -24,6 +25,8 @@ const state = {
   me: null,               // {actor, roles, groups, open} from /api/me
   view: "runs",           // "inbox" (Awaiting me) or "runs"
 };
+
+const stats = new StatsView({ definitions: state.definitions, failed: showError });
 
 const inbox = new Inbox({
   definitions: state.definitions,
@@ -139,6 +142,7 @@ function showLogin() {
   $("app").hidden = true;
   $("login").hidden = false;
   $("logout").hidden = true;
+  $("stats-open").hidden = true;
   $("whoami").textContent = "";
   setConnection("connecting", "signed out");
 }
@@ -458,6 +462,7 @@ async function create(event) {
 function onTransition(message) {
   const entry = JSON.parse(message.data);
   state.lastSeq = entry.seq;
+  stats.changed(entry);
   const fresh = remember(entry.run);
   if (entry.event === "create" && noteReplay(entry.run) && entry.run.replay_of === state.selected) renderDetail();
   if (entry.run_id === state.selected) {
@@ -597,6 +602,7 @@ async function start() {
   connect(); // first, so nothing that changes while the list loads is missed
   try {
     await loadDefinitions();
+    stats.ready();
     if (hasInbox()) await inbox.load();
     await loadRuns();
   } catch (err) {
@@ -625,6 +631,7 @@ async function main() {
   $("tab-inbox").addEventListener("click", () => show("inbox"));
   $("tab-runs").addEventListener("click", () => show("runs"));
   inbox.bind();
+  stats.bind();
   bindReplay({
     current: () => state.runs.get(state.selected),
     started: (run) => { remember(run); renderList(); select(run.id, { reveal: true }); },

@@ -103,6 +103,7 @@ def built_problems(
     known("jobs", section.jobs)
     known("timers", section.timers)
     known("tasks", section.tasks)
+    known("slas", section.slas)
     for event in section.events:
         if event not in events:
             found.append(f"events names the event {event!r}, which the chart does not have")
@@ -136,6 +137,11 @@ def built_problems(
                 found.append(f"timer in {state_id!r}: {timer.after!r} is not a duration (3d, 4h)")
             if timer.event not in events:
                 found.append(f"timer in {state_id!r}: the chart has no event {timer.event!r}")
+    for state_id, sla in section.slas.items():
+        if section.kinds.get(state_id) != "wait":
+            found.append(f"slas names {state_id!r}, which is not a wait state")
+        if seconds(sla) is None:
+            found.append(f"sla of {state_id!r}: {sla!r} is not a duration (3d, 4h)")
     found += _external_problems(section, events)
     found += _reach_problems(chart, states)
     return found

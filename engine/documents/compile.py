@@ -115,6 +115,7 @@ def _definition(parsed: Parsed, loaded: Any, version: int) -> Definition:
         tasks={state: _task(t) for state, t in section.tasks.items()},
         event_schemas={e: ev.data for e, ev in section.events.items() if ev.data is not None},
         delays=_delays(section),
+        slas={state: seconds(sla) or 0.0 for state, sla in section.slas.items()},
         triggers=[triggers.Trigger(t.event, t.when, t.input) for t in section.triggers],
         receives={
             state: {name: triggers.Receive(r.event, r.correlate) for name, r in names.items()}

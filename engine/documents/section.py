@@ -15,6 +15,7 @@ signoff:
   tasks:                                # who may take a wait state's task, when it is due
     manager_review: {groups: [managers], users: [ada], due: 2d, remind_after: 4h,
                      escalate_after: 1d, escalate_to: directors}
+  slas: {manager_review: 2d}            # a wait state's target stay; longer ones are breaches
   events:                               # the data a decision takes (JSON Schema)
     approve: {data: {type: object, properties: {amount: {type: number}}}}
   examples: {approve: [{actor: mia}]}   # for `signoff paths`
@@ -128,6 +129,7 @@ class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     example_inputs: list[dict[str, Any]] = []
     triggers: list[Trigger] = []
     receives: dict[Name, dict[ExternalName, Receive]] = {}
+    slas: dict[Name, str] = {}  # wait state → duration (3d, 4h): its SLA in the stats
 
 
 def seconds(text: str) -> float | None:

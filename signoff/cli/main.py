@@ -193,7 +193,9 @@ def _paths(registry: Registry, name: str) -> int:
 
 
 def _runtime(settings: Settings) -> Runtime:
-    runtime = Runtime(settings, load_registry(settings), Metrics())
+    metrics = Metrics()
+    runtime = Runtime(settings, load_registry(settings), metrics)
+    metrics.watch(runtime.dispatcher)
     tokens = Tokens(settings.tokens)
     if not tokens.open:  # a worker's notifications (reminders, escalations) carry links too
         runtime.dispatcher.links = Signer(tokens, settings).links
