@@ -145,6 +145,10 @@ class StatCount(SQLModel, table=True):
     folded from history entries' `counts` (signoff.engine.storage.stats_rollup)."""
 
     __tablename__ = "stat_counts"
+    # A period's rows of one definition, with every column the stats read (migration 0008).
+    __table_args__ = (
+        Index("ix_stat_counts_period", "definition", "day", "kind", "key", "bucket", "n"),
+    )
 
     definition: str = Field(sa_column=Column(String(100), primary_key=True))
     kind: str = Field(sa_column=Column(String(16), primary_key=True))
