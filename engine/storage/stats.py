@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from typing import Any
+
 from sqlalchemy import text
 
 from signoff.engine.charts.describe import describe
 from signoff.engine.errors import DefinitionNotFoundError
+from signoff.engine.model.definition import Definition
 from signoff.engine.model.registry import Registry
 from signoff.engine.stats.period import Period
 from signoff.engine.stats.report import Row, StateSpec, Stats, assemble
@@ -39,13 +43,23 @@ async def read_stats(store: Store, registry: Registry, name: str, period: Period
     if not versions:
         raise DefinitionNotFoundError(name)
     newest = registry.definitions.get(name) or versions[-1]
-    async with store.read() as conn:
-        behind = (await conn.execute(_BEHIND)).first() is not None
-    if behind:
-        await roll_up(store)
     params = {"definition": name, "since": str(period.since), "until": str(period.until)}
     async with store.read() as conn:
-        result = await conn.execute(_SUMS, params)
-        rows: list[Row] = [(k, key, d, int(b), int(n)) for k, key, d, b, n in result]
-    states = [StateSpec(s.id, s.kind) for s in describe(newest).states]
-    return assemble(name, period, states, newest.slas, rows)
+        behind = (await conn.execute(_BEHIND)).first() is not None
+        if not behind:
+            rows = [_row(r) for r in await conn.execute(_SUMS, params)]
+    if behind:
+        await roll_up(store)
+        async with store.read() as conn:
+            rows = [_row(r) for r in await conn.execute(_SUMS, params)]
+    return assemble(name, period, _states(newest), newest.slas, rows)
+
+
+def _row(r: Any) -> Row:
+    kind, key, day, bucket, n = r
+    return (kind, key, day, int(bucket), int(n))
+
+
+@lru_cache(maxsize=256)  # a Definition hashes by identity: one entry per registered version
+def _states(definition: Definition) -> tuple[StateSpec, ...]:
+    return tuple(StateSpec(s.id, s.kind) for s in describe(definition).states)
