@@ -264,7 +264,7 @@ async def test_a_full_disk_refuses_every_write_with_503_until_space_is_freed(
 async def test_a_disk_filling_up_loses_no_acknowledged_write(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk", "4m") as disk:
         async with serve(f"sqlite+aiosqlite:///{disk / 'signoff.db'}") as live:
-            fill(disk / "filler", leave=48 * 1024)
+            fill(disk / "filler", leave=160 * 1024)  # a burst of creates fits at first
             acknowledged: set[str] = set()
             refused = False
             for n in range(40):  # bursts of concurrent creates, until the disk refuses one
