@@ -30,10 +30,10 @@ _SUMS = text(
     " WHERE definition = :definition AND kind = 'now' AND day = ''"
     " GROUP BY kind, key, bucket"
 )
-# Are there history entries the stats have not folded yet?
-_BEHIND = text(
-    "SELECT 1 FROM history WHERE seq > (SELECT seq FROM stats_rollup WHERE id = 1) LIMIT 1"
-)
+# The last entry's seq and the fold's mark: entries above it are not counted yet. (max(seq) is
+# one step down the primary key; `WHERE seq > (mark) LIMIT 1` let PostgreSQL's planner, which
+# cannot see the mark, read all of history sequentially.)
+_BEHIND = text("SELECT (SELECT max(seq) FROM history), (SELECT seq FROM stats_rollup WHERE id = 1)")
 
 
 async def read_stats(store: Store, registry: Registry, name: str, period: Period) -> Stats:
@@ -45,7 +45,8 @@ async def read_stats(store: Store, registry: Registry, name: str, period: Period
     newest = registry.definitions.get(name) or versions[-1]
     params = {"definition": name, "since": str(period.since), "until": str(period.until)}
     async with store.read() as conn:
-        behind = (await conn.execute(_BEHIND)).first() is not None
+        last, mark = (await conn.execute(_BEHIND)).one()
+        behind = last is not None and (mark is None or last > mark)
         if not behind:
             rows = [_row(r) for r in await conn.execute(_SUMS, params)]
     if behind:
