@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench import check15
+from bench import check15, check16
 from bench import events as events_bench
 from bench import stats as stats_bench
 from bench import tracing as tracing_bench
@@ -183,6 +183,7 @@ def report(r: dict[str, Any]) -> str:
         "",
     ]
     lines += targets(r) + analysis(r) + NOTES.splitlines() + check15.section(check15.load())
+    lines += check16.section(check15.load())
     lines += events_bench.section(events_bench.load())
     lines += stats_bench.section(stats_bench.load())
     lines += tracing_bench.section(tracing_bench.load())

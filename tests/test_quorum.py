@@ -73,9 +73,9 @@ async def test_a_large_order_needs_legal_and_two_distinct_finance_approvers(
 ) -> None:
     run_id = await order_in_review(live, 25_000)
     async with as_(live, "otto") as otto:
-        run = await otto.get(run_id)
-        assert run.configuration == REVIEW and run.lifecycle == "waiting"
-        assert run.context["needed"] == {"legal": 1, "finance": 2}
+        seen = await otto.get(run_id)
+        assert seen.configuration == REVIEW and seen.lifecycle == "waiting"
+        assert seen.context["needed"] == {"legal": 1, "finance": 2}
 
     async with as_(live, "fay") as fay:
         run = await fay.approve(run_id, region="finance", reason="budget ok")
