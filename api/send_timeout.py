@@ -4,17 +4,23 @@ When a client stops reading, uvicorn's `send()` waits for the transport to drain
 the response (an SSE stream, typically) never runs again, and closing the transport would
 wait to flush too. This ASGI wrapper bounds that wait and then *aborts* the transport, so the
 kernel discards the unsent data at once. It also hands the app the connection's abort (see
-`abort_of`), so the feed can cut a client it drops without waiting for the timeout.
+`abort_of`), so the feed can cut a client it drops without waiting for the timeout, and a
+direct write (see `direct_of`): the feed writes a live frame to the connection itself, with no
+task to wake per client, while the connection takes it without waiting; otherwise the frame
+goes through the response's own send, bounded as above.
 
 It relies on two uvicorn internals, both in its h11 and httptools protocols: `send` is a
 bound method of the request's cycle, which has `.transport` and `.flow` (`write_paused`,
 `drain()`). Without them it degrades to a timeout on every send that raises, so uvicorn
 closes the connection (gracefully: the unsent data then stays until the kernel gives up).
+Direct writes rely on the httptools cycle's state (`response_started`, `chunked_encoding`,
+`response_complete`, `disconnected`) and are offered only on that protocol.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
@@ -28,6 +34,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("signoff.connections")
 ABORT = "signoff.abort"  # scope["extensions"][ABORT]: aborts the request's connection
+DIRECT = "signoff.direct"  # scope["extensions"][DIRECT]: writes a body chunk now, if it can
 
 
 class SendTimeoutError(Exception):
@@ -39,6 +46,22 @@ def abort_of(scope: Mapping[str, Any]) -> Callable[[], None] | None:
     extensions: Mapping[str, Any] = scope.get("extensions") or {}
     abort: Callable[[], None] | None = extensions.get(ABORT)
     return abort
+
+
+def direct_of(scope: Mapping[str, Any]) -> Callable[[bytes], bool] | None:
+    """Writes one chunk of this request's streamed response body on the connection at once,
+    when the server allows it; False when it cannot without waiting (paused, closing, not
+    yet started or already complete), and the chunk must go through the response's send."""
+    extensions: Mapping[str, Any] = scope.get("extensions") or {}
+    direct: Callable[[bytes], bool] | None = extensions.get(DIRECT)
+    return direct
+
+
+@functools.lru_cache(maxsize=8)
+def _chunk(data: bytes) -> bytes:
+    # HTTP/1.1 chunked framing, made once per frame for every client it goes to (a bytes
+    # object caches its hash, and the cache finds the same object by identity first).
+    return b"%x\r\n%b\r\n" % (len(data), data)
 
 
 class SendTimeout:
@@ -60,9 +83,13 @@ class SendTimeout:
         if abort is None or not hasattr(flow, "write_paused"):
             await self.app(scope, receive, _Deadline(send, self.timeout_s))
             return
+        guarded = _Guarded(send, transport, flow, self.timeout_s)
+        extra: dict[str, Any] = {ABORT: abort}
+        if hasattr(cycle, "chunked_encoding"):  # uvicorn's httptools protocol
+            extra[DIRECT] = guarded.write_now
         # A new dict: the server's own extensions (if any) may be shared between requests.
-        scope["extensions"] = {**(scope.get("extensions") or {}), ABORT: abort}
-        await self.app(scope, receive, _Guarded(send, transport, flow, self.timeout_s))
+        scope["extensions"] = {**(scope.get("extensions") or {}), **extra}
+        await self.app(scope, receive, guarded)
 
 
 class _Guarded:
@@ -83,6 +110,22 @@ class _Guarded:
         if self.flow.write_paused and not await self._drained():
             return  # aborted: uvicorn reports the disconnect to the app through receive()
         await self.send(message)
+
+    def write_now(self, data: bytes) -> bool:
+        """Write a body chunk of a started, chunked, streamed response, if the transport takes
+        it without waiting; what uvicorn's send would write for `more_body`, minus the wait."""
+        cycle = self.send.__self__  # type: ignore[attr-defined]
+        if (
+            self.flow.write_paused
+            or cycle.chunked_encoding is not True
+            or not cycle.response_started
+            or cycle.response_complete
+            or cycle.disconnected
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(_chunk(data))
+        return True
 
     async def _drained(self) -> bool:
         transport = self.transport

@@ -11,7 +11,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from signoff.api.auth import requires
-from signoff.api.send_timeout import abort_of
+from signoff.api.send_timeout import abort_of, direct_of
 from signoff.engine import FeedFilter, InvalidRequestError, Runtime
 
 HEADERS = {
@@ -74,7 +74,11 @@ class StreamController(Controller):
         await runtime.queries.get(run_id)  # 404 for an unknown run, before streaming starts
         after = resume_point(last_event_id, last_event_id_query)
         frames = runtime.feed.follow(
-            FeedFilter(run_id=run_id), after, prefix=RETRY, on_drop=abort_of(request.scope)
+            FeedFilter(run_id=run_id),
+            after,
+            prefix=RETRY,
+            on_drop=abort_of(request.scope),
+            direct=direct_of(request.scope),
         )
         return event_stream(frames)
 
@@ -93,6 +97,10 @@ class StreamController(Controller):
             runtime.registry.get(definition)  # 422 for an unknown definition
         after = resume_point(last_event_id, last_event_id_query)
         frames = runtime.feed.follow(
-            FeedFilter(definition=definition), after, prefix=RETRY, on_drop=abort_of(request.scope)
+            FeedFilter(definition=definition),
+            after,
+            prefix=RETRY,
+            on_drop=abort_of(request.scope),
+            direct=direct_of(request.scope),
         )
         return event_stream(frames)

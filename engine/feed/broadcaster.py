@@ -4,8 +4,10 @@ One broadcaster per process publishes history entries in `seq` order. An entry c
 this process is handed over directly when it is the next seq; anything else (another
 process's commit, announced by NOTIFY or found by polling, or a gap) is read from the history
 table by a background task. Each entry is encoded as an SSE frame once, and only if someone
-listens, then put on every matching subscriber's bounded queue. A subscriber whose queue
-overflows is dropped; its client reconnects with Last-Event-ID and replays from the table.
+listens, then written to every matching subscriber's connection directly where the server
+allows it (one write per client, no task per client to wake), else put on its bounded queue. A
+subscriber whose queue overflows is dropped; its client reconnects with Last-Event-ID and
+replays from the table.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ import msgspec
 from sqlalchemy import func, select
 
 from signoff.engine.errors import StorageUnavailableError
-from signoff.engine.feed.subscription import BEAT, HEARTBEAT, FeedFilter, Published, Subscription
+from signoff.engine.feed.subscription import (
+    BEAT,
+    HEARTBEAT,
+    Direct,
+    FeedFilter,
+    Published,
+    Subscription,
+)
 from signoff.engine.storage.schema import HISTORY, RUNS
 from signoff.engine.storage.store import Store
 from signoff.engine.views import history_entry
@@ -107,6 +116,7 @@ class Feed:
         *,
         prefix: bytes = b"",
         on_drop: Callable[[], None] | None = None,
+        direct: Direct | None = None,
     ) -> AsyncIterator[bytes]:
         """SSE frames: the entries after `after` from the table, then live ones, then pings.
 
@@ -118,6 +128,11 @@ class Feed:
         `on_drop` is called if the client falls too far behind: typically it aborts the
         connection, since a client that lags is often one whose socket is full, and then this
         generator, blocked writing to it, would not run again to end the stream.
+
+        `direct` writes a frame to the client's connection at once (False if it cannot). Once
+        the replay is sent and nothing is queued, live frames go that way, written by the
+        broadcaster itself; a frame it cannot write takes the queue, and this generator
+        sends it and everything after it, until the queue is empty again.
         """
         sub = Subscription(where, self.buffer, on_drop)
         self._subscribers.add(sub)
@@ -128,8 +143,13 @@ class Feed:
             async for seq, data in self._replay(where, sent):
                 sent = seq
                 yield data
+            sub.sent = sent
             items = sub.items
             while True:
+                if direct is not None and not items:
+                    # Everything yielded so far was written when the stream resumed us; from
+                    # here the broadcaster writes, in order, after what was yielded.
+                    sub.direct = direct
                 await sub.wait()
                 chunk: list[bytes] = []
                 while items:
@@ -139,8 +159,8 @@ class Feed:
                             yield b"".join(chunk)
                         return
                     seq, data = item
-                    if seq > sent or seq == BEAT:
-                        sent = max(sent, seq)
+                    if seq > sub.sent or seq == BEAT:
+                        sub.sent = max(sub.sent, seq)
                         chunk.append(data)
                 if chunk:
                     yield b"".join(chunk) if len(chunk) > 1 else chunk[0]
@@ -217,7 +237,7 @@ class Feed:
                 if not sub.filter.matches(entry.run_id, entry.definition):
                     continue
                 sub.idle = False
-                if not sub.put((entry.seq, data)):
+                if not sub.deliver(entry.seq, data):
                     log.info("dropping a feed client %d entries behind", len(sub.items))
                     self._drop(sub)
                     if sub.on_drop is not None:
@@ -230,11 +250,12 @@ class Feed:
             await asyncio.sleep(self.heartbeat_s)
             for sub in list(self._subscribers):
                 if sub.idle:
-                    sub.put((BEAT, HEARTBEAT))
+                    sub.deliver(BEAT, HEARTBEAT)
                 sub.idle = True
 
     def _drop(self, sub: Subscription) -> None:
         # The client's stream ends; it reconnects with Last-Event-ID and replays the rest.
         self._subscribers.discard(sub)
+        sub.direct = None
         sub.items.clear()
         sub.put(None)

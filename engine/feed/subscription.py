@@ -6,6 +6,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import msgspec
 
@@ -51,14 +52,24 @@ BEAT = -1  # the seq of a heartbeat item: always sent, never counted
 
 Item = tuple[int, bytes] | None  # (seq, frame), or None: the stream ends
 
+# Writes a frame to the client's connection at once, if it can without waiting (the server
+# provides it: api/send_timeout.py); False when the connection is paused or closing, and the
+# frame must take the mailbox and the stream's own, bounded, send instead.
+Direct: TypeAlias = Callable[[bytes], bool]
+
 
 class Subscription:
     """One client's bounded mailbox: a deque and at most one waiting reader.
 
     Leaner than asyncio.Queue (no putter/getter deques, no join support) in memory per idle
-    client and in work per delivered frame, which is what one process does most of."""
+    client and in work per delivered frame, which is what one process does most of.
 
-    __slots__ = ("filter", "idle", "items", "limit", "on_drop", "waiter")
+    While the client keeps up and its stream waits with an empty mailbox, `direct` is set:
+    `deliver` then writes a frame to the connection itself, with no task to wake per client.
+    The first frame it cannot write that way (a full socket) clears `direct` and takes the
+    mailbox, and the stream sends it (and what follows) with the send timeout."""
+
+    __slots__ = ("direct", "filter", "idle", "items", "limit", "on_drop", "sent", "waiter")
 
     def __init__(
         self, where: FeedFilter, limit: int, on_drop: Callable[[], None] | None = None
@@ -69,6 +80,21 @@ class Subscription:
         self.limit = limit
         self.waiter: asyncio.Future[None] | None = None
         self.idle = True  # nothing queued since the last heartbeat round
+        self.direct: Direct | None = None
+        self.sent = 0  # the highest seq the client was sent (or had, replayed)
+
+    def deliver(self, seq: int, frame: bytes) -> bool:
+        """Send a frame: on the connection at once if `direct` allows, else through the
+        mailbox. False if the mailbox is full."""
+        direct = self.direct
+        if direct is not None:
+            if seq <= self.sent and seq != BEAT:
+                return True  # sent already
+            if direct(frame):
+                self.sent = max(self.sent, seq)
+                return True
+            self.direct = None  # the stream takes over, in order, until it has caught up
+        return self.put((seq, frame))
 
     def put(self, item: Item) -> bool:
         """Queue an item; False if the mailbox is full (end-of-stream always fits)."""
