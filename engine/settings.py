@@ -31,6 +31,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     # Worker tuning: embedded workers in `serve`, job slots, claim polling, leases, retries.
     workers: int = 1
+    # `serve` processes sharing the port (each with its own runtime and `workers` workers).
+    processes: int = 1
     # PostgreSQL connections: reads take up to twice this (a pool plus as many on overflow),
     # writes this many, and one more LISTENs: 31 per process at the default.
     pool_size: int = 10
@@ -147,6 +149,7 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "port": (lambda p: 1 <= p <= 65535, "a port number (1 to 65535)"),
     "failure_rate": (lambda r: 0 <= r <= 1, "between 0 and 1"),
     "workers": (_at_least(0), "a whole number of 0 or more"),
+    "processes": (_at_least(1), "a whole number of 1 or more"),
     "pool_size": (_at_least(1), "a whole number of 1 or more"),
     "concurrency": (_at_least(1), "a whole number of 1 or more"),
     "poll_interval_s": (_positive, _SECONDS),

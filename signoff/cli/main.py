@@ -26,6 +26,7 @@ from signoff.api.server import server
 from signoff.apps import load_registry
 from signoff.cli import runs as cli_runs
 from signoff.cli.definitions import FORMATS as DOCUMENT_FORMATS
+from signoff.cli.processes import run_forked
 from signoff.client import ApiError
 from signoff.engine import (
     DocumentRejectedError,
@@ -54,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", help="bind address (SIGNOFF_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (SIGNOFF_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="embedded workers; 0 serves the API only")
+    serve.add_argument(
+        "--processes",
+        type=int,
+        help="server processes sharing the port, each with its own workers (default 1)",
+    )
 
     worker = commands.add_parser("worker", help="run jobs and timers only (scale-out)")
     worker.add_argument("--concurrency", type=int, help="jobs run at once (default 8)")
@@ -112,7 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = getattr(args, "app", None)
         if args.command == "serve":
             settings = Settings.from_env(
-                host=args.host, port=args.port, workers=args.workers, app=app
+                host=args.host,
+                port=args.port,
+                workers=args.workers,
+                processes=args.processes,
+                app=app,
             )
             return _serve(settings)
         if args.command == "worker":
@@ -215,6 +225,15 @@ def _serve(settings: Settings) -> int:
     uvloop.run(check_reachable(settings.database_url))
     if tokens.open:
         log.warning("running open: no SIGNOFF_TOKENS are set, every caller has every role")
+    if settings.processes > 1:
+        # Migrated once, here: the processes would otherwise race to create the schema (on
+        # SQLite two of them would both apply the first migration). Each then finds it current.
+        uvloop.run(_migrate(settings))
+        return run_forked(settings.processes, lambda: _serve_on(settings, sock))
+    return _serve_on(settings, sock)
+
+
+def _serve_on(settings: Settings, sock: socket.socket) -> int:
     runtime = _runtime(settings)
     _log_definitions(runtime.registry)
     logging.getLogger("uvicorn.access").addFilter(RedactTokens())
