@@ -1,6 +1,8 @@
 """One figure, measured with the code of the current checkout, for A/B runs of two checkouts.
 
 `cd CHECKOUT && PYTHONPATH=CHECKOUT python -m bench.ab_measure http|sse|rate|batch|batch-pg`
+(`sse-pg-10k`, `sse-pg-10k-1`: 10,000 SSE clients over `serve --processes 4` or 1 on
+PostgreSQL; `http-2`: `http` from `serve --processes 2`)
 (`http-sub`, `batch-sub`, `batch-pg-sub`: the same with a webhook subscription to everything)
 prints `RESULT {json}`; alternate the two checkouts in one run and compare medians.
 """
@@ -24,12 +26,22 @@ async def measure(which: str) -> dict[str, Any]:
     if which == "sse":
         r = await sse.sse_latency("sqlite", 1000, 10)
         return {"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]}
+    if which.startswith("sse-pg-10k"):  # 10,000 clients over 4 (or -1: 1) API processes, PG
+        processes = 1 if which.endswith("-1") else 4
+        r = await sse.sse_latency("pg", 10_000, 10, processes=processes)
+        return {k: r[k] for k in ("p50_ms", "p99_ms", "first_ms", "delivered", "expected")}
+    if which == "http-2":  # the same as `http`, from `serve --processes 2`
+        r = await http.approve_rate("sqlite", 10000, 5, processes=2)
+        return {"rps": r["rps"], "p99_ms": r["p99_ms"]}
     if which in ("batch", "batch-pg"):
         r = await roundtrip.batch("pg" if which == "batch-pg" else "sqlite", 1000, 16)
         return {"rps": r["rps"]}
     if which == "rate":
         return {"tps": await roundtrip.transition_rate("sqlite", 2000)}
-    raise SystemExit(f"unknown figure {which!r}: http, sse, rate, batch or batch-pg (+ -sub)")
+    raise SystemExit(
+        f"unknown figure {which!r}: http, http-2, sse, sse-pg-10k(-1), rate, batch or "
+        "batch-pg (+ -sub)"
+    )
 
 
 async def _subscribed(which: str) -> dict[str, Any]:

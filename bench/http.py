@@ -78,10 +78,11 @@ async def prepare_waiting(url: str, runs: int, ids: list[str]) -> None:
 
 
 async def approve_rate(
-    backend: str, runs: int, seconds: int = 5, webhook: str | None = None
+    backend: str, runs: int, seconds: int = 5, webhook: str | None = None, processes: int = 1
 ) -> dict[str, float]:
     """wrk on loopback, 32 connections, one approve per waiting run (each accepted once);
-    `webhook`: a URL subscribed to every notification once the runs are prepared.
+    `webhook`: a URL subscribed to every notification once the runs are prepared;
+    `processes`: `serve --processes N`.
 
     `runs` must exceed what the server can approve in `seconds`: once every run is approved,
     further approves are refused (409) and not counted; `exhausted` says if that happened.
@@ -89,7 +90,9 @@ async def approve_rate(
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install wrk)")
     ids: list[str] = []
-    async with signoff_server(backend, lambda url: prepare_waiting(url, runs, ids)) as (base, _pid):
+    env = {"SIGNOFF_PROCESSES": str(processes)} if processes > 1 else {}
+    prepare = lambda url: prepare_waiting(url, runs, ids)  # noqa: E731
+    async with signoff_server(backend, prepare, **env) as (base, _pid):
         if webhook is not None:
             async with httpx.AsyncClient(base_url=base) as client:
                 made = await client.post("/api/webhooks", json={"url": webhook})

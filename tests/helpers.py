@@ -307,6 +307,15 @@ async def signoff_serve(
 ) -> AsyncIterator[tuple[str, list[str]]]:
     """`signoff serve` (run as `command`) as a process until the block ends, with only `env`'s
     SIGNOFF_* variables and PYTHONPATH; its URL and its log lines so far."""
+    async with serve_process(command, cwd, env, *args) as (_proc, url, lines):
+        yield url, lines
+
+
+@asynccontextmanager
+async def serve_process(
+    command: list[str | Path], cwd: Path, env: dict[str, str], *args: str
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, list[str]]]:
+    """`signoff_serve`, with the process itself too (its pid, to signal it)."""
     sock = free_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -340,7 +349,7 @@ async def signoff_serve(
                         break
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
-        yield url, lines
+        yield proc, url, lines
     finally:
         if proc.returncode is None:
             proc.terminate()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers import entries, free_socket
+from tests.helpers import entries, serve_process
 
 
 def children(pid: int) -> list[int]:
@@ -32,35 +32,16 @@ def gone(pid: int) -> bool:
 
 @asynccontextmanager
 async def served(
-    database_url: str, processes: int
+    database_url: str, processes: int, cwd: Path
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    sock = free_socket()
-    port = sock.getsockname()[1]
-    sock.close()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "signoff", "serve", "--port", str(port),
-        "--processes", str(processes),
-        env={**os.environ, "SIGNOFF_DATABASE_URL": database_url, "SIGNOFF_FAILURE_RATE": "0"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as client:
-            for _ in range(400):
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-        yield proc, base
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    env = {"SIGNOFF_DATABASE_URL": database_url, "SIGNOFF_FAILURE_RATE": "0"}
+    command: list[str | Path] = [sys.executable, "-m", "signoff"]
+    async with serve_process(command, cwd, env, "--processes", str(processes)) as (proc, url, _):
+        yield proc, url
 
 
-async def test_two_processes_serve_one_port_and_one_feed(database_url: str) -> None:
-    async with served(database_url, 2) as (proc, base):
+async def test_two_processes_serve_one_port_and_one_feed(database_url: str, tmp_path: Path) -> None:
+    async with served(database_url, 2, tmp_path) as (proc, base):
         pids = children(proc.pid)
         assert len(pids) == 2
         async with httpx.AsyncClient(base_url=base, timeout=30) as follower:
@@ -81,7 +62,7 @@ async def test_two_processes_serve_one_port_and_one_feed(database_url: str) -> N
 
 
 async def test_one_process_dying_stops_the_set(tmp_path: Path) -> None:
-    async with served(f"sqlite:///{tmp_path / 'db.sqlite'}", 2) as (proc, _base):
+    async with served(f"sqlite:///{tmp_path / 'db.sqlite'}", 2, tmp_path) as (proc, _base):
         first, second = children(proc.pid)
         os.kill(first, signal.SIGKILL)
         assert await asyncio.wait_for(proc.wait(), 30) == 1  # a supervisor restarts the set
