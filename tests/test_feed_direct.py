@@ -67,10 +67,12 @@ async def test_frames_go_direct_then_through_the_stream_then_direct_again(
     assert conn.direct_writes == 3  # written in offer(), no task ran in between
     assert seqs(conn.received) == [101, 102, 103]
 
-    conn.open = False  # the socket is full: these wait for the stream's send, in order
-    for seq in (104, 105, 106):
+    conn.open = False  # the socket is full: 104 waits for the stream's send...
+    feed.offer(entry(104))
+    conn.open = True  # ...and, though the socket has room again, 105 and 106 wait behind it
+    for seq in (105, 106):
         feed.offer(entry(seq))
-    conn.open = True
+    assert conn.direct_writes == 3
     await eventually(lambda: _direct_on(feed))  # caught up: the broadcaster writes again
     for seq in (107, 108):
         feed.offer(entry(seq))
