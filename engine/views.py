@@ -146,7 +146,9 @@ def run_view(row: Mapping[str, Any], allowed: list[str], *, loaded: bool = True)
     )
 
 
-def history_entry(row: Any) -> HistoryEntry:
+def history_entry(row: Any, run: RunView) -> HistoryEntry:
+    """A history row's entry, with the run view as it was after it (`run`, see
+    signoff.engine.storage.stored_view)."""
     return HistoryEntry(
         seq=row.seq,
         run_id=row.run_id,
@@ -157,7 +159,7 @@ def history_entry(row: Any) -> HistoryEntry:
         reason=row.reason,
         business=Change(from_=row.business_from, to=row.business_to),
         lifecycle=Change(from_=row.lifecycle_from, to=row.lifecycle_to),
-        run=msgspec.convert(row.run, RunView),
+        run=run,
     )
 
 

@@ -15,6 +15,7 @@ from signoff.engine.charts.run_charts import RunCharts
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.errors import StaleVersionError
 from signoff.engine.stats.counts import count
+from signoff.engine.storage import stored_view
 from signoff.engine.storage.records import TransitionWrite
 from signoff.engine.storage.statements import Row, Tx
 from signoff.engine.storage.store import Store
@@ -102,9 +103,10 @@ async def write(
         "tasks": task.dump(tasks.tasks),
         "entered": counted.entered,
     }
-    # Encoded once: these bytes are the history row's run view, the response and, inside
-    # the entry, the SSE frame.
-    body = _ENCODER.encode(run_view(after, charts.allowed_events()))
+    # Encoded once: these bytes are the response and, inside the entry, the SSE frame; the
+    # history row keeps the compact part that changes (signoff.engine.storage.stored_view).
+    view = run_view(after, charts.allowed_events())
+    body = _ENCODER.encode(view)
     requests = () if final else [*charts.model.requests, *tasks.timers]
     if requests and carried.current.get() is not None:  # traced: the jobs carry its context
         requests = [msgspec.structs.replace(r, payload=stamp(r.payload)) for r in requests]
@@ -135,7 +137,7 @@ async def write(
             reason=reason,
             business_from=business_from,
             lifecycle_from=lifecycle_from,
-            view=body,
+            view=stored_view.compact(view),
             cancel_all=final,
             cancel_states=sorted(set(business_from) - set(business_to)),
             keep_job=step.keep_job,

@@ -17,7 +17,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
-import msgspec
 from sqlalchemy import func, select
 
 from signoff.engine.errors import StorageUnavailableError
@@ -29,12 +28,11 @@ from signoff.engine.feed.subscription import (
     Published,
     Subscription,
 )
-from signoff.engine.storage.schema import HISTORY, RUNS
+from signoff.engine.storage.entries import Entry, read_after
+from signoff.engine.storage.schema import HISTORY
 from signoff.engine.storage.store import Store
-from signoff.engine.views import history_entry
 
 log = logging.getLogger("signoff.feed")
-_ENCODER = msgspec.json.Encoder()
 GAP_GRACE_S = 0.02
 
 
@@ -47,12 +45,16 @@ class Feed:
         *,
         buffer: int = 1024,
         batch: int = 256,
+        replay_batch: int = 2000,
         poll_interval_s: float = 0.5,
         heartbeat_s: float = 15.0,
     ) -> None:
         self.store = store
         self.buffer = buffer
         self.batch = min(batch, max(1, buffer // 2))
+        # A resuming client's entries are read this many at a time and written as one chunk
+        # (they go to that client alone, past the mailboxes' bound).
+        self.replay_batch = replay_batch
         self.poll_interval_s = poll_interval_s
         self.heartbeat_s = heartbeat_s
         self.last_seq = 0
@@ -142,7 +144,8 @@ class Feed:
             sent = after if after is not None else (0 if where.run_id else self.last_seq)
             async for seq, data in self._replay(where, sent):
                 sent = seq
-                yield data
+                if data:
+                    yield data
             sub.sent = sent
             items = sub.items
             while True:
@@ -168,20 +171,18 @@ class Feed:
             self._subscribers.discard(sub)
 
     async def _replay(self, where: FeedFilter, after: int) -> AsyncIterator[tuple[int, bytes]]:
+        """(last seq, frames): each batch read from the table as one chunk of frames."""
         while True:
-            query = select(HISTORY).where(HISTORY.c.seq > after).order_by(HISTORY.c.seq)
-            if where.run_id is not None:
-                query = query.where(HISTORY.c.run_id == where.run_id)
-            if where.definition is not None:
-                query = query.join(RUNS, RUNS.c.id == HISTORY.c.run_id).where(
-                    RUNS.c.definition == where.definition
-                )
-            async with self.store.read() as conn:
-                rows = (await conn.execute(query.limit(self.batch))).all()
-            for row in rows:
-                after = row.seq
-                yield row.seq, Published.of(history_entry(row)).frame()
-            if len(rows) < self.batch:
+            batch = await read_after(
+                self.store,
+                after,
+                self.replay_batch,
+                run_id=where.run_id,
+                definition=where.definition,
+            )
+            after = batch.last
+            yield after, b"".join(_frame(e).frame() for e in batch.entries)
+            if not batch.full:
                 return
 
     async def _run(self) -> None:
@@ -211,18 +212,12 @@ class Feed:
 
     async def _pump(self) -> None:
         while True:
-            query = (
-                select(HISTORY)
-                .where(HISTORY.c.seq > self.last_seq)
-                .order_by(HISTORY.c.seq)
-                .limit(self.batch)
-            )
-            async with self.store.read() as conn:
-                rows = (await conn.execute(query)).all()
-            self._publish([Published.of(history_entry(r)) for r in rows])
+            batch = await read_after(self.store, self.last_seq, self.batch)
+            self._publish([_frame(e) for e in batch.entries])
+            self.last_seq = max(self.last_seq, batch.last)  # past entries not sent
             for seq in [s for s in self._early if s <= self.last_seq]:
                 del self._early[seq]
-            if len(rows) < self.batch:
+            if not batch.full:
                 return
 
     def _publish(self, entries: Sequence[Published]) -> None:
@@ -259,3 +254,7 @@ class Feed:
         sub.direct = None
         sub.items.clear()
         sub.put(None)
+
+
+def _frame(entry: Entry) -> Published:
+    return Published(entry.seq, entry.run_id, entry.definition, entry.json)

@@ -8,11 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
-import msgspec
-
-from signoff.engine.views import HistoryEntry
-
-_ENCODER = msgspec.json.Encoder()
 HEARTBEAT = b": ping\n\n"
 
 
@@ -37,10 +32,6 @@ class Published:
     run_id: str
     definition: str
     data: bytes
-
-    @classmethod
-    def of(cls, entry: HistoryEntry) -> Published:
-        return cls(entry.seq, entry.run_id, entry.run.definition, _ENCODER.encode(entry))
 
     def frame(self) -> bytes:
         """The SSE message."""

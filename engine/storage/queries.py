@@ -15,6 +15,7 @@ from signoff.engine.charts.run_charts import allowed_events
 from signoff.engine.errors import InvalidCursorError, RunNotFoundError
 from signoff.engine.model.lifecycle import LifecycleState
 from signoff.engine.model.registry import Registry
+from signoff.engine.storage import stored_view
 from signoff.engine.storage.jobs import JobStatus
 from signoff.engine.storage.schema import HISTORY, JOBS, RUNS
 from signoff.engine.storage.store import Store
@@ -106,11 +107,17 @@ class RunQueries:
         )
 
     async def history(self, run_id: str) -> HistoryPage:
+        """The run's entries, oldest first, each with the run view as it was after it."""
+        made = select(*(RUNS.c[c] for c in stored_view.CREATION)).where(RUNS.c.id == run_id)
         async with self.store.read() as conn:
-            await _require_run(conn, run_id)
+            run = (await conn.execute(made)).one_or_none()
+            if run is None:
+                raise RunNotFoundError(run_id)
             query = select(HISTORY).where(HISTORY.c.run_id == run_id).order_by(HISTORY.c.seq)
             rows = (await conn.execute(query)).all()
-        return HistoryPage(items=[history_entry(r) for r in rows])
+        return HistoryPage(
+            items=[history_entry(r, stored_view.rebuild(r._mapping, run._mapping)) for r in rows]
+        )
 
     async def jobs(self, run_id: str) -> JobPage:
         """The run's jobs and timers, oldest first, with their attempts."""

@@ -34,8 +34,8 @@ class StoredOutcome:
 class TransitionWrite:
     """Everything one transition stores; `before` is the run row as locked (None: creating).
 
-    `view` is the run view's JSON, encoded once: the history row stores these bytes, and the
-    same bytes answer the request and travel in the SSE frame.
+    `view` is what the history row stores of the run view: its compact JSON, the parts no
+    other column holds (signoff.engine.storage.stored_view).
     """
 
     after: Row
