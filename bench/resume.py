@@ -1,0 +1,189 @@
+"""Resume drain: an SSE client that reconnects with Last-Event-ID 0 on a database of many
+entries, and how many entries per second it receives until it has the newest one.
+
+    .venv/bin/python -m bench.resume [--checkout PATH] [--backend sqlite|postgresql]
+        [--entries 100000] [--reps 3]
+
+A real `signoff serve` of `checkout` (its own virtualenv, so two checkouts compare A/B)
+writes a realistic mix of runs (bench/history_mix.py) through HTTP; their runs and history
+rows are then cloned (new run ids and seqs, the engine's own column values) up to
+`--entries`. The client is a raw socket reading `GET /api/stream` until the frame whose id
+is the newest seq arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from bench.common import fresh_database
+from bench.history_mix import TOKENS, deploy, mix
+from tests.helpers import free_socket
+
+ROOT = Path(__file__).resolve().parent.parent
+VIEWER = b"Authorization: Bearer o-secret\r\n"
+
+
+def _clone_id(run_id: str, k: int) -> str:
+    return f"{run_id[:24]}{k:012d}"
+
+
+def _clone_sqlite(path: str, entries: int) -> int:
+    conn = sqlite3.connect(path)
+    runs = conn.execute("SELECT * FROM runs").fetchall()
+    run_cols = [d[0] for d in conn.execute("SELECT * FROM runs LIMIT 0").description]
+    hist = conn.execute("SELECT * FROM history ORDER BY seq").fetchall()
+    hist_cols = [d[0] for d in conn.execute("SELECT * FROM history LIMIT 0").description]
+    rid, hrun, hseq = run_cols.index("id"), hist_cols.index("run_id"), hist_cols.index("seq")
+    seq = hist[-1][hseq]
+    k = 0
+    while seq < entries:
+        k += 1
+        new_runs = [
+            tuple(_clone_id(v, k) if i == rid else v for i, v in enumerate(r)) for r in runs
+        ]
+        new_hist = []
+        for h in hist:
+            seq += 1
+            row = list(h)
+            row[hrun], row[hseq] = _clone_id(h[hrun], k), seq
+            new_hist.append(tuple(row))
+        conn.executemany(f"INSERT INTO runs VALUES ({','.join('?' * len(run_cols))})", new_runs)
+        conn.executemany(f"INSERT INTO history VALUES ({','.join('?' * len(hist_cols))})", new_hist)
+    conn.commit()
+    conn.close()
+    return int(seq)
+
+
+async def _clone_pg(dsn: str, entries: int) -> int:
+    conn = await asyncpg.connect(dsn)
+    runs = [list(r.values()) for r in await conn.fetch("SELECT * FROM runs")]
+    run_cols = [a.name for a in (await conn.prepare("SELECT * FROM runs")).get_attributes()]
+    hist = [list(r.values()) for r in await conn.fetch("SELECT * FROM history ORDER BY seq")]
+    hist_cols = [a.name for a in (await conn.prepare("SELECT * FROM history")).get_attributes()]
+    rid, hrun, hseq = run_cols.index("id"), hist_cols.index("run_id"), hist_cols.index("seq")
+    seq = hist[-1][hseq]
+    k = 0
+    while seq < entries:
+        k += 1
+        new_runs = [[_clone_id(v, k) if i == rid else v for i, v in enumerate(r)] for r in runs]
+        new_hist = []
+        for h in hist:
+            seq += 1
+            row = list(h)
+            row[hrun], row[hseq] = _clone_id(h[hrun], k), seq
+            new_hist.append(row)
+        await conn.copy_records_to_table("runs", records=new_runs, columns=run_cols)
+        await conn.copy_records_to_table("history", records=new_hist, columns=hist_cols)
+    await conn.execute("SELECT setval('history_seq_seq', $1)", seq)
+    await conn.execute("VACUUM ANALYZE")
+    await conn.close()
+    return int(seq)
+
+
+async def _wait_up(base: str) -> None:
+    async with httpx.AsyncClient(base_url=base) as client:
+        for _ in range(600):
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError("server did not start")
+
+
+async def drain(port: int, last: int) -> float:
+    """Seconds from the request to the frame of seq `last`."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+    mark = b"id: %d\n" % last
+    started = time.perf_counter()
+    writer.write(
+        b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+        + VIEWER
+        + b"Last-Event-ID: 0\r\n\r\n"
+    )
+    tail, first = b"", True
+    while chunk := await reader.read(1 << 20):
+        if mark in tail + chunk[: len(mark)] or mark in chunk:
+            took = time.perf_counter() - started
+            writer.close()
+            return took
+        if first and not chunk.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(chunk[:500].decode(errors="replace"))
+        first = False
+        tail = chunk[-len(mark) :]
+    raise RuntimeError("stream ended before the last entry")
+
+
+async def measure(checkout: Path, backend: str, entries: int, reps: int) -> dict[str, Any]:
+    async with fresh_database(backend) as url:
+        sock = free_socket()
+        port = sock.getsockname()[1]
+        sock.close()
+        env = {
+            **os.environ,
+            "SIGNOFF_DATABASE_URL": url,
+            "SIGNOFF_PORT": str(port),
+            "SIGNOFF_FAILURE_RATE": "0",
+            "SIGNOFF_TOKENS": TOKENS,
+            "PYTHONPATH": str(checkout),
+        }
+        proc = subprocess.Popen(
+            [str(checkout / ".venv/bin/python"), "-m", "signoff", "serve"],
+            env=env,
+            cwd=checkout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            await _wait_up(base)
+            await deploy(base)
+            await mix(base, 60)
+            await asyncio.sleep(0.5)
+            if backend == "sqlite":
+                path = make_url(url).database
+                assert path is not None
+                last = _clone_sqlite(path, entries)
+            else:
+                dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+                last = await _clone_pg(dsn, entries)
+            # The server's feed finds the clones by polling and reads past them first, else
+            # they would also arrive live, overflow the client's mailbox and drop it.
+            await asyncio.sleep(2 + last / 10_000)
+            took = [await drain(port, last) for _ in range(reps)]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    rates = [last / t for t in took]
+    return {"entries": last, "per_s": rates, "median_per_s": round(statistics.median(rates))}
+
+
+def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--checkout", type=Path, default=ROOT)
+    parser.add_argument("--backend", default="sqlite")
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args()
+    result = asyncio.run(measure(args.checkout, args.backend, args.entries, args.reps))
+    print("RESULT", json.dumps({"checkout": str(args.checkout), "backend": args.backend, **result}))
+
+
+if __name__ == "__main__":
+    main()
