@@ -1,7 +1,8 @@
 """The audit export's two formats, written by the server and read back by `signoff audit verify`.
 
 An export is a `chain` line (where the chain starts, and which entries the export covers),
-an `entry` line per history entry in seq order, and an `end` line (how many entries, the last
+an `entry` line per history entry in seq order (after a `purged` line where the entries before
+one were purged, saying which hash it links to), and an `end` line (how many entries, the last
 seq and its hash): a file without its end line was cut short. NDJSON has a JSON object per line,
 each with its `type`. CSV has one column set for every row: `type`, then an entry's fields,
 with the ones that hold JSON values (data, reason, the from/to configurations) as JSON text;
@@ -40,8 +41,19 @@ class EndLine(msgspec.Struct, frozen=True, kw_only=True, tag="end", tag_field="t
     more: bool
 
 
-Meta = ChainLine | EndLine
-Line = ChainLine | EndLine | dict[str, Any]
+class PurgedLine(msgspec.Struct, frozen=True, kw_only=True, tag="purged", tag_field="type"):
+    """Entries after seq `after_seq` (None: from the first) up to seq `last_seq` were purged
+    (`signoff purge`; its export file holds them); the next entry, seq `next_seq`, links to
+    `last_hash`, the hash of entry `last_seq`, recorded by the purge."""
+
+    after_seq: int | None
+    last_seq: int
+    last_hash: str | None
+    next_seq: int
+
+
+Meta = ChainLine | EndLine | PurgedLine
+Line = ChainLine | EndLine | PurgedLine | dict[str, Any]
 
 ENTRY_FIELDS = (
     "seq", "run_id", "version", "at", "actor", "event", "data", "reason",
@@ -51,6 +63,7 @@ CSV_COLUMNS = ("type", *ENTRY_FIELDS)
 _JSON_COLUMNS = frozenset(
     ("data", "reason", "business_from", "business_to", "lifecycle_from", "lifecycle_to")
 )
+_KINDS: dict[type, str] = {ChainLine: "chain", EndLine: "end", PurgedLine: "purged"}
 _ENCODER = msgspec.json.Encoder()
 _META: msgspec.json.Decoder[Meta] = msgspec.json.Decoder(Meta)
 
@@ -73,7 +86,7 @@ def csv_header() -> bytes:
 def csv_line(line: Line) -> bytes:
     """One CSV row, with its line end."""
     if not isinstance(line, dict):
-        kind = "chain" if isinstance(line, ChainLine) else "end"
+        kind = _KINDS[type(line)]
         meta = _cell("data", msgspec.structs.asdict(line))
         return _csv_row([kind, *(meta if c == "data" else "" for c in ENTRY_FIELDS)])
     flat = {
@@ -177,12 +190,12 @@ def _line(value: dict[str, Any], at: str) -> Line:
         entry = {k: v for k, v in value.items() if k != "type"}
         _check_entry(entry, at)
         return entry
-    if kind in ("chain", "end"):
+    if kind in ("chain", "end", "purged"):
         try:
             return _META.decode(_ENCODER.encode(value))
         except msgspec.ValidationError as exc:
             raise ExportFormatError(f"{at}: not a {kind} line ({exc})") from None
-    raise ExportFormatError(f"{at}: type is {kind!r}, not chain, entry or end")
+    raise ExportFormatError(f"{at}: type is {kind!r}, not chain, entry, purged or end")
 
 
 _ENTRY_TYPES: Mapping[str, type | tuple[type, ...]] = {

@@ -6,6 +6,11 @@ entry on with every later hash recomputed. Both change the head hash, so compare
 one kept elsewhere (an earlier export's, or one written down); the first entry of an export that
 starts after `since_seq` links to an entry the export does not hold, which is taken on trust
 (`Verdict.trusted`) and should be the head of the export before it.
+
+A `purged` line (`signoff purge` deleted the entries before the next one) says which hash the
+next entry links to, as the purge recorded it: that link is taken on trust too (the purge's own
+export holds the purged entries, and its entry `last_seq` should have that hash), and the next
+entry must be the one the line names. A changed kept entry still fails its own hash.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from signoff.engine.audit.chain import GENESIS, entry_digest, link
-from signoff.engine.audit.formats import ChainLine, EndLine, Line
+from signoff.engine.audit.formats import ChainLine, EndLine, Line, PurgedLine
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class Verdict:
     started_seq: int | None = None  # where the chain starts, when the export says
     trusted: str | None = None  # the hash the first entry links to, taken on trust
     pages: int = 0
+    purged: int = 0  # purged ranges passed over (`purged` lines)
+    last_purged: PurgedLine | None = None  # the last of them
 
     @property
     def ok(self) -> bool:
@@ -60,6 +67,9 @@ class Checker:
         self._page_last: int | None = None
         self._page_head: str | None = None
         self._gap: str = ""  # the page does not follow the previous: blamed on its first entry
+        self.purged = 0
+        self.last_purged: PurgedLine | None = None
+        self._next: int | None = None  # the seq a `purged` line said comes next
         self._broken: _Broken | None = None
 
     def feed(self, lines: Iterable[Line], where: str = "the export") -> bool:
@@ -85,6 +95,8 @@ class Checker:
             self.started,
             self.trusted,
             self.pages,
+            self.purged,
+            self.last_purged,
         )
 
     def _feed(self, lines: Iterable[Line], where: str) -> None:
@@ -101,12 +113,16 @@ class Checker:
             elif isinstance(line, EndLine):
                 self._end(line, where)
                 ended = True
+            elif isinstance(line, PurgedLine):
+                self._purged(line, where)
             else:
                 self._entry(line)
         if self._page is not None and not ended:
             raise _Broken(None, f"{where} has no end line: it was cut short")
         if self._gap:  # a page without entries that does not follow the previous
             raise _Broken(None, self._gap)
+        if self._next is not None:
+            raise _Broken(self._next, f"{where} ends after a purged range, before its next entry")
         self._page_entries = 0
 
     def _start(self, line: ChainLine, where: str) -> None:
@@ -139,10 +155,32 @@ class Checker:
                 f"{said[2]}), but it holds {held[0]} up to seq {held[1]} (hash {held[2]})",
             )
 
+    def _purged(self, line: PurgedLine, where: str) -> None:
+        # The range must start where the entries so far end (or before this page began).
+        before = self._page_last if self._page_last is not None else self.position
+        starts = line.after_seq or 0
+        if self._next is not None or (
+            before is not None and (starts > before or (self._page_last and starts != before))
+        ):
+            raise _Broken(
+                line.next_seq,
+                f"{where} says the entries after seq {line.after_seq} were purged, "
+                f"but its entries so far end at seq {before}",
+            )
+        if not line.last_seq < line.next_seq:
+            raise _Broken(line.next_seq, f"{where} has a purged range that ends after its next")
+        self.prev = line.last_hash
+        self._next = line.next_seq
+        self.purged += 1
+        self.last_purged = line
+
     def _entry(self, entry: Mapping[str, Any]) -> None:
         seq = int(entry["seq"])
         if self._gap:
             raise _Broken(seq, self._gap)
+        if self._next is not None and seq != self._next:
+            raise _Broken(seq, f"a purged range said seq {self._next} comes next, not seq {seq}")
+        self._next = None
         page = self._page
         if self.position is not None and seq <= self.position:
             raise _Broken(seq, f"seq {seq} comes after seq {self.position}, out of order")

@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
+from signoff.engine.audit.formats import PurgedLine
 from signoff.engine.errors import StorageUnavailableError
 from signoff.engine.feed.subscription import (
     BEAT,
@@ -27,9 +29,11 @@ from signoff.engine.feed.subscription import (
     FeedFilter,
     Published,
     Subscription,
+    purged_frame,
 )
 from signoff.engine.storage.entries import Entry, read_after
 from signoff.engine.storage.schema import HISTORY
+from signoff.engine.storage.audit import purged_ranges
 from signoff.engine.storage.store import Store
 
 log = logging.getLogger("signoff.feed")
@@ -180,10 +184,36 @@ class Feed:
                 run_id=where.run_id,
                 definition=where.definition,
             )
-            after = batch.last
-            yield after, b"".join(_frame(e).frame() for e in batch.entries)
+            # A run's own entries are never purged while it is stored: no ranges to say. The
+            # ranges are read after the entries, so a purge in between is said, not skipped.
+            upto = batch.last if batch.full else None
+            gaps = [] if where.run_id is not None else await self._gaps(after, upto)
+            frames: list[bytes] = []
+            for entry in batch.entries:
+                while gaps and gaps[0].next_seq <= entry.seq:
+                    after = self._purged(gaps.pop(0), after, frames)
+                after = entry.seq
+                frames.append(_frame(entry).frame())
+            for gap in gaps:
+                after = self._purged(gap, after, frames)
+            after = max(after, batch.last)
+            yield after, b"".join(frames)
             if not batch.full:
                 return
+
+    async def _gaps(self, after: int, upto: int | None) -> list[PurgedLine]:
+        """The purged ranges ending after `after` (up to `upto`), in seq order."""
+        async with self.store.read() as conn:
+            ranges = await purged_ranges(conn, after, upto)
+        return [ranges[seq] for seq in sorted(ranges)]
+
+    @staticmethod
+    def _purged(gap: PurgedLine, after: int, frames: list[bytes]) -> int:
+        """Say a purged range the client has not read past (`signoff purge`); the new cursor."""
+        if gap.last_seq <= after:
+            return after
+        frames.append(purged_frame(gap))
+        return gap.last_seq
 
     async def _run(self) -> None:
         while True:

@@ -8,6 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
 
+import msgspec
+
+from signoff.engine.audit.formats import PurgedLine
+from signoff.engine.views import HistoryEntry
+
+_ENCODER = msgspec.json.Encoder()
 HEARTBEAT = b": ping\n\n"
 
 
@@ -36,6 +42,12 @@ class Published:
     def frame(self) -> bytes:
         """The SSE message."""
         return b"id: %d\nevent: transition\ndata: %s\n\n" % (self.seq, self.data)
+
+
+def purged_frame(gap: PurgedLine) -> bytes:
+    """The SSE message that says the entries after `after_seq` up to `last_seq` were purged
+    (`signoff purge`): its id is `last_seq`, so a client that resumes from it goes on after."""
+    return b"id: %d\nevent: purged\ndata: %s\n\n" % (gap.last_seq, _ENCODER.encode(gap))
 
 
 BEAT = -1  # the seq of a heartbeat item: always sent, never counted

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from signoff.engine.storage.store import Store
@@ -30,6 +31,11 @@ async def upgrade(store: Store, revision: str = "head") -> None:
 async def current(store: Store) -> str | None:
     async with store.engine.connect() as conn:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def head() -> str | None:
+    """The newest revision this code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def _run(connection: Connection, action: str, revision: str) -> None:

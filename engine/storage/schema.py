@@ -140,6 +140,20 @@ class AuditChain(SQLModel, table=True):
     started_at: datetime = _time()
 
 
+class AuditPurged(SQLModel, table=True):
+    """Where a purged range of history ends (`signoff purge`): the kept entry `seq` links to
+    `last_hash`, the hash of the purged entry `last_seq` right before it; `after_seq` is the
+    kept entry before the range (None: the range starts at the first entry)."""
+
+    __tablename__ = "audit_purged"
+
+    seq: int = Field(sa_column=Column(SeqType, primary_key=True, autoincrement=False))
+    after_seq: int | None = Field(default=None, sa_column=Column(SeqType))
+    last_seq: int = Field(sa_column=Column(SeqType, nullable=False))
+    last_hash: str | None = Field(default=None, sa_column=Column(String(64)))
+    purged_at: datetime = _time()
+
+
 class StatCount(SQLModel, table=True):
     """Incremental aggregates for stats: a counter per (definition, kind, key, day, bucket),
     folded from history entries' `counts` (signoff.engine.storage.stats_rollup)."""
@@ -310,6 +324,7 @@ DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]
 INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
 WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 AUDIT_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
+AUDIT_PURGED = AuditPurged.__table__  # type: ignore[attr-defined]
 STAT_COUNTS = StatCount.__table__  # type: ignore[attr-defined]
 STATS_ROLLUP = StatsRollup.__table__  # type: ignore[attr-defined]
 EVENTS = ExternalEvent.__table__  # type: ignore[attr-defined]

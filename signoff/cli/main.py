@@ -1,4 +1,5 @@
-"""The `signoff` command: serve, worker, migrate, diagrams; runs and watch (signoff/cli/runs.py)."""
+"""The `signoff` command: serve, worker, migrate, purge (signoff/cli/purge.py), diagrams; runs
+and watch (signoff/cli/runs.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from signoff.api.metrics import Metrics, serve_worker_metrics
 from signoff.api.security import RedactTokens
 from signoff.api.server import server
 from signoff.apps import load_registry
+from signoff.cli import purge as cli_purge
 from signoff.cli import runs as cli_runs
 from signoff.cli.definitions import FORMATS as DOCUMENT_FORMATS
 from signoff.cli.processes import run_forked
@@ -95,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     cli_runs.add_commands(commands)
+    cli_purge.add_command(commands)
 
     args = parser.parse_args(argv)
     if args.command in ("runs", "watch", "definitions", "webhooks", "tasks", "events", "audit"):
@@ -131,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate-runs":
             settings = Settings.from_env(workers=0, app=app)
             return uvloop.run(_migrate_runs(settings, args.name, args.to))
+        if args.command == "purge":
+            return uvloop.run(cli_purge.run(args, Settings.from_env(workers=0)))
         if args.command == "paths":
             return _paths(load_registry(Settings.from_env(app=app)), args.name)
         if args.command == "diagrams":
