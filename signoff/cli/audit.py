@@ -75,6 +75,15 @@ def report(verdict: Verdict, out: TextIO | None = None, err: TextIO | None = Non
     else:
         print(f"head: seq {verdict.last_seq}, no chained entry yet", file=out)
     print(_start(verdict), file=out)
+    if verdict.last_purged is not None:
+        gap = verdict.last_purged
+        print(
+            f"{verdict.purged} purged range(s) passed over (signoff purge); the last: the "
+            f"entries after seq {gap.after_seq} up to seq {gap.last_seq}, whose hash "
+            f"{gap.last_hash} seq {gap.next_seq} links to, taken on trust: the purge's export "
+            "holds them",
+            file=out,
+        )
     if verdict.trusted is not None:
         print(
             f"the first entry links to {verdict.trusted}, taken on trust: it should be the "
