@@ -25,9 +25,11 @@ TABLES = (
 @dataclass(frozen=True)
 class Seeded:
     """`old` runs cancelled before `before`, each with a job; `live` is paused and resumed
-    between them (its entries interleave with theirs) and after; `late` finished after."""
+    between them (its entries interleave with theirs) and after; `quiet` is live but has not
+    moved since before them; `late` finished after."""
 
     live: str
+    quiet: str
     old: list[str]
     late: str
     before: datetime
@@ -35,6 +37,8 @@ class Seeded:
 
 async def seed(rt: Runtime, n_old: int = 5, *, prefix: str = "old") -> Seeded:
     d = rt.dispatcher
+    quiet = (await d.create("approval", actor="alice", input={"output": 0.9})).run_id
+    await d.dispatch(quiet, "process", actor="alice")
     live = (await d.create("approval", actor="alice", input={"output": 0.9})).run_id
     old = []
     for i in range(n_old):
@@ -49,7 +53,7 @@ async def seed(rt: Runtime, n_old: int = 5, *, prefix: str = "old") -> Seeded:
     late = (await d.create("approval", actor="alice", input={"output": 0.9})).run_id
     await d.dispatch(late, "cancel", actor="ops")
     await toggle(rt, live)  # the newest entry is the live run's
-    return Seeded(live, old, late, before)
+    return Seeded(live, quiet, old, late, before)
 
 
 async def toggle(rt: Runtime, run_id: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import msgspec
 import pytest
 from sqlalchemy import text
 
@@ -21,6 +22,8 @@ async def test_a_purge_exports_its_range_deletes_the_old_runs_and_the_rest_verif
     store = runtime.store
     s = await seed(runtime)
     live_before = await history_of(store, s.live)
+    quiet_before = await history_of(store, s.quiet)
+    assert quiet_before[-1][0] < live_before[0][0]  # all its entries among the oldest
     found = await plan(store, s.before, utcnow())
     was = await counts(store)  # after the fold the plan ran first
     assert (found.runs, found.entries, found.held) == (5, 5 * 3, 0)
@@ -45,6 +48,7 @@ async def test_a_purge_exports_its_range_deletes_the_old_runs_and_the_rest_verif
     for run_id in s.old:
         assert await history_of(store, run_id) == []
     assert await history_of(store, s.live) == live_before  # every entry of the live run
+    assert await history_of(store, s.quiet) == quiet_before  # live, if idle since long before
     assert len(await history_of(store, s.late)) == 2
 
     # The history left verifies across the purged ranges, and the last range ends at the
@@ -57,6 +61,22 @@ async def test_a_purge_exports_its_range_deletes_the_old_runs_and_the_rest_verif
     assert (gaps[-1].last_seq, gaps[-1].last_hash) == (found.last_seq, head)
     end = rest[-1]
     assert isinstance(end, EndLine) and end.entries == was["history"] - 15
+
+
+async def test_a_purged_line_that_does_not_name_the_next_entry_is_refused(
+    runtime: Runtime,
+) -> None:
+    store = runtime.store
+    s = await seed(runtime)
+    await purge(store, await plan(store, s.before, utcnow()), utcnow())
+    lines = await exported(store)
+    at = next(i for i, line in enumerate(lines) if isinstance(line, PurgedLine))
+    gap = lines[at]
+    assert isinstance(gap, PurgedLine)
+    lines[at] = msgspec.structs.replace(gap, next_seq=gap.next_seq + 1)
+    verdict = check(lines)
+    assert not verdict.ok and verdict.first_bad == gap.next_seq
+    assert "comes next" in verdict.problem
 
 
 async def test_a_changed_entry_kept_after_a_purged_range_is_named(runtime: Runtime) -> None:
