@@ -78,7 +78,7 @@ def report(verdict: Verdict, out: TextIO | None = None, err: TextIO | None = Non
     if verdict.last_purged is not None:
         gap = verdict.last_purged
         print(
-            f"{verdict.purged} purged range(s) passed over (signoff purge); the last: the "
+            f"{verdict.purged} purged range(s) passed over; the last: the "
             f"entries after seq {gap.after_seq} up to seq {gap.last_seq}, whose hash "
             f"{gap.last_hash} seq {gap.next_seq} links to, taken on trust: the purge's export "
             "holds them",
