@@ -13,8 +13,8 @@ from typing import Any, NamedTuple
 
 from bench import check15, check16, check17_feed
 from bench import events as events_bench
-from bench import resume as resume_bench
 from bench import purge as purge_bench
+from bench import resume as resume_bench
 from bench import stats as stats_bench
 from bench import tracing as tracing_bench
 from bench.common import PG_ADMIN, Figure

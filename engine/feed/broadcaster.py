@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
 from sqlalchemy import func, select
 
@@ -31,9 +30,9 @@ from signoff.engine.feed.subscription import (
     Subscription,
     purged_frame,
 )
+from signoff.engine.storage.audit import purged_ranges
 from signoff.engine.storage.entries import Entry, read_after
 from signoff.engine.storage.schema import HISTORY
-from signoff.engine.storage.audit import purged_ranges
 from signoff.engine.storage.store import Store
 
 log = logging.getLogger("signoff.feed")

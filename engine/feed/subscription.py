@@ -11,7 +11,6 @@ from typing import TypeAlias
 import msgspec
 
 from signoff.engine.audit.formats import PurgedLine
-from signoff.engine.views import HistoryEntry
 
 _ENCODER = msgspec.json.Encoder()
 HEARTBEAT = b": ping\n\n"
