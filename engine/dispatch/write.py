@@ -14,6 +14,7 @@ from signoff.engine.charts import snapshots
 from signoff.engine.charts.run_charts import RunCharts
 from signoff.engine.dispatch.outcome import Committed, Outcome
 from signoff.engine.errors import StaleVersionError
+from signoff.engine.stats import census
 from signoff.engine.stats.counts import count
 from signoff.engine.storage import stored_view
 from signoff.engine.storage.records import TransitionWrite
@@ -157,7 +158,14 @@ async def write(
                 (business_from, business_to),
                 (lifecycle_from, lifecycle_to),
             ),
-            counts=counted.rows(),
+            counts=[
+                *counted.rows(),
+                *census.moved(
+                    after["definition"],
+                    None if new else (before["state"], before["lifecycle"]),
+                    (after["state"], after["lifecycle"]),
+                ),
+            ],
         ),
     )
     if stored is None:

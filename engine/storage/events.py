@@ -130,7 +130,7 @@ _RUN = (RUNS.c.id, RUNS.c.definition, RUNS.c.definition_version, RUNS.c.configur
 async def by_ref(
     store: Store, definitions: Collection[str], ref_type: str, ref_id: str
 ) -> list[Row]:
-    """The unfinished runs of `definitions` with this ref (index ix_runs_ref)."""
+    """The unfinished runs of `definitions` with this ref (index ix_runs_ref_id)."""
     query = select(*_RUN).where(
         RUNS.c.ref_type == ref_type,
         RUNS.c.ref_id == ref_id,
@@ -144,7 +144,7 @@ async def by_ref(
 async def by_key(store: Store, definitions: Collection[str], key: str) -> Sequence[Row]:
     """The waiting runs of `definitions`, each with the values its context and its input hold
     under `key` (`context`, `input`: None where absent). This reads every waiting run of those
-    definitions (index ix_runs_lifecycle_id, or ix_runs_definition_id): the cost of
+    definitions (index ix_runs_definition_lifecycle_id): the cost of
     correlating by a value rather than by ref."""
     query = select(
         *_RUN,

@@ -15,7 +15,7 @@ from signoff.engine.charts.run_charts import allowed_events
 from signoff.engine.errors import InvalidCursorError, RunNotFoundError
 from signoff.engine.model.lifecycle import LifecycleState
 from signoff.engine.model.registry import Registry
-from signoff.engine.storage import stored_view
+from signoff.engine.storage import census, stored_view
 from signoff.engine.storage.jobs import JobStatus
 from signoff.engine.storage.schema import HISTORY, JOBS, RUNS
 from signoff.engine.storage.store import Store
@@ -94,7 +94,10 @@ class RunQueries:
             if value is not None:
                 query = query.where(RUNS.c[column] == value)
         if where.ref_id_prefix:
-            query = query.where(RUNS.c.ref_id.startswith(where.ref_id_prefix, autoescape=True))
+            low, high = prefix_range(where.ref_id_prefix)
+            query = query.where(RUNS.c.ref_id >= low)
+            if high is not None:
+                query = query.where(RUNS.c.ref_id < high)
         if cursor is not None:
             query = query.where(RUNS.c.id < decode_cursor(cursor))
         async with self.store.read() as conn:
@@ -128,15 +131,10 @@ class RunQueries:
         return JobPage(items=[job_view(r) for r in rows])
 
     async def census(self, now: datetime) -> Census:
-        """How many runs are in each (definition, state, lifecycle), and how many jobs wait."""
+        """How many runs are in each (definition, state, lifecycle), from the counters
+        (signoff.engine.storage.census), and how many jobs wait."""
+        runs = await census.read(self.store)
         async with self.store.read() as conn:
-            runs = (
-                await conn.execute(
-                    select(
-                        RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle, func.count()
-                    ).group_by(RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle)
-                )
-            ).all()
             ready = JOBS.c.status == JobStatus.READY
             waiting = (
                 await conn.execute(
@@ -148,7 +146,7 @@ class RunQueries:
             ).scalar_one()
         overdue = await self.overdue(now)
         return Census(
-            runs={(d, s, lc): n for d, s, lc, n in runs},
+            runs=runs,
             ready_jobs={kind: n for kind, n in waiting},
             due_jobs=due,
             oldest_due={o.kind: o.oldest_due for o in overdue},
@@ -189,6 +187,23 @@ class RunQueries:
 async def _require_run(conn: AsyncConnection, run_id: str) -> None:
     if (await conn.execute(select(RUNS.c.id).where(RUNS.c.id == run_id))).first() is None:
         raise RunNotFoundError(run_id)
+
+
+_SURROGATES = range(0xD800, 0xE000)
+
+
+def prefix_range(prefix: str) -> tuple[str, str | None]:
+    """The ids that start with `prefix` are those in [low, high) (no high: every id from low
+    up), compared code point by code point: byte order of UTF-8, which both databases use
+    for ref_id (BINARY on SQLite, collation "C" on PostgreSQL), so it is an index range.
+    Case matters and no character is special (`%` and `_` are themselves)."""
+    stem = prefix.rstrip(chr(0x10FFFF))  # nothing sorts above it: carry to the one before
+    if not stem:
+        return prefix, None
+    after = ord(stem[-1]) + 1
+    if after in _SURROGATES:  # not characters: UTF-8 cannot hold them
+        after = _SURROGATES.stop
+    return prefix, stem[:-1] + chr(after)
 
 
 _RUN_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -27,6 +27,7 @@ from sqlmodel import Column, Field, SQLModel
 JSONValue = JSON().with_variant(JSONB(), "postgresql")
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 SeqType = BigInteger().with_variant(Integer(), "sqlite")
+REF_ID = String(200).with_variant(String(200, collation="C"), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -57,11 +58,17 @@ def _time(nullable: bool = False, index: bool = False) -> Any:
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    # The run list (GET /api/runs) is newest first: each filter it accepts is an index that
+    # ends in `id`, so a page is a range read in order that stops at `limit`, whatever the
+    # filtered value's share of the table (migration 0010 says why each exists).
     __table_args__ = (
         Index("ix_runs_definition_id", "definition", "id"),
         Index("ix_runs_state_id", "state", "id"),
         Index("ix_runs_lifecycle_id", "lifecycle", "id"),
-        Index("ix_runs_ref", "ref_type", "ref_id"),
+        Index("ix_runs_definition_state_id", "definition", "state", "id"),
+        Index("ix_runs_definition_lifecycle_id", "definition", "lifecycle", "id"),
+        Index("ix_runs_ref_id", "ref_id", "id"),
+        Index("ix_runs_ref_type_id", "ref_type", "id"),
         Index("ix_runs_replay_of", "replay_of"),
     )
 
@@ -71,7 +78,9 @@ class Run(SQLModel, table=True):
     # The structural hash of the chart version the run is on (signoff.engine.model.structure).
     definition_hash: str | None = Field(default=None, sa_column=Column(String(64)))
     version: int
-    ref_id: str | None = Field(default=None, sa_column=Column(String(200)))
+    # Compared byte by byte on both databases ("C" on PostgreSQL, SQLite's BINARY), so a
+    # prefix is an index range (signoff.engine.storage.queries.prefix_range).
+    ref_id: str | None = Field(default=None, sa_column=Column(REF_ID))
     ref_type: str | None = Field(default=None, sa_column=Column(String(100)))
     input: dict[str, Any] = _json()
     state: str = Field(sa_column=Column(String(100), nullable=False))
@@ -169,6 +178,19 @@ class StatCount(SQLModel, table=True):
     key: str = Field(sa_column=Column(String(200), primary_key=True))
     day: str = Field(sa_column=Column(String(10), primary_key=True))  # YYYY-MM-DD, or ""
     bucket: int = Field(sa_column=Column(Integer, primary_key=True))  # -1: no duration
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class RunCount(SQLModel, table=True):
+    """Runs per (definition, state, lifecycle), for /metrics: folded from history entries'
+    `counts` with the stats (signoff.engine.storage.census), started from the runs there
+    were by migration 0010."""
+
+    __tablename__ = "run_counts"
+
+    definition: str = Field(sa_column=Column(String(100), primary_key=True))
+    state: str = Field(sa_column=Column(String(100), primary_key=True))
+    lifecycle: str = Field(sa_column=Column(String(32), primary_key=True))
     n: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
@@ -326,5 +348,6 @@ WEBHOOKS = Webhook.__table__  # type: ignore[attr-defined]
 AUDIT_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
 AUDIT_PURGED = AuditPurged.__table__  # type: ignore[attr-defined]
 STAT_COUNTS = StatCount.__table__  # type: ignore[attr-defined]
+RUN_COUNTS = RunCount.__table__  # type: ignore[attr-defined]
 STATS_ROLLUP = StatsRollup.__table__  # type: ignore[attr-defined]
 EVENTS = ExternalEvent.__table__  # type: ignore[attr-defined]

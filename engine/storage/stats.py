@@ -13,7 +13,7 @@ from signoff.engine.model.definition import Definition
 from signoff.engine.model.registry import Registry
 from signoff.engine.stats.period import Period
 from signoff.engine.stats.report import Row, StateSpec, Stats, assemble
-from signoff.engine.storage.stats_rollup import roll_up
+from signoff.engine.storage.stats_rollup import behind, roll_up
 from signoff.engine.storage.store import Store
 
 # The period's counters summed over its days, but for finished runs (per day) and the `now`
@@ -30,10 +30,6 @@ _SUMS = text(
     " WHERE definition = :definition AND kind = 'now' AND day = ''"
     " GROUP BY kind, key, bucket"
 )
-# The last entry's seq and the fold's mark: entries above it are not counted yet. (max(seq) is
-# one step down the primary key; `WHERE seq > (mark) LIMIT 1` let PostgreSQL's planner, which
-# cannot see the mark, read all of history sequentially.)
-_BEHIND = text("SELECT (SELECT max(seq) FROM history), (SELECT seq FROM stats_rollup WHERE id = 1)")
 
 
 async def read_stats(store: Store, registry: Registry, name: str, period: Period) -> Stats:
@@ -45,11 +41,10 @@ async def read_stats(store: Store, registry: Registry, name: str, period: Period
     newest = registry.definitions.get(name) or versions[-1]
     params = {"definition": name, "since": str(period.since), "until": str(period.until)}
     async with store.read() as conn:
-        last, mark = (await conn.execute(_BEHIND)).one()
-        behind = last is not None and (mark is None or last > mark)
-        if not behind:
+        pending = await behind(conn)
+        if not pending:
             rows = [_row(r) for r in await conn.execute(_SUMS, params)]
-    if behind:
+    if pending:
         await roll_up(store)
         async with store.read() as conn:
             rows = [_row(r) for r in await conn.execute(_SUMS, params)]
