@@ -69,7 +69,7 @@ class Run(SQLModel, table=True):
         Index("ix_runs_definition_lifecycle_id", "definition", "lifecycle", "id"),
         Index("ix_runs_ref_id", "ref_id", "id"),
         Index("ix_runs_ref_type_id", "ref_type", "id"),
-        Index("ix_runs_replay_of", "replay_of"),
+        Index("ix_runs_replay_of_id", "replay_of", "id"),
     )
 
     id: str = Field(sa_column=Column(String(36), primary_key=True))
@@ -225,7 +225,9 @@ class ExternalEvent(SQLModel, table=True):
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
-        Index("ix_jobs_status_due", "status", "due_at"),
+        # The worker's claim (ready, by due time) and /metrics' gauges (ready ones by kind:
+        # read from the index alone).
+        Index("ix_jobs_status_due_kind", "status", "due_at", "kind"),
         Index("ix_jobs_run_status", "run_id", "status"),
         Index("ix_jobs_subscription", "subscription_id", "id"),
     )

@@ -12,7 +12,11 @@ page is read in order from the index and stops at `limit`, however rare or commo
   reads); a state with a lifecycle is narrow enough through either single index;
 - (ref_id, id): `ref_id=` and `ref_id_prefix=` (a range: the column now compares by bytes on
   PostgreSQL too, collation "C", as SQLite's BINARY does), and events delivered by ref;
-- (ref_type, id) replaces (ref_type, ref_id): a ref id is looked up by itself now.
+- (ref_type, id) replaces (ref_type, ref_id): a ref id is looked up by itself now;
+- (replay_of, id) replaces (replay_of): a run's replays, newest first (SQLite's statistics
+  count the runs that replay nothing as one value, and then preferred walking every run).
+- jobs: (status, due_at, kind) replaces (status, due_at): the claim reads it as before, and
+  /metrics counts ready jobs by kind from the index alone.
 Each index costs every transition that moves a run (its state and lifecycle are in most), so
 there are no others.
 
@@ -43,15 +47,19 @@ _NEW = {
     "ix_runs_definition_lifecycle_id": ["definition", "lifecycle", "id"],
     "ix_runs_ref_id": ["ref_id", "id"],
     "ix_runs_ref_type_id": ["ref_type", "id"],
+    "ix_runs_replay_of_id": ["replay_of", "id"],
 }
 
 
 def upgrade() -> None:
     op.drop_index("ix_runs_ref", table_name="runs")
+    op.drop_index("ix_runs_replay_of", table_name="runs")
     if op.get_bind().dialect.name == "postgresql":  # no rewrite: only the collation changes
         op.execute('ALTER TABLE runs ALTER COLUMN ref_id TYPE VARCHAR(200) COLLATE "C"')
     for name, columns in _NEW.items():
         op.create_index(name, "runs", columns)
+    op.create_index("ix_jobs_status_due_kind", "jobs", ["status", "due_at", "kind"])
+    op.drop_index("ix_jobs_status_due", table_name="jobs")
     op.create_table(
         "run_counts",
         sa.Column("definition", sa.String(length=100), nullable=False),
@@ -88,8 +96,11 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("run_counts")
+    op.create_index("ix_jobs_status_due", "jobs", ["status", "due_at"])
+    op.drop_index("ix_jobs_status_due_kind", table_name="jobs")
     for name in _NEW:
         op.drop_index(name, table_name="runs")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("ALTER TABLE runs ALTER COLUMN ref_id TYPE VARCHAR(200)")
     op.create_index("ix_runs_ref", "runs", ["ref_type", "ref_id"])
+    op.create_index("ix_runs_replay_of", "runs", ["replay_of"])

@@ -1,0 +1,127 @@
+"""Plans, not luck: every list, inbox, stats, census and claim query reads the runs, history,
+jobs and inbox tables through an index, on SQLite and PostgreSQL.
+
+The database holds a few thousand runs with skewed values (rare definitions, states,
+lifecycles and ref types next to common ones) and PostgreSQL has statistics, so the planner
+would take an index if one fitted the rare value. The read statements are those the engine
+sends (captured while its own reads run); the write path's claims and lookups are its own
+statement constants. SQLite is checked as the product runs it (no ANALYZE: it never runs one)
+and again after ANALYZE, for a database someone analysed."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from signoff.engine.runtime import Runtime
+from signoff.engine.stats.period import Period
+from signoff.engine.storage import events, jobs, postgres, sqlite, stats_rollup
+from signoff.engine.storage.inbox import Inbox, TaskFilter
+from signoff.engine.storage.inbox import page as tasks_page
+from signoff.engine.storage.queries import RunFilter
+from signoff.engine.storage.stats import read_stats
+from signoff.engine.storage.store import UNLIST_INBOX
+from tests.plans_support import NOW, capturing, fill, plan, run_id, scans, text_of
+
+RARE = {
+    "definition": "d_rare",
+    "state": "s_rare",
+    "lifecycle": "paused",
+    "ref_id": "INV-00042",
+    "ref_type": "rare_type",
+    "ref_id_prefix": "INV-0004",
+}
+CURSOR = run_id(3000)
+Statement = tuple[str, str, Any]
+# Read in index order with no filter, stopped by LIMIT: a page of all runs, the last entry.
+_ORDERED_WALKS = ("GET /api/runs?", "GET /api/runs?cursor", "transition: last entry")
+
+
+async def reads(rt: Runtime) -> list[Statement]:
+    """Each read the API and the worker make, as sent, labelled with what asked for it."""
+    q, store = rt.queries, rt.store
+    async with capturing(store) as got:
+        for n in range(len(RARE) + 1):
+            for names in itertools.combinations(RARE, n):
+                where = RunFilter(**{k: RARE[k] for k in names})
+                for cursor in (None, CURSOR):
+                    query = "&".join([*(f"{k}=" for k in names), *(["cursor"] if cursor else [])])
+                    got.label = f"GET /api/runs?{query}"
+                    await q.page(where, 50, cursor)
+        some, day = run_id(1), NOW.date()
+        for label, read in (
+            ("GET /api/runs/{id}", q.detail(some)),
+            ("GET /api/runs/{id} (engine get)", q.get(some)),
+            ("GET /api/runs/{id}/history", q.history(some)),
+            ("GET /api/runs/{id}/jobs", q.jobs(some)),
+            ("GET /metrics (census)", q.census(NOW)),
+            ("stats read", read_stats(store, rt.registry, "approval", Period(day, day))),
+            ("POST /api/events by ref", events.by_ref(store, ["d_rare"], "invoice", "INV-00042")),
+            ("POST /api/events by key", events.by_key(store, ["d_rare"], "order")),
+        ):  # fmt: skip
+            got.label = label
+            await read
+        for who, groups in (("u7", frozenset({"g7"})), ("admin", None)):
+            for where in (
+                TaskFilter(),
+                TaskFilter(definition="d_rare"),
+                TaskFilter(ref_type="rare_type"),
+                TaskFilter(ref_id="INV-00042"),
+                TaskFilter(due_before=NOW),
+            ):
+                for sort in ("due", "age"):
+                    got.label = f"GET /api/tasks as {who} {where} sort={sort}"
+                    await tasks_page(store, Inbox(who, groups), where, NOW, sort=sort)  # type: ignore[arg-type]
+    return got.statements
+
+
+def writes(url: str, rt: Runtime) -> list[Statement]:
+    """The write path's lookups and the worker's claims, as each dialect sends them."""
+    lite = url.startswith("sqlite")
+    now: Any = NOW.replace(tzinfo=None).isoformat(" ") if lite else NOW
+    later: Any = (NOW + timedelta(seconds=30)).replace(tzinfo=None).isoformat(" ") if lite else NOW
+    kinds: Any = json.dumps(["k_rare"]) if lite else ["k_rare"]
+    some = run_id(1)
+    found = [
+        ("worker claim", sqlite._CLAIM if lite else postgres._CLAIM, ("w", later, now, 9, kinds)),
+        ("stats fold: pending entries", stats_rollup._PENDING, (15000, 2000)),
+        ("transition: lock the run", rt.store._lock_run, (some,)),
+        ("job settle", jobs.SETTLE, (1, "w", now)),
+        ("transition: unlist the inbox", UNLIST_INBOX, (some,)),
+    ]  # fmt: skip
+    if lite:
+        found += [
+            ("transition: last entry", sqlite._LAST, ()),
+            ("transition: cancel jobs", sqlite._CANCEL_ALL, (some, now, -1)),
+            ("claim: inputs", sqlite._INPUTS, (json.dumps([some]),)),
+        ]
+    return [(label, s.sqlite if lite else s.pg, args) for label, s, args in found]
+
+
+async def failures(url: str, statements: list[Statement], note: str = "") -> list[str]:
+    bad = []
+    for label, statement, params in statements:
+        if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "WITH", "DELETE")):
+            continue
+        found = await plan(url, statement, params)
+        walk = label in _ORDERED_WALKS
+        if scanned := scans(found, ordered_walk=walk):
+            bad.append(f"{label}{note} scans {scanned}:\n{' '.join(statement.split())}\n"
+                       f"{text_of(found)}")  # fmt: skip
+    return bad
+
+
+async def test_every_read_and_claim_uses_an_index(runtime: Runtime, database_url: str) -> None:
+    await fill(runtime.store)
+    statements = [*await reads(runtime), *writes(database_url, runtime)]
+    assert len(statements) > 200
+    bad = await failures(database_url, statements)
+    if database_url.startswith("sqlite"):
+        async with runtime.store.engine.begin() as conn:
+            await conn.execute(text("ANALYZE"))
+        bad += await failures(database_url, statements, " (after ANALYZE)")
+    assert not bad, "\n\n".join(bad)
