@@ -42,17 +42,22 @@ def _pick(rng: random.Random, choices: Sequence[tuple[str, float]]) -> str:
     return rng.choices([c for c, _ in choices], [w for _, w in choices])[0]
 
 
-def rows(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+def rows(
+    rng: random.Random, n: int = RUNS_N, *, entries: int = 4, tasks: bool = True
+) -> dict[str, list[dict[str, Any]]]:
     """Runs with 4 history entries each, two finished jobs each, a ready job for the live ones
     (due later: few are due now), and inbox rows (not tied to the runs' states: the plans do
-    not look)."""
-    runs, history, jobs, inbox = [], [], [], []
+    not look); `entries` history entries per run, inbox rows only with `tasks`."""
+    runs: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    inbox: list[dict[str, Any]] = []
     seq = 0
-    for i in range(RUNS_N):
-        rid, at = run_id(i), NOW - timedelta(minutes=RUNS_N - i)
+    for i in range(n):
+        rid, at = run_id(i), NOW - timedelta(minutes=n - i)
         state, lifecycle = _pick(rng, STATES), _pick(rng, LIFECYCLES)
         definition = _pick(rng, DEFINITIONS)
-        ref = {"ref_type": _pick(rng, REF_TYPES), "ref_id": f"INV-{i:05d}"}
+        ref = {"ref_type": _pick(rng, REF_TYPES), "ref_id": f"INV-{i:07d}"}
         runs.append(
             {
                 "id": rid, "definition": definition, "definition_version": 1, "version": 4,
@@ -64,7 +69,7 @@ def rows(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
             }
         )  # fmt: skip
         view = msgspec.to_builtins(run_view(runs[-1], [], loaded=False))
-        for version in range(1, 5):
+        for version in range(1, entries + 1):
             seq += 1
             history.append(
                 {
@@ -85,7 +90,9 @@ def rows(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                     "attempt_log": [],
                 }
             )  # fmt: skip
-        if i % 8 < 5:  # open tasks, each reaching 8 names (the table only holds open ones)
+        if (
+            tasks and i % 8 < 5
+        ):  # open tasks, each reaching 8 names (the table only holds open ones)
             names = [f"group:g{(i + k) % 20}" for k in range(4)] + [f"user:u{i % 50}"]
             for who in ("#all", "*", f"user:u{i % 7 + 50}", *names):
                 inbox.append(
@@ -99,11 +106,12 @@ def rows(rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     return {"runs": runs, "history": history, "jobs": jobs, "inbox": inbox}
 
 
-async def fill(store: Store) -> None:
-    """Fill the tables, then have PostgreSQL gather statistics (autovacuum may not have)."""
+async def fill(store: Store, n: int = RUNS_N, *, entries: int = 4, tasks: bool = True) -> None:
+    """Fill the tables (as `rows`), then have PostgreSQL gather statistics (autovacuum may
+    not have yet)."""
     tables = {"runs": RUNS, "history": HISTORY, "jobs": JOBS, "inbox": INBOX}
     async with store.engine.begin() as conn:
-        for name, values in rows(random.Random(17)).items():
+        for name, values in rows(random.Random(17), n, entries=entries, tasks=tasks).items():
             for start in range(0, len(values), 1000):
                 await conn.execute(tables[name].insert(), values[start : start + 1000])
         seq = await conn.exec_driver_sql("SELECT max(seq) FROM history")

@@ -31,9 +31,9 @@ RARE = {
     "definition": "d_rare",
     "state": "s_rare",
     "lifecycle": "paused",
-    "ref_id": "INV-00042",
+    "ref_id": "INV-0000042",
     "ref_type": "rare_type",
-    "ref_id_prefix": "INV-0004",
+    "ref_id_prefix": "INV-000004",
 }
 CURSOR = run_id(3000)
 Statement = tuple[str, str, Any]
@@ -60,22 +60,22 @@ async def reads(rt: Runtime) -> list[Statement]:
             ("GET /api/runs/{id}/jobs", q.jobs(some)),
             ("GET /metrics (census)", q.census(NOW)),
             ("stats read", read_stats(store, rt.registry, "approval", Period(day, day))),
-            ("POST /api/events by ref", events.by_ref(store, ["d_rare"], "invoice", "INV-00042")),
+            ("POST /api/events by ref", events.by_ref(store, ["d_rare"], "invoice", "INV-0000042")),
             ("POST /api/events by key", events.by_key(store, ["d_rare"], "order")),
         ):  # fmt: skip
             got.label = label
             await read
         for who, groups in (("u7", frozenset({"g7"})), ("admin", None)):
-            for where in (
+            for tasks in (
                 TaskFilter(),
                 TaskFilter(definition="d_rare"),
                 TaskFilter(ref_type="rare_type"),
-                TaskFilter(ref_id="INV-00042"),
+                TaskFilter(ref_id="INV-0000042"),
                 TaskFilter(due_before=NOW),
             ):
                 for sort in ("due", "age"):
-                    got.label = f"GET /api/tasks as {who} {where} sort={sort}"
-                    await tasks_page(store, Inbox(who, groups), where, NOW, sort=sort)  # type: ignore[arg-type]
+                    got.label = f"GET /api/tasks as {who} {tasks} sort={sort}"
+                    await tasks_page(store, Inbox(who, groups), tasks, NOW, sort=sort)
     return got.statements
 
 
