@@ -10,8 +10,11 @@ migration. `measure` alternates A (0008, the census counted with GROUP BY as bef
 calls each, and prints medians in ms (median over rounds, and their spread).
 
     flock -s /tmp/bench.lock .venv/bin/python -m bench.reads prepare --backend sqlite --runs 100000
-    flock /tmp/bench.lock .venv/bin/python -m bench.reads measure
+    flock /tmp/bench.lock .venv/bin/python -m bench.reads measure --save
     .venv/bin/python -m bench.reads drop
+
+`--save` keeps the figures (each round's median) in bench/reads.json; bench/report.py renders
+them into RESULTS.md.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import func, select
 
-from bench.common import PG_ADMIN
+from bench.common import PG_ADMIN, Figure
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunFilter, RunQueries
 from signoff.engine.storage.schema import RUNS
@@ -39,6 +42,7 @@ from signoff.machines.registry import build_registry
 from tests.plans_support import NOW, fill
 
 STATE = Path("/tmp/signoff_bench_reads.json")
+RAW = Path(__file__).parent / "reads.json"
 
 
 async def prepare(backend: str, runs: int) -> dict[str, Any]:
@@ -76,7 +80,7 @@ async def prepare(backend: str, runs: int) -> dict[str, Any]:
     print(
         f"{backend} {runs:,} runs: filled in {filled:.0f} s; migrate 0008 -> head {migrated:.1f} s"
     )
-    return {"backend": backend, "runs": runs, "a": url_a, "b": url_b}
+    return {"backend": backend, "runs": runs, "a": url_a, "b": url_b, "migrate_s": migrated}
 
 
 def _old_census(store: Store) -> Callable[[], Awaitable[Any]]:
@@ -92,7 +96,7 @@ def _old_census(store: Store) -> Callable[[], Awaitable[Any]]:
     return census
 
 
-async def measure(state: dict[str, Any], rounds: int, requests: int) -> None:
+async def measure(state: dict[str, Any], rounds: int, requests: int) -> dict[str, Any]:
     stores = {"A": Store.open(state["a"]), "B": Store.open(state["b"])}
     registry = build_registry(0.0)
     calls: dict[str, dict[str, Callable[[], Awaitable[Any]]]] = {}
@@ -128,6 +132,11 @@ async def measure(state: dict[str, Any], rounds: int, requests: int) -> None:
     for name in calls["A"]:
         a, b = got[(name, "A")], got[(name, "B")]
         print(f"| {name} | {_show(a)} | {_show(b)} |")
+    return {
+        "runs": state["runs"],
+        "migrate_s": state.get("migrate_s"),
+        "ms": {name: {"A": got[(name, "A")], "B": got[(name, "B")]} for name in calls["A"]},
+    }
 
 
 def _show(values: list[float]) -> str:
@@ -142,6 +151,54 @@ async def drop(state: dict[str, Any]) -> None:
             await admin.close()
 
 
+def load(path: Path = RAW) -> dict[str, Any]:
+    return dict(json.loads(path.read_text())) if path.exists() else {}
+
+
+def section(data: dict[str, Any]) -> list[str]:
+    """The reads-at-scale section of RESULTS.md, from reads.json."""
+    if not data:
+        return []
+    lines = [
+        "",
+        "## Check after issue 17: reads at scale",
+        "",
+        "`flock -s /tmp/bench.lock .venv/bin/python -m bench.reads prepare --backend B --runs N`,",
+        "then `flock /tmp/bench.lock .venv/bin/python -m bench.reads measure --save` (3 rounds of",
+        "30 sequential calls, A and B alternating in one lock hold): A is a database at migration",
+        "0008 (the indexes before issue 17, `/metrics` counting runs with GROUP BY), B its copy",
+        "migrated to the head, the same rows (synthetic, skewed: see bench/reads.py). Each call is",
+        "the engine's own read (RunQueries) on the server's kind of connection, without HTTP.",
+        "Median ms over the rounds (min–max).",
+        "",
+        "| database | runs | read | A: before | B: after | A/B |",
+        "|---|---|---|---|---|---|",
+    ]
+    ms = "{:,.2f}"
+    for key in sorted(data):
+        r = data[key]
+        name = "SQLite" if key.startswith("sqlite") else "PostgreSQL"
+        for read, ab in r["ms"].items():
+            a, b = Figure(ab["A"]), Figure(ab["B"])
+            lines.append(
+                f"| {name} | {r['runs']:,} | {read} | {a.show(ms)} | {b.show(ms)} |"
+                f" {a.median / b.median:.1f}× |"
+            )
+    migrations = ", ".join(
+        f"{'SQLite' if k.startswith('sqlite') else 'PostgreSQL'} {data[k]['migrate_s']:.1f} s"
+        for k in sorted(data)
+        if data[k].get("migrate_s") is not None
+    )
+    lines += [
+        "",
+        f"`signoff migrate` from 0008 to the head on these databases: {migrations} (new",
+        "indexes, the census counted once). `/metrics` after: the census is a handful of",
+        "`run_counts` rows; what is left is the job gauges, counted over the index of ready jobs",
+        "(10,000 here: one per live run), which grows with the live runs, not with history.",
+    ]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("step", choices=["prepare", "measure", "drop"])
@@ -149,13 +206,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--save", action="store_true")
     args = parser.parse_args()
     if args.step == "prepare":
         STATE.write_text(json.dumps(asyncio.run(prepare(args.backend, args.runs))))
         return
     state = json.loads(STATE.read_text())
     if args.step == "measure":
-        asyncio.run(measure(state, args.rounds, args.requests))
+        found = asyncio.run(measure(state, args.rounds, args.requests))
+        if args.save:
+            data = load()
+            data[f"{state['backend']}_{state['runs']}"] = found
+            RAW.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
         return
     asyncio.run(drop(state))
     for url in (state["a"], state["b"]):

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from bench import check15, check16, check17_feed
 from bench import events as events_bench
 from bench import purge as purge_bench
+from bench import reads as reads_bench
 from bench import resume as resume_bench
 from bench import stats as stats_bench
 from bench import tracing as tracing_bench
@@ -192,6 +193,7 @@ def report(r: dict[str, Any]) -> str:
     lines += check17_feed.section(check17_feed.load())
     lines += resume_bench.section()
     lines += purge_bench.section(purge_bench.load())
+    lines += reads_bench.section(reads_bench.load())
     return "\n".join(lines) + "\n"
 
 

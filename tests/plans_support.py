@@ -45,9 +45,9 @@ def _pick(rng: random.Random, choices: Sequence[tuple[str, float]]) -> str:
 def rows(
     rng: random.Random, n: int = RUNS_N, *, entries: int = 4, tasks: bool = True
 ) -> dict[str, list[dict[str, Any]]]:
-    """Runs with 4 history entries each, two finished jobs each, a ready job for the live ones
-    (due later: few are due now), and inbox rows (not tied to the runs' states: the plans do
-    not look); `entries` history entries per run, inbox rows only with `tasks`."""
+    """Runs with `entries` history entries each, two finished jobs each, a ready job for the
+    live ones (one in a hundred due now, the others later), and with `tasks` inbox rows (not
+    tied to the runs' states: the plans do not look)."""
     runs: list[dict[str, Any]] = []
     history: list[dict[str, Any]] = []
     jobs: list[dict[str, Any]] = []
@@ -85,7 +85,7 @@ def rows(
                 {
                     "run_id": rid, "kind": "k_common" if i % 50 else "k_rare", "state": state,
                     "payload": {}, "status": status, "attempts": 1, "max_attempts": 5,
-                    "due_at": at + timedelta(days=30 if status == "ready" and i % 100 else 0),
+                    "due_at": NOW + timedelta(days=i % 30) if status == "ready" and i % 100 else at,
                     "created_for_version": 1, "created_at": at, "updated_at": at,
                     "attempt_log": [],
                 }
