@@ -27,6 +27,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -102,19 +103,18 @@ async def measure(state: dict[str, Any], rounds: int, requests: int) -> dict[str
     calls: dict[str, dict[str, Callable[[], Awaitable[Any]]]] = {}
     for variant, store in stores.items():
         q = RunQueries(store, registry)
-        calls[variant] = {
-            "GET /api/runs?ref_id=X": lambda q=q: q.page(RunFilter(ref_id="INV-0004242"), 50, None),
-            "GET /api/runs?state=<rare>": lambda q=q: q.page(RunFilter(state="s_rare"), 50, None),
-            "GET /api/runs?ref_type=<rare>": lambda q=q: q.page(
-                RunFilter(ref_type="rare_type"), 50, None
-            ),
-            "GET /api/runs?definition=&state=<rare in it>": lambda q=q: q.page(
-                RunFilter(definition="d_rare", state="waiting"), 50, None
-            ),
-            "/metrics (census + job gauges)": (
-                _old_census(store) if variant == "A" else lambda q=q: q.census(NOW)
+        filters = {
+            "GET /api/runs?ref_id=X": RunFilter(ref_id="INV-0004242"),
+            "GET /api/runs?state=<rare>": RunFilter(state="s_rare"),
+            "GET /api/runs?ref_type=<rare>": RunFilter(ref_type="rare_type"),
+            "GET /api/runs?definition=&state=<rare in it>": RunFilter(
+                definition="d_rare", state="waiting"
             ),
         }
+        calls[variant] = {name: partial(q.page, where, 50, None) for name, where in filters.items()}
+        calls[variant]["/metrics (census + job gauges)"] = (
+            _old_census(store) if variant == "A" else partial(q.census, NOW)
+        )
     got: dict[tuple[str, str], list[float]] = {}
     for _ in range(rounds):
         for variant in ("A", "B"):
