@@ -5,11 +5,14 @@ with runs already in it, and after runs are deleted and forgotten."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import text
 
 from signoff.engine.runtime import Runtime
 from signoff.engine.storage import census, migrate
+from signoff.engine.storage import purge as retention
 from signoff.engine.storage.census import UnfoldedError
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.statements import sql
@@ -138,3 +141,19 @@ async def test_deleted_runs_are_forgotten_once_folded(runtime: Runtime) -> None:
     await d.dispatch(made[2].run_id, "cancel", actor="ops")  # folded after the purge
     got = await census.read(runtime.store)
     assert got == await truth(runtime.store) == {("approval", "unprocessed", "cancelled"): 2}
+
+
+async def test_signoff_purge_takes_the_runs_it_deletes_out_of_the_census(
+    runtime: Runtime,
+) -> None:
+    d = runtime.dispatcher
+    made = [await d.create("approval", actor="a") for _ in range(4)]
+    for m in made[:3]:
+        await d.dispatch(m.run_id, "cancel", actor="ops")
+    await d.create("approval", actor="a")  # the newest entry stays
+    later = d.clock() + timedelta(seconds=1)
+    found = await retention.plan(runtime.store, later, later)
+    done = await retention.purge(runtime.store, found, later, batch=2)
+    assert done.rows["runs"] == 3
+    got = await census.read(runtime.store)
+    assert got == await truth(runtime.store) == {("approval", "unprocessed", "queued"): 2}

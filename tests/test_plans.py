@@ -25,7 +25,8 @@ from signoff.engine.storage.inbox import page as tasks_page
 from signoff.engine.storage.queries import RunFilter
 from signoff.engine.storage.stats import read_stats
 from signoff.engine.storage.store import UNLIST_INBOX
-from tests.plans_support import NOW, capturing, fill, plan, run_id, scans, text_of
+from tests.helpers import eventually
+from tests.plans_support import NOW, RUNS_N, capturing, fill, plan, run_id, scans, text_of
 
 RARE = {
     "definition": "d_rare",
@@ -117,6 +118,11 @@ async def failures(url: str, statements: list[Statement], note: str = "") -> lis
 
 async def test_every_read_and_claim_uses_an_index(runtime: Runtime, database_url: str) -> None:
     await fill(runtime.store)
+
+    async def fed() -> bool:  # the feed has read the new rows: its reads are not captured
+        return runtime.feed.last_seq >= RUNS_N * 4
+
+    await eventually(fed, timeout=30)
     statements = [*await reads(runtime), *writes(database_url, runtime)]
     assert len(statements) > 200
     bad = await failures(database_url, statements)

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from signoff.engine.model.lifecycle import FINISHED
+from signoff.engine.storage import census
 from signoff.engine.storage.schema import HISTORY, RUNS, STATS_ROLLUP
 from signoff.engine.storage.statements import Sql, Tx, sql
 from signoff.engine.storage.stats_rollup import roll_up
@@ -57,7 +58,9 @@ def with_list(template: str, where: Sql, *, of: Any = None) -> Sql:
 
 
 _BATCH = sql(
-    "SELECT r.id FROM runs r WHERE r.lifecycle IN (" + _FINAL_SQL + ") AND r.updated_at < $1"
+    "SELECT r.id, r.definition, r.state, r.lifecycle FROM runs r WHERE r.lifecycle IN ("
+    + _FINAL_SQL
+    + ") AND r.updated_at < $1"
     " AND r.id > $2 AND NOT EXISTS (SELECT 1 FROM history h WHERE h.run_id = r.id AND h.seq > $3)"
     " ORDER BY r.id LIMIT $4"
 )
@@ -185,6 +188,10 @@ async def purge(
             ids = [row["id"] for row in rows]
             if ids:
                 await _delete(tx, ids, now, done)
+                # Their entries are all at or below the fold's mark (`upto`): counted, so
+                # the run census can let them go (signoff.engine.storage.census).
+                places = [(r["definition"], r["state"], r["lifecycle"]) for r in rows]
+                await census.forget(store, tx, places, plan.upto)
         done.longest_s = max(done.longest_s, time.perf_counter() - started)
         if not ids:
             return done
