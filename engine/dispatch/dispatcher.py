@@ -31,6 +31,7 @@ from signoff.engine.errors import (
     RunPausedError,
     SeparationOfDutiesError,
     SnapshotError,
+    StaleVersionError,
     UnknownEventError,
     WriteConflictError,
 )
@@ -55,6 +56,10 @@ _ENCODER = msgspec.json.Encoder()
 
 # A transaction's body: what it answers, and (unless it only replayed) what it committed.
 _Body = Callable[[Tx, datetime], Awaitable[tuple[Outcome, Committed]]]
+
+
+# Tries of an optimistic transition before the one that locks the run (see _transact).
+OPTIMISTIC_TRIES = 2
 
 
 def utcnow() -> datetime:
@@ -141,6 +146,9 @@ class Dispatcher:
         if data:
             self._check_size("data", data)
         request = dict(data or {})
+        # Without a key to record or a lease to settle, the transition's only write is the
+        # statement that stores it: see _transact's `optimistic`.
+        optimistic = idem is None and lease is None
         return await self._transact(
             idem,
             lambda tx, now: self._apply(
@@ -157,6 +165,7 @@ class Dispatcher:
                 roles,
                 groups,
             ),
+            optimistic=optimistic,
             event=event,
             run_id=run_id,
         )
@@ -217,6 +226,7 @@ class Dispatcher:
         return await self._transact(
             idem,
             self._task_body(event, caller, slot, target, reason, if_match, run_id),
+            optimistic=idem is None,
             event=event,
             run_id=run_id,
         )
@@ -329,8 +339,30 @@ class Dispatcher:
         body: _Body,
         *,
         single: bool = False,
+        optimistic: bool = False,
         event: str,
         run_id: str | None = None,
+    ) -> Outcome:
+        """Run `body` in a write transaction. `optimistic`: its one write is the statement
+        that stores the transition, so it may run without a transaction block (`single`): on
+        PostgreSQL the run is then read without a lock, and the statement writes nothing if
+        the run's version moved on meanwhile; the body is then tried again on the new state,
+        the last time in a transaction that locks the run (two round trips instead of four)."""
+        for tries in range(OPTIMISTIC_TRIES if optimistic else 0, -1, -1):
+            try:
+                return await self._transact_once(idem, body, single or tries > 0, event, run_id)
+            except StaleVersionError:
+                if tries == 0:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _transact_once(
+        self,
+        idem: IdempotencyKey | None,
+        body: _Body,
+        single: bool,
+        event: str,
+        run_id: str | None,
     ) -> Outcome:
         for attempt in (1, 2):
             try:

@@ -27,8 +27,8 @@ from signoff.engine.storage.listener import (
 )
 from signoff.engine.storage.pg_writer import PgTx, PgWriter
 from signoff.engine.storage.records import IdempotencyKey, TransitionWrite
-from signoff.engine.storage.schema import JOBS
-from signoff.engine.storage.statements import Sql, Tx, sql
+from signoff.engine.storage.schema import JOBS, RUNS
+from signoff.engine.storage.statements import Row, Sql, Tx, sql
 from signoff.engine.storage.store import (
     HISTORY_COLUMNS,
     INBOX_FIELDS,
@@ -196,6 +196,7 @@ class PgStore(Store):
             url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
         super().__init__(url, engine)
+        self._read_run = sql(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = $1", of=RUNS)
         self._writer = PgWriter(asyncpg_dsn(url), size=pool_size)
         # Whether a webhook subscription was active at the last transition this process wrote
         # (True until one says otherwise): see store_transition.
@@ -209,6 +210,14 @@ class PgStore(Store):
 
     async def _close_writer(self) -> None:
         await self._writer.close()
+
+    async def lock_run(self, tx: Tx, run_id: str) -> Row | None:
+        # Outside a transaction block (an optimistic transition: Dispatcher._transact) a row
+        # lock would end with the statement: the run is read as it is, and the statement that
+        # stores the transition checks that its version has not moved on.
+        if cast(PgTx, tx).conn.is_in_transaction():
+            return await tx.fetchrow(self._lock_run, run_id)
+        return await tx.fetchrow(self._read_run, run_id)
 
     async def store_transition(self, tx: Tx, w: TransitionWrite) -> Stored | None:
         a = w.after
