@@ -3,6 +3,7 @@
 `cd CHECKOUT && PYTHONPATH=CHECKOUT python -m bench.ab_measure http|sse|rate|batch|batch-pg`
 (`sse-pg-10k`, `sse-pg-10k-1`: 10,000 SSE clients over `serve --processes 4` or 1 on
 PostgreSQL; `http-2`: `http` from `serve --processes 2`)
+(`batch-pg-split`: batch-pg with the jobs run by a worker process of their own)
 (`http-sub`, `batch-sub`, `batch-pg-sub`: the same with a webhook subscription to everything)
 prints `RESULT {json}`; alternate the two checkouts in one run and compare medians.
 """
@@ -35,6 +36,9 @@ async def measure(which: str) -> dict[str, Any]:
         return {"rps": r["rps"], "p99_ms": r["p99_ms"]}
     if which in ("batch", "batch-pg"):
         r = await roundtrip.batch("pg" if which == "batch-pg" else "sqlite", 1000, 16)
+        return {"rps": r["rps"]}
+    if which == "batch-pg-split":  # the jobs in a worker process of their own
+        r = await roundtrip.batch("pg", 1000, 16, split=True)
         return {"rps": r["rps"]}
     if which == "rate":
         return {"tps": await roundtrip.transition_rate("sqlite", 2000)}

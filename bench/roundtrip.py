@@ -4,10 +4,12 @@ waiting_for_approval → approve → finished, failure rate 0, input.output = 0.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
+from sqlalchemy import text
 
 from bench.common import fresh_database, gather_limited, percentile
 from signoff.engine.dispatch.outcome import Committed
@@ -80,25 +82,30 @@ async def batch(
     n: int,
     concurrency: int,
     setup: Callable[[Runtime], Awaitable[None]] | None = None,
+    *,
+    split: bool = False,
 ) -> dict[str, float]:
     """The issue's DBOS pattern: start N runs (C at a time) and wait until all wait for
     approval, then approve all N (C at a time). End to end = N / (start + approval phase).
-    `setup(runtime)` runs once it has started (e.g. to subscribe a webhook)."""
+    `setup(runtime)` runs once it has started (e.g. to subscribe a webhook). `split`: the
+    jobs run in a worker process of their own (bench/worker_proc.py), as in the scale-out
+    layout, instead of the benchmark's process."""
     async with fresh_database(backend) as url:
         settings = Settings(
             database_url=url,
             failure_rate=0.0,
-            workers=1,
+            workers=0 if split else 1,
             concurrency=max(16, concurrency),
             poll_interval_s=0.5,
         )
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
+        worker = await _worker_process(url) if split else None
         if setup is not None:
             await setup(rt)
         latency: list[float] = []
         began = time.perf_counter()
-        ids = await start_waiting(rt, n, concurrency)
+        ids = await (_start_waiting_elsewhere if split else start_waiting)(rt, n, concurrency)
         start_s = time.perf_counter() - began
 
         async def approve(i: int) -> None:
@@ -110,6 +117,9 @@ async def batch(
         began = time.perf_counter()
         await gather_limited(n, concurrency, approve)
         approve_s = time.perf_counter() - began
+        if worker is not None:
+            worker.terminate()
+            await worker.wait()
         await rt.stop()
     return {
         "rps": n / (start_s + approve_s),
@@ -145,3 +155,36 @@ async def start_waiting(rt: Runtime, n: int, concurrency: int) -> list[str]:
     await all_waiting.wait()
     rt.dispatcher.listeners.remove(on_commit)
     return ids
+
+
+_PROCESSED = text("SELECT count(*) FROM runs WHERE version >= 3")
+
+
+async def _worker_process(url: str) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.worker_proc", url, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert (await proc.stdout.readline()).strip() == b"ready"
+    return proc
+
+
+async def _start_waiting_elsewhere(rt: Runtime, n: int, concurrency: int) -> list[str]:
+    """start_waiting when another process runs the jobs: its commits are not this
+    dispatcher's, so the runs are counted in the database (every 20 ms) until all N have
+    reached version 3 (created, processing, processed)."""
+    ids: list[str] = []
+
+    async def start(_: int) -> None:
+        created = await rt.dispatcher.create("approval", actor="bench", input={"output": 0.9})
+        run_id = msgspec.json.decode(created.body)["id"]
+        ids.append(run_id)
+        await rt.dispatcher.dispatch(run_id, "process", actor="bench")
+
+    await gather_limited(n, concurrency, start)
+    while True:
+        async with rt.store.read() as conn:
+            done = (await conn.execute(_PROCESSED)).scalar()
+        if done == n:
+            return ids
+        await asyncio.sleep(0.02)

@@ -92,9 +92,12 @@ class Runtime:
             heartbeat_s=settings.heartbeat_s,
             poll_interval_s=settings.poll_interval_s,
         )
-        # Other processes' commits reach the feed by NOTIFY on PostgreSQL; where the store has
-        # no such channel (SQLite), the feed's polling is what notices them.
-        self.listener = self.store.listener(self.feed.wake, self.catalog.changed)
+        # Other processes' commits reach the feed by NOTIFY on PostgreSQL, and so do the jobs
+        # they enqueue this process's workers (a worker process of the scale-out layout takes
+        # a job the API enqueued at once, not at its next poll); where the store has no such
+        # channel (SQLite), polling is what notices them.
+        wake = self._wake_all if self.workers else None
+        self.listener = self.store.listener(self.feed.wake, self.catalog.changed, wake)
         self._tasks: list[asyncio.Task[None]] = []
         self.dispatcher.listeners += [self._wake_workers, self._publish]
 
@@ -142,6 +145,10 @@ class Runtime:
         if committed.enqueued_jobs:
             for worker in self.workers:
                 worker.wake()
+
+    def _wake_all(self) -> None:
+        for worker in self.workers:
+            worker.wake()
 
     def _publish(self, c: Committed) -> None:
         self.feed.offer(Published(c.seq, c.run_id, c.definition, c.entry))

@@ -1,5 +1,6 @@
-"""LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition, and
-its definitions catalog when any process deploys, retires or deletes a chart document.
+"""LISTEN on PostgreSQL: wakes this process's feed when any process commits a transition, its
+definitions catalog when any process deploys, retires or deletes a chart document, and its
+workers when any process commits a transition that enqueued jobs.
 
 The notification carries only the seq (NOTIFY is delivered at commit, and payloads must stay
 under 8,000 bytes); the feed then reads the new rows from the history table, unless the entry
@@ -25,6 +26,7 @@ from signoff.engine.storage.store import Listener
 log = logging.getLogger("signoff.listener")
 CHANNEL = "signoff_history"
 DEFINITIONS_CHANNEL = "signoff_definitions"  # a chart document was added, retired or deleted
+JOBS_CHANNEL = "signoff_jobs"  # a committed transition enqueued jobs
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -37,12 +39,14 @@ class PgListener(Listener):
         url: str,
         on_notify: Callable[[int | None], None],
         on_definitions: Callable[[], None] | None = None,
+        on_jobs: Callable[[int], None] | None = None,
         *,
         ping_s: float = 5.0,
     ) -> None:
         self.dsn = asyncpg_dsn(url)
         self.on_notify = on_notify
         self.on_definitions = on_definitions
+        self.on_jobs = on_jobs
         self.ping_s = ping_s
         self.connects = 0  # how many times a LISTEN connection was (re)established
         self.backend_pid: int | None = None
@@ -83,12 +87,18 @@ class PgListener(Listener):
             on_definitions = self.on_definitions
             if on_definitions is not None:
                 await conn.add_listener(DEFINITIONS_CHANNEL, lambda *args: on_definitions())
+            on_jobs = self.on_jobs
+            if on_jobs is not None:
+                # Called with the notifying server process's pid.
+                await conn.add_listener(JOBS_CHANNEL, lambda _c, pid, *_: on_jobs(pid))
             self.backend_pid = conn.get_server_pid()
             self.connects += 1
             self._ready.set()
             self.on_notify(None)  # catch up on whatever committed while we were not listening
             if on_definitions is not None:
                 on_definitions()
+            if on_jobs is not None:
+                on_jobs(0)
             while not lost.is_set():
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.ping_s):

@@ -22,7 +22,8 @@ def _encode(value: Any) -> str:
     return _ENCODER.encode(value).decode()
 
 
-async def _setup(conn: Any) -> None:
+async def _setup(conn: Any, pids: set[int]) -> None:
+    pids.add(conn.get_server_pid())
     for name in ("json", "jsonb"):
         await conn.set_type_codec(
             name, encoder=_encode, decoder=msgspec.json.decode, schema="pg_catalog"
@@ -43,6 +44,9 @@ class PgWriter:
         self.dsn = dsn
         self.size = size
         self._pool: Any = None
+        # The server process ids of this pool's connections, past and present: notifications
+        # they sent are this process's own.
+        self.pids: set[int] = set()
 
     async def _ensure(self) -> Any:
         if self._pool is None:
@@ -50,7 +54,7 @@ class PgWriter:
                 self.dsn,
                 min_size=1,
                 max_size=self.size,
-                init=_setup,
+                init=lambda conn: _setup(conn, self.pids),
                 reset=_reset,
                 command_timeout=60,
             )

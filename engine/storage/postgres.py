@@ -22,6 +22,7 @@ from signoff.engine.storage.jobs import WEBHOOK_KIND, ClaimedJob
 from signoff.engine.storage.listener import (
     CHANNEL,
     DEFINITIONS_CHANNEL,
+    JOBS_CHANNEL,
     PgListener,
     asyncpg_dsn,
 )
@@ -136,6 +137,8 @@ def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]
             {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
         FROM feed RETURNING seq)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
+        (SELECT count(*) FROM (SELECT pg_notify('{JOBS_CHANNEL}', '') FROM (SELECT id FROM enqueued
+            {"UNION ALL SELECT id FROM delivered" if telling else ""} LIMIT 1) AS j) AS n) AS woke,
         {"(SELECT count(*) FROM delivered)" if telling else "0"} AS deliveries,
         EXISTS (SELECT 1 FROM webhooks WHERE active) AS subscribed FROM entry"""
     return sql(text_), p.names
@@ -284,8 +287,19 @@ class PgStore(Store):
         self,
         on_commit: Callable[[int | None], None],
         on_definitions: Callable[[], None] | None = None,
+        on_jobs: Callable[[], None] | None = None,
     ) -> Listener:
-        return PgListener(self.url, on_commit, on_definitions)
+        if on_jobs is None:
+            return PgListener(self.url, on_commit, on_definitions)
+        wake = on_jobs
+        own = self._writer.pids
+
+        # This process's own commits have woken its workers already (Runtime._wake_workers).
+        def heard(pid: int) -> None:
+            if pid not in own:
+                wake()
+
+        return PgListener(self.url, on_commit, on_definitions, heard)
 
     @asynccontextmanager
     async def migrating(self) -> AsyncIterator[AsyncConnection]:

@@ -168,9 +168,10 @@ class Store(ABC):
         self,
         on_commit: Callable[[int | None], None],
         on_definitions: Callable[[], None] | None = None,
+        on_jobs: Callable[[], None] | None = None,
     ) -> Listener | None:
-        """Hears other processes' commits (and changes to stored definitions); None where
-        the feed must poll for them."""
+        """Hears other processes' commits (and changes to stored definitions, and commits
+        that enqueued jobs); None where the feed and the workers must poll for them."""
         return None
 
     # --- transactions and reads ------------------------------------------------------------
