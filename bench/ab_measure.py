@@ -3,7 +3,8 @@
 `cd CHECKOUT && PYTHONPATH=CHECKOUT python -m bench.ab_measure http|sse|rate|batch|batch-pg`
 (`sse-pg-10k`, `sse-pg-10k-1`: 10,000 SSE clients over `serve --processes 4` or 1 on
 PostgreSQL; `http-2`: `http` from `serve --processes 2`)
-(`batch-pg-split`: batch-pg with the jobs run by a worker process of their own)
+(`batch-pg-split`: batch-pg with the jobs run by a worker process of their own;
+`batch-pg-split-quiet`: the same, that process's feed ignoring other processes' commits)
 (`http-sub`, `batch-sub`, `batch-pg-sub`: the same with a webhook subscription to everything)
 prints `RESULT {json}`; alternate the two checkouts in one run and compare medians.
 """
@@ -37,8 +38,9 @@ async def measure(which: str) -> dict[str, Any]:
     if which in ("batch", "batch-pg"):
         r = await roundtrip.batch("pg" if which == "batch-pg" else "sqlite", 1000, 16)
         return {"rps": r["rps"]}
-    if which == "batch-pg-split":  # the jobs in a worker process of their own
-        r = await roundtrip.batch("pg", 1000, 16, split=True)
+    if which in ("batch-pg-split", "batch-pg-split-quiet"):  # jobs in a worker process
+        quiet = which.endswith("-quiet")
+        r = await roundtrip.batch("pg", 1000, 16, split=True, quiet_feed=quiet)
         return {"rps": r["rps"]}
     if which == "rate":
         return {"tps": await roundtrip.transition_rate("sqlite", 2000)}

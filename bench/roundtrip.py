@@ -84,12 +84,13 @@ async def batch(
     setup: Callable[[Runtime], Awaitable[None]] | None = None,
     *,
     split: bool = False,
+    quiet_feed: bool = False,
 ) -> dict[str, float]:
     """The issue's DBOS pattern: start N runs (C at a time) and wait until all wait for
     approval, then approve all N (C at a time). End to end = N / (start + approval phase).
     `setup(runtime)` runs once it has started (e.g. to subscribe a webhook). `split`: the
     jobs run in a worker process of their own (bench/worker_proc.py), as in the scale-out
-    layout, instead of the benchmark's process."""
+    layout, instead of the benchmark's process (`quiet_feed`: see bench/worker_proc.py)."""
     async with fresh_database(backend) as url:
         settings = Settings(
             database_url=url,
@@ -100,7 +101,7 @@ async def batch(
         )
         rt = Runtime(settings, build_registry(0.0))
         await rt.start()
-        worker = await _worker_process(url) if split else None
+        worker = await _worker_process(url, quiet_feed) if split else None
         if setup is not None:
             await setup(rt)
         latency: list[float] = []
@@ -160,9 +161,10 @@ async def start_waiting(rt: Runtime, n: int, concurrency: int) -> list[str]:
 _PROCESSED = text("SELECT count(*) FROM runs WHERE version >= 3")
 
 
-async def _worker_process(url: str) -> asyncio.subprocess.Process:
+async def _worker_process(url: str, quiet_feed: bool) -> asyncio.subprocess.Process:
+    args = ["-m", "bench.worker_proc", url, *(["--quiet-feed"] if quiet_feed else [])]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.worker_proc", url, stdout=asyncio.subprocess.PIPE
+        sys.executable, *args, stdout=asyncio.subprocess.PIPE
     )
     assert proc.stdout is not None
     assert (await proc.stdout.readline()).strip() == b"ready"
