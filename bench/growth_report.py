@@ -1,0 +1,107 @@
+"""The Growth section of RESULTS.md, from bench/growth.json (`python -m bench.growth --render`).
+
+One table per label (before/after issue 17's fixes) and database: each figure's median over the
+repetitions at each size, and its cost at the largest size over the smallest (latency, seconds,
+bytes: larger over smaller; rates: smaller over larger, so above 1 is always worse), against
+the issue's goal of 1.5.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+GOAL = 1.5
+DATABASES = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
+COMMAND = (
+    "python -m bench.growth --sizes 10000,100000,1000000 --db {db} --reps 3 --label {label} --save"
+)
+
+
+def _size(n: int) -> str:
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+
+
+def _num(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def _cell(runs: dict[str, Any], figure: str, key: str) -> float | None:
+    values = runs.get("figures", {}).get(figure, {}).get(key)
+    return statistics.median(values) if values else None
+
+
+def _ratio(lo: float | None, hi: float | None, rate: bool) -> float | None:
+    if lo is None or hi is None or lo == 0 or hi == 0:
+        return None
+    return lo / hi if rate else hi / lo
+
+
+def _row(label: str, values: list[float | None], ratios: list[float | None]) -> str:
+    cells = [" / ".join(_num(v) if v is not None else "–" for v in vs) for vs in values]  # type: ignore[attr-defined]
+    shown = [r for r in ratios if r is not None]
+    ratio = " / ".join(f"{r:.2f}" for r in shown) or "–"
+    verdict = ("yes" if max(shown) <= GOAL else f"**no** ({max(shown):.1f}×)") if shown else "–"
+    return f"| {label} | {' | '.join(cells)} | {ratio} | {verdict} |"
+
+
+def table(by_size: dict[str, Any]) -> list[str]:
+    sizes = sorted(by_size, key=int)
+    runs = [by_size[s] for s in sizes]
+    lines = [
+        "| figure | " + " | ".join(_size(int(s)) for s in sizes) + f" | {_size(int(sizes[-1]))}"
+        f"/{_size(int(sizes[0]))} | within {GOAL}× |",
+        "|---" * (len(sizes) + 3) + "|",
+    ]
+    figures = list(runs[-1].get("figures", {}))
+    for figure in figures:
+        keys = list(runs[-1]["figures"][figure])
+        values = [[_cell(r, figure, k) for k in keys] for r in runs]
+        ratios = [
+            _ratio(values[0][i], values[-1][i], k.endswith("per_s")) for i, k in enumerate(keys)
+        ]
+        unit = " / ".join(k.replace("_", " ") for k in keys)
+        lines.append(_row(f"{figure} ({unit})", values, ratios))  # type: ignore[arg-type]
+    for key, label in (
+        ("bytes_per_run", "database bytes per run"),
+        ("history_share", "history's share of it"),
+    ):
+        values = [[r.get(key)] for r in runs]
+        ratio = _ratio(values[0][0], values[-1][0], False) if key == "bytes_per_run" else None
+        lines.append(_row(label, values, [ratio]))  # type: ignore[arg-type]
+    seeds = " / ".join(f"{r.get('seed_s', 0):.0f}" for r in runs)
+    day = " / ".join(f"{r.get('day_entries', 0):,}" for r in runs)
+    lines.append(f"| seeding (s, not a goal) | {seeds.replace(' / ', ' | ')} | | |")
+    lines.append(f"| entries in the last day (SSE drain) | {day.replace(' / ', ' | ')} | | |")
+    big = runs[-1].get("migrate")
+    if big:
+        lines += [
+            "",
+            f"`signoff migrate` at {_size(int(sizes[-1]))} runs, from {big['from']} to {big['to']}"
+            f" (after alembic took it one revision down in {big['downgrade_s']:.1f} s):"
+            f" {big['migrate_s']:.1f} s, the process's start included.",
+        ]
+    return lines
+
+
+def section(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "## Growth (issue 17)",
+        "",
+        "Each per-run figure on databases of 10k, 100k and 1M runs, filled by `bench/seed.py`",
+        "(template runs made by the real engine, copied in bulk; ~4.3 history entries a run),",
+        "measured on a `signoff serve` process over HTTP by `bench/growth.py` (see its",
+        "docstring). Cells are medians of 3 repetitions; latencies are p50 / p99 of sequential",
+        "requests; the last columns are the cost at 1M over the cost at 10k (rates inverted)",
+        "and whether it is within the issue's goal of 1.5×. One (size, database) per hold of",
+        "the bench lock:",
+        "",
+    ]
+    for label, by_db in data.items():
+        lines += ["```", *(COMMAND.format(db=db, label=label) for db in by_db), "```"]
+        for db, name in DATABASES:
+            if db in by_db:
+                lines += ["", f"### {name}, {label} issue 17's fixes", "", *table(by_db[db])]
+        lines.append("")
+    return lines
