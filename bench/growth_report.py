@@ -37,8 +37,8 @@ def _ratio(lo: float | None, hi: float | None, rate: bool) -> float | None:
     return lo / hi if rate else hi / lo
 
 
-def _row(label: str, values: list[float | None], ratios: list[float | None]) -> str:
-    cells = [" / ".join(_num(v) if v is not None else "–" for v in vs) for vs in values]  # type: ignore[attr-defined]
+def _row(label: str, values: list[list[float | None]], ratios: list[float | None]) -> str:
+    cells = [" / ".join(_num(v) if v is not None else "–" for v in vs) for vs in values]
     shown = [r for r in ratios if r is not None]
     ratio = " / ".join(f"{r:.2f}" for r in shown) or "–"
     verdict = ("yes" if max(shown) <= GOAL else f"**no** ({max(shown):.1f}×)") if shown else "–"
@@ -61,14 +61,14 @@ def table(by_size: dict[str, Any]) -> list[str]:
             _ratio(values[0][i], values[-1][i], k.endswith("per_s")) for i, k in enumerate(keys)
         ]
         unit = " / ".join(k.replace("_", " ") for k in keys)
-        lines.append(_row(f"{figure} ({unit})", values, ratios))  # type: ignore[arg-type]
+        lines.append(_row(f"{figure} ({unit})", values, ratios))
     for key, label in (
         ("bytes_per_run", "database bytes per run"),
         ("history_share", "history's share of it"),
     ):
-        values = [[r.get(key)] for r in runs]
-        ratio = _ratio(values[0][0], values[-1][0], False) if key == "bytes_per_run" else None
-        lines.append(_row(label, values, [ratio]))  # type: ignore[arg-type]
+        column: list[list[float | None]] = [[r.get(key)] for r in runs]
+        ratio = _ratio(column[0][0], column[-1][0], False) if key == "bytes_per_run" else None
+        lines.append(_row(label, column, [ratio]))
     seeds = " / ".join(f"{r.get('seed_s', 0):.0f}" for r in runs)
     day = " / ".join(f"{r.get('day_entries', 0):,}" for r in runs)
     lines.append(f"| seeding (s, not a goal) | {seeds.replace(' / ', ' | ')} | | |")
@@ -85,6 +85,8 @@ def table(by_size: dict[str, Any]) -> list[str]:
 
 
 def section(data: dict[str, Any]) -> list[str]:
+    if not data:
+        return []
     lines = [
         "",
         "## Growth (issue 17)",

@@ -65,7 +65,7 @@ async def _check(rt: Runtime, sample: int) -> Checked:
         ids = list(
             (await conn.execute(select(RUNS.c.id).order_by(func.random()).limit(sample))).scalars()
         )
-        done = Counter(
+        done: Counter[str] = Counter(
             dict(
                 (
                     await conn.execute(
