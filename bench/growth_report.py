@@ -38,9 +38,13 @@ ORDER = [
 # Not per run: the last day holds more entries on a bigger database, so draining it takes longer.
 NOT_PER_RUN = {"drain_s"}
 DATABASES = (("sqlite", "SQLite"), ("postgres", "PostgreSQL"))
-COMMAND = (
-    "python -m bench.growth --sizes 10000,100000,1000000 --db {db} --reps 3 --label {label} --save"
-)
+COMMAND = [
+    "for n in 10000 100000 1000000; do for db in sqlite postgres; do",
+    "  flock /tmp/bench.lock .venv/bin/python -m bench.growth --sizes $n --db $db --reps 3 \\",
+    "    --label {label} --save",
+    "done; done",
+    ".venv/bin/python -m bench.report  # renders RESULTS.md, this section from bench/growth.json",
+]
 
 
 def _size(n: int) -> str:
@@ -129,7 +133,7 @@ def section(data: dict[str, Any]) -> list[str]:
         "",
     ]
     for label, by_db in data.items():
-        lines += ["```", *(COMMAND.format(db=db, label=label) for db in by_db), "```"]
+        lines += ["```", *(line.format(label=label) for line in COMMAND), "```"]
         for db, name in DATABASES:
             if db in by_db:
                 lines += ["", f"### {name}, {label} issue 17's fixes", "", *table(by_db[db])]
