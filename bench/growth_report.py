@@ -102,6 +102,9 @@ def table(by_size: dict[str, Any]) -> list[str]:
     day = " | ".join(f"{r.get('day_entries', 0):,}" for r in runs)
     lines.append(f"| seeding the database (s) | {seeds} | | |")
     lines.append(f"| history entries of the last day (the SSE drain) | {day} | | |")
+    for size, r in zip(sizes, runs, strict=True):
+        if r.get("note"):
+            lines += ["", f"At {_size(int(size))}: {r['note']}"]
     big = runs[-1].get("migrate")
     if big:
         lines += [
