@@ -16,8 +16,9 @@ removed: the database holds the N copies. Then the stats counters are folded fro
 the engine's own `roll_up`. Copies of finished paths start over the last year, live ones over
 the last week (a waiting run is a recent one), so a seq a day old exists at every size.
 
-A table with rows that are neither a run's nor known here is reported: a counter kept beside
-the runs (a census) would have to be rebuilt from the copies.
+The run census (`run_counts`, what /metrics reads) is folded from the copies' entries by the
+same `roll_up`. A table with rows that are neither a run's nor known here is reported: a new
+counter kept beside the runs would have to be rebuilt from the copies.
 """
 
 from __future__ import annotations
@@ -42,7 +43,15 @@ from signoff.engine.storage.store import Store
 YEAR = timedelta(days=365)
 WEEK = timedelta(days=7)
 # Tables whose rows are not a run's: the deployed document, the chain's start, the counters.
-KNOWN = {"alembic_version", "definitions", "audit_chain", "stats_rollup", "stat_counts"}
+KNOWN = {
+    "alembic_version",
+    "definitions",
+    "audit_chain",
+    "audit_purged",
+    "stats_rollup",
+    "stat_counts",
+    "run_counts",
+}
 
 
 def plan(patterns: list[Pattern], n: int, now: datetime, seed: int) -> list[tuple[float, int]]:
@@ -137,6 +146,7 @@ def seed_sqlite(path: str, templates: list[Template], n: int, now: datetime, see
             marks = ", ".join("?" * len(cols))
             conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", made)
     conn.execute("DELETE FROM stat_counts")
+    conn.execute("DELETE FROM run_counts")  # the census, folded again from the copies' entries
     conn.execute("UPDATE stats_rollup SET seq = 0")
     conn.execute("COMMIT")
     # No ANALYZE: the engine never runs it on SQLite, so its planner works without statistics
@@ -194,6 +204,7 @@ async def seed_pg(dsn: str, templates: list[Template], n: int, now: datetime, se
                         f" (SELECT coalesce(max({column}), 0) + 1 FROM {table}), false)"
                     )
             await conn.execute("DELETE FROM stat_counts")
+            await conn.execute("DELETE FROM run_counts")
             await conn.execute("UPDATE stats_rollup SET seq = 0")
         await conn.execute("VACUUM ANALYZE")  # what autovacuum does within a minute of a load
     finally:

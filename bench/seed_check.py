@@ -23,6 +23,7 @@ from signoff.engine.audit.verify import verify
 from signoff.engine.runtime import Runtime
 from signoff.engine.stats.period import Period
 from signoff.engine.storage.audit import entries
+from signoff.engine.storage.census import read as census_read
 from signoff.engine.storage.inbox import Inbox, TaskFilter, page
 from signoff.engine.storage.schema import HISTORY, INBOX, RUNS
 from signoff.engine.storage.stats import read_stats
@@ -101,6 +102,14 @@ async def _check(rt: Runtime, sample: int) -> Checked:
         assert days == await _finished_days(rt, name, since), name
     inbox = await page(store, Inbox("admin", None), TaskFilter(), now)
     assert inbox.counts.total == open_tasks, (inbox.counts.total, open_tasks)
+    # The run census /metrics reads (folded counters) against the runs table counted whole.
+    census = await census_read(store)
+    by_group = select(RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle, func.count()).group_by(
+        RUNS.c.definition, RUNS.c.state, RUNS.c.lifecycle
+    )
+    async with store.read() as conn:
+        counted = {(d, s, lc): n for d, s, lc, n in (await conn.execute(by_group)).all()}
+    assert {k: n for k, n in census.items() if n} == counted, (census, counted)
     return Checked(runs, last, verified, finished, inbox.counts.total)
 
 
