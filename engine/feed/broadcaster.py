@@ -183,10 +183,13 @@ class Feed:
                 run_id=where.run_id,
                 definition=where.definition,
             )
-            # A run's own entries are never purged while it is stored: no ranges to say. The
-            # ranges are read after the entries, so a purge in between is said, not skipped.
+            # A run's own entries are never purged while it is stored, and a purged range is
+            # always followed by a kept entry (purge keeps the newest): with no entry read
+            # there is no range to say. The ranges are read after the entries, so a purge in
+            # between is said, not skipped.
             upto = batch.last if batch.full else None
-            gaps = [] if where.run_id is not None else await self._gaps(after, upto)
+            quiet = where.run_id is not None or not batch.entries
+            gaps = [] if quiet else await self._gaps(after, upto)
             frames: list[bytes] = []
             for entry in batch.entries:
                 while gaps and gaps[0].next_seq <= entry.seq:
