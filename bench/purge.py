@@ -29,8 +29,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from bench.common import Figure, percentile
+from bench.common import Figure, fresh_database, percentile
 from signoff.engine.audit import chain
 from signoff.engine.audit.formats import ndjson, read
 from signoff.engine.audit.verify import Checker
@@ -242,27 +241,9 @@ async def fill_pg(url: str, runs: int, now: datetime) -> int:
     return last
 
 
-@asynccontextmanager
-async def database(backend: str) -> AsyncIterator[str]:
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            yield f"sqlite+aiosqlite:///{Path(tmp) / 'purge.db'}"
-        return
-    name = f"h17_purge_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
 async def measure(backend: str, runs: int) -> dict[str, Any]:
     now = datetime.now(UTC)
-    async with database(backend) as url:
+    async with fresh_database(backend) as url:
         store = Store.open(url)
         await upgrade(store)
         await store.dispose()
