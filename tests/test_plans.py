@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from signoff.engine.runtime import Runtime
 from signoff.engine.stats.period import Period
-from signoff.engine.storage import events, jobs, postgres, sqlite, stats_rollup
+from signoff.engine.storage import census, events, jobs, postgres, sqlite, stats_rollup
 from signoff.engine.storage.inbox import Inbox, TaskFilter
 from signoff.engine.storage.inbox import page as tasks_page
 from signoff.engine.storage.queries import RunFilter
@@ -89,7 +89,9 @@ def writes(url: str, rt: Runtime) -> list[Statement]:
     some = run_id(1)
     found = [
         ("worker claim", sqlite._CLAIM if lite else postgres._CLAIM, ("w", later, now, 9, kinds)),
-        ("stats fold: pending entries", stats_rollup._PENDING, (15000, 2000)),
+        ("stats fold: pending counters", stats_rollup._PENDING, (2000,)),
+        ("stats fold: delete the folded", stats_rollup._FOLDED, (15000,)),
+        ("purge: unfolded counters", census._UNFOLDED, (15000,)),
         ("transition: lock the run", rt.store._lock_run, (some,)),
         ("job settle", jobs.SETTLE, (1, "w", now)),
         ("transition: unlist the inbox", UNLIST_INBOX, (some,)),

@@ -1,8 +1,8 @@
 """What one transition moves in the run census (table `run_counts`): how many runs each
 (definition, state, lifecycle) holds, for /metrics' `signoff_runs`.
 
-Carried like the stats counters (signoff.engine.stats.counts): rows in the transition's own
-history entry (`history.counts`), [definition, "runs", state, lifecycle, -1, n], folded into
+Carried like the stats counters (signoff.engine.stats.counts): rows among the transition's
+counters (`pending_counts`), [definition, "runs", state, lifecycle, -1, n], folded into
 `run_counts` off the write path (signoff.engine.storage.census). Every transition that changes
 the run's state or its lifecycle moves one run: a pause, a resume or a failure too, which the
 stats counters skip (they follow the business chart only).

@@ -40,6 +40,7 @@ from signoff.engine.storage.store import (
     Stored,
     delivery_payload,
     history_row,
+    pending_counts,
 )
 
 # Held from the history insert to commit, so seq order is commit order and a feed reader that
@@ -135,7 +136,9 @@ def _transition(new: bool, listing: bool, telling: bool) -> tuple[Sql, list[str]
         SELECT feed.seq, encode(sha256(convert_to({LAST_HASH}() || E'\\n' || feed.seq::text
             || E'\\n' || {p("digest", "::text")}, 'UTF8')), 'hex'),
             {", ".join(p("h." + c) for c in HISTORY_COLUMNS)}
-        FROM feed RETURNING seq)
+        FROM feed RETURNING seq),
+    counted AS (INSERT INTO pending_counts (seq, counts)
+        SELECT seq, {p("counts", "::jsonb")} FROM entry WHERE {p("counts", "::jsonb")} IS NOT NULL)
     SELECT seq, pg_notify('{CHANNEL}', seq::text) AS notified,
         (SELECT count(*) FROM (SELECT pg_notify('{JOBS_CHANNEL}', '') FROM (SELECT id FROM enqueued
             {"UNION ALL SELECT id FROM delivered" if telling else ""} LIMIT 1) AS j) AS n) AS woke,
@@ -238,6 +241,7 @@ class PgStore(Store):
         }
         values.update({"h." + k: v for k, v in history_row(w).items()})
         values["digest"] = w.digest
+        values["counts"] = pending_counts(w)
         values.update({"l." + k: a[k] for k in ("definition", "ref_type", "ref_id", "created_by")})
         listed = w.inbox or []
         values["unlist"] = w.inbox is not None and w.listed

@@ -1,9 +1,10 @@
 """Retention: deleting finished runs with everything kept for them, a batch per transaction.
 
 A run is purged when it finished (completed or cancelled: it will never change again) before
-the given time, and none of its history entries is above `upto`: the stats fold's mark (its
-counters are already in `stat_counts`, which keep them) and below the newest entry (the next
-entry links to the newest one's hash and, on SQLite, takes its seq + 1, so the newest entry stays).
+the given time, and none of its history entries is above `upto`: below the first entry whose
+counters the stats fold has not added yet (the others are in `stat_counts`, which keep them)
+and below the newest entry (the next entry links to the newest one's hash and, on SQLite,
+takes its seq + 1, so the newest entry stays).
 
 The audit chain runs over every entry in seq order, and a purged run's entries lie between those
 of runs that stay. So each batch, in its own transaction, records for every kept entry whose
@@ -23,7 +24,7 @@ from sqlalchemy import and_, func, select
 
 from signoff.engine.model.lifecycle import FINISHED
 from signoff.engine.storage import census
-from signoff.engine.storage.schema import HISTORY, RUNS, STATS_ROLLUP
+from signoff.engine.storage.schema import HISTORY, PENDING_COUNTS, RUNS
 from signoff.engine.storage.statements import Sql, Tx, sql
 from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
@@ -146,8 +147,8 @@ async def plan(store: Store, before: datetime, now: datetime, *, fold: bool = Tr
         await roll_up(store)
     async with store.read() as conn:
         newest = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar() or 0
-        mark = (await conn.execute(select(STATS_ROLLUP.c.seq))).scalar() or 0
-        upto = min(mark, newest - 1) if fold else newest - 1
+        pending = (await conn.execute(select(func.min(PENDING_COUNTS.c.seq)))).scalar()
+        upto = newest - 1 if pending is None or not fold else min(pending - 1, newest - 1)
         runs = await conn.execute(
             select(func.count()).select_from(RUNS).where(eligible(before, upto))
         )
@@ -188,7 +189,7 @@ async def purge(
             ids = [row["id"] for row in rows]
             if ids:
                 await _delete(tx, ids, now, done)
-                # Their entries are all at or below the fold's mark (`upto`): counted, so
+                # Their entries are all at or below `upto`, their counters folded: so
                 # the run census can let them go (signoff.engine.storage.census).
                 places = [(r["definition"], r["state"], r["lifecycle"]) for r in rows]
                 await census.forget(store, tx, places, plan.upto)

@@ -130,8 +130,8 @@ class History(SQLModel, table=True):
     lifecycle_from: list[str] = _json()
     lifecycle_to: list[str] = _json()
     run: dict[str, Any] = _json()
-    # The stats counters this transition adds, [definition, kind, key, day, bucket, n] each
-    # (signoff.engine.stats.counts): folded into stat_counts later, off the write path.
+    # Written by entries stored before migration 0011 only (their stats counters, folded long
+    # since, never read again); newer entries keep them in `pending_counts` until folded.
     counts: list[Any] | None = _json(nullable=True, default=None)
     # The audit chain: sha256 over the previous entry's hash, this seq and this entry's
     # content (signoff.engine.audit.chain); None for entries older than the chain.
@@ -163,9 +163,22 @@ class AuditPurged(SQLModel, table=True):
     purged_at: datetime = _time()
 
 
+class PendingCounts(SQLModel, table=True):
+    """The counters one history entry adds, [definition, kind, key, day, bucket, n] each (the
+    stats, signoff.engine.stats.counts, and the run census, signoff.engine.stats.census),
+    written with the entry and deleted by the fold that adds them into `stat_counts` and
+    `run_counts` (signoff.engine.storage.stats_rollup): the table holds only what is not
+    folded yet, so history keeps nothing the audit and the feed do not need."""
+
+    __tablename__ = "pending_counts"
+
+    seq: int = Field(sa_column=Column(SeqType, primary_key=True, autoincrement=False))
+    counts: list[Any] = _json()
+
+
 class StatCount(SQLModel, table=True):
     """Incremental aggregates for stats: a counter per (definition, kind, key, day, bucket),
-    folded from history entries' `counts` (signoff.engine.storage.stats_rollup)."""
+    folded from `pending_counts` (signoff.engine.storage.stats_rollup)."""
 
     __tablename__ = "stat_counts"
     # A period's rows of one definition, with every column the stats read (migration 0008).
@@ -182,8 +195,8 @@ class StatCount(SQLModel, table=True):
 
 
 class RunCount(SQLModel, table=True):
-    """Runs per (definition, state, lifecycle), for /metrics: folded from history entries'
-    `counts` with the stats (signoff.engine.storage.census), started from the runs there
+    """Runs per (definition, state, lifecycle), for /metrics: folded from `pending_counts`
+    with the stats (signoff.engine.storage.census), started from the runs there
     were by migration 0010."""
 
     __tablename__ = "run_counts"
@@ -195,7 +208,8 @@ class RunCount(SQLModel, table=True):
 
 
 class StatsRollup(SQLModel, table=True):
-    """How far the stats have folded history (one row): entries up to `seq` are counted."""
+    """The fold's row (one): locked by each fold, so folds take turns; `seq` is the last
+    entry whose counters it added."""
 
     __tablename__ = "stats_rollup"
 
@@ -351,5 +365,6 @@ AUDIT_CHAIN = AuditChain.__table__  # type: ignore[attr-defined]
 AUDIT_PURGED = AuditPurged.__table__  # type: ignore[attr-defined]
 STAT_COUNTS = StatCount.__table__  # type: ignore[attr-defined]
 RUN_COUNTS = RunCount.__table__  # type: ignore[attr-defined]
+PENDING_COUNTS = PendingCounts.__table__  # type: ignore[attr-defined]
 STATS_ROLLUP = StatsRollup.__table__  # type: ignore[attr-defined]
 EVENTS = ExternalEvent.__table__  # type: ignore[attr-defined]

@@ -36,6 +36,7 @@ from signoff.engine.storage.store import (
     Stored,
     delivery_payload,
     history_row,
+    pending_counts,
 )
 
 _INSERT_RUN = sql(
@@ -55,6 +56,7 @@ _APPEND = sql(
     f"INSERT INTO history (seq, hash, {', '.join(HISTORY_COLUMNS)})"
     f" VALUES ({', '.join(f'${i}' for i in range(1, len(HISTORY_COLUMNS) + 3))})"
 )
+_COUNT = sql("INSERT INTO pending_counts (seq, counts) VALUES ($1, $2)")
 
 # A run's open jobs, cancelled when it leaves the states that armed them (or ends); $3 is a
 # job to keep (the one whose outcome the transition applies). PostgreSQL does the same, and
@@ -145,6 +147,9 @@ class SqliteStore(Store):
         linked = chain.link(prev, seq, w.digest)
         entry = history_row(w)
         await tx.execute(_APPEND, seq, linked, *(entry[c] for c in HISTORY_COLUMNS))
+        counted = pending_counts(w)
+        if counted is not None:
+            await tx.execute(_COUNT, seq, counted)
         return Stored(seq, deliveries)
 
     async def claim_jobs(

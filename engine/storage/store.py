@@ -54,8 +54,9 @@ _CREATED_WITH = (
 )  # fmt: skip
 STATE_COLUMNS = [c for c in RUN_COLUMNS if c not in _CREATED_WITH]
 # A history entry's columns but its seq and audit hash, which the store fills in under the
-# lock that orders seq.
-HISTORY_COLUMNS = columns(HISTORY, skip=("seq", "hash"))
+# lock that orders seq, and the counters only entries older than migration 0011 hold (newer
+# ones write theirs to `pending_counts`: `pending_counts(w)`).
+HISTORY_COLUMNS = columns(HISTORY, skip=("seq", "hash", "counts"))
 
 # An inbox row's fields that come from the task (signoff.engine.tasks.inbox); the rest are
 # the run's.
@@ -345,8 +346,13 @@ def history_row(w: TransitionWrite) -> dict[str, Any]:
         "lifecycle_from": w.lifecycle_from,
         "lifecycle_to": a["lifecycle_configuration"],
         "run": msgspec.Raw(w.view),  # JSON already: stored as encoded, never encoded again
-        "counts": [list(c) for c in w.counts] or None,
     }
+
+
+def pending_counts(w: TransitionWrite) -> list[list[Any]] | None:
+    """The counters the transition adds, as its `pending_counts` row stores them (None: it
+    adds none, and writes no row)."""
+    return [list(c) for c in w.counts] or None
 
 
 def delivery_payload(n: Notification) -> dict[str, Any]:
