@@ -98,8 +98,14 @@ def _sqlite_sizes(path: str) -> tuple[int, int]:
         "SELECT sum(pgsize) FROM dbstat WHERE name = 'history' OR name IN"
         " (SELECT name FROM sqlite_master WHERE tbl_name = 'history')"
     ).fetchone()[0]
+    # The pages in use: pages a delete freed (the seed's fold empties `pending_counts`) stay
+    # in the file for the next writes.
+    page, count, free = (
+        db.execute(f"PRAGMA {p}").fetchone()[0]
+        for p in ("page_size", "page_count", "freelist_count")
+    )
     db.close()
-    return os.path.getsize(path), int(history)
+    return page * (count - free), int(history)
 
 
 def _alembic(connection: Connection, action: str, revision: str) -> None:

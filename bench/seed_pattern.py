@@ -31,6 +31,9 @@ _STAMP = re.compile(r"(\d{4}-\d\d-\d\d)(?:([T ])(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\
 _DIGESTED = ("data", "reason", "business_from", "business_to", "lifecycle_from", "lifecycle_to")
 _SORTED = msgspec.json.Encoder(order="sorted")
 _RUN, _AT = "\x01run\x01", "\x01at\x01"
+# Columns numbered here, last in a copy's row: history's seq and hash, and the seq of the
+# entry whose counters a `pending_counts` row holds.
+OWN = {"history": ("seq", "hash"), "pending_counts": ("seq",)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ class Tables:
 
     def copied(self, table: str) -> list[str]:
         """The columns a copy's row fills, in its order."""
-        own = ("seq", "hash") if table == "history" else ()
+        own = OWN.get(table, ())
         cols = [c for c in self.columns[table] if c != self.serial[table] and c not in own]
         return [*cols, *own]
 
@@ -278,12 +281,24 @@ class Copies:
                 made = out.setdefault(table, [])
                 made += [row.copy(values, shift) for row in rows]
             if p.entries:
-                self._chain(p, out["history"][-len(p.entries) :], history, run_id, shift)
+                entries = out["history"][-len(p.entries) :]
+                self._chain(p, entries, history, run_id, shift)
+                self._pending(entries, history.index("counts"), out)
             if n % BATCH == 0:
                 yield out
                 out = {}
         if out:
             yield out
+
+    @staticmethod
+    def _pending(entries: list[list[Any]], at: int, out: dict[str, list[list[Any]]]) -> None:
+        """Each entry's counters as the engine stores them: in a `pending_counts` row of
+        its seq (the template's were put in the entry's `counts` to travel with it)."""
+        pending = out.setdefault("pending_counts", [])
+        for row in entries:
+            if row[at] is not None:
+                pending.append([row[at], row[-2]])
+                row[at] = None
 
     def _chain(
         self, p: Pattern, rows: list[list[Any]], columns: list[str], run_id: str, shift: timedelta

@@ -180,6 +180,7 @@ async def make_templates(url: str) -> list[Template]:
         failure_rate=0.0,
         workers=1,
         poll_interval_s=0.01,
+        stats_rollup_s=3600.0,  # their counters stay pending: the seed copies them
         retry_base_s=0.005,
         retry_cap_s=0.02,
     )

@@ -9,7 +9,7 @@ from bench.seed import seed
 from bench.seed_check import check, started
 from signoff.engine.audit.verify import verify
 from signoff.engine.storage.audit import entries
-from signoff.engine.storage.schema import HISTORY, IDEMPOTENCY, JOBS, RUNS
+from signoff.engine.storage.schema import HISTORY, IDEMPOTENCY, JOBS, PENDING_COUNTS, RUNS
 
 RUNS_SEEDED = 60
 
@@ -37,6 +37,12 @@ async def test_seeded_runs_read_verify_and_move_on(database_url: str) -> None:
                 )
             ).scalar_one()
             last = (await conn.execute(select(func.max(HISTORY.c.seq)))).scalar_one()
+            # Counters as the engine keeps them: never in history, pending only until folded
+            # (the stats and the census above were folded from the copies' own).
+            kept = select(func.count()).where(HISTORY.c.counts.is_not(None))
+            assert (await conn.execute(kept)).scalar_one() == 0
+            pending = select(func.count()).select_from(PENDING_COUNTS)
+            assert (await conn.execute(pending)).scalar_one() == 0
             waiting = (
                 await conn.execute(
                     select(RUNS.c.id)
