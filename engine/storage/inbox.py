@@ -3,17 +3,22 @@
 Each open task has one row per audience member (`user:<actor>`, `group:<group>`, `*`) and one
 `#all` row; an actor's inbox is the rows for their own names, minus the tasks they already
 decided in (a quorum counts them once) and, under separation of duties, their own runs.
+
+Its counts are exact up to a limit (`SIGNOFF_TASK_COUNT_LIMIT`) and stop there: they read at
+most the limit's worth of the due index per name, so an inbox of a million tasks costs what one
+of a thousand does.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy import ColumnElement, Select, and_, case, literal, or_, select, text, union_all
 
 from signoff.engine.storage.schema import INBOX
 from signoff.engine.storage.store import Store
@@ -21,6 +26,7 @@ from signoff.engine.storage.store import Store
 Sort = Literal["due", "age"]
 ALL = "#all"
 ANY = "*"
+COUNT_LIMIT = 1000  # signoff.engine.settings.Settings.task_count_limit
 
 
 class TaskItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,9 +46,16 @@ class TaskItem(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many tasks match. With `exact` false, more match than the server counts (its count
+    limit, `SIGNOFF_TASK_COUNT_LIMIT`), and the figures are over the soonest-due ones only:
+    `total` is the limit (show it as "1000+"); `overdue` is still exact unless it equals
+    `total`, since overdue tasks are the soonest due; `by_definition` adds up to `total`, each
+    figure a lower bound."""
+
     total: int
     overdue: int
     by_definition: dict[str, int]
+    exact: bool = True  # an older server's answer has no such field: its counts were exact
 
 
 class TaskPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,38 +96,68 @@ async def page(
     sort: Sort = "due",
     limit: int = 50,
     offset: int = 0,
+    count_limit: int = COUNT_LIMIT,
 ) -> TaskPage:
-    """A page of the inbox, soonest due (or oldest) first, with its counts."""
+    """A page of the inbox, soonest due (or oldest) first, with its counts (exact up to
+    `count_limit` tasks)."""
     i = INBOX.c
-    conditions = _conditions(store, inbox, where)
+    conditions = [_who(inbox.names()), *_conditions(store, inbox, where)]
     order = [i.due_sort, i.opened_at] if sort == "due" else [i.opened_at]
     columns = [i.run_id, i.slot, i.state, i.definition, i.ref_type, i.ref_id, i.created_by]
     columns += [i.assignee, i.opened_at, i.due_at]
     query: Select[Any] = select(*columns).where(*conditions)
     query = query.order_by(*order, i.run_id).limit(limit).offset(offset)
-    overdue = and_(i.due_at.is_not(None), i.due_at < now)
-    count = (
-        select(i.definition, func.count(), func.count(case((overdue, 1))))
-        .where(*conditions)
-        .group_by(i.definition)
-    )
+    count = _soonest(store, inbox, where, now, count_limit + 1)
     async with store.read() as conn:
         rows = (await conn.execute(query)).mappings().all()
         counted = (await conn.execute(count)).all()
     items = [TaskItem(**r, overdue=r["due_at"] is not None and r["due_at"] < now) for r in rows]
-    by_definition = {d: n for d, n, _ in counted}
+    first = counted[:count_limit]  # one more was read only to learn that there are more
     counts = TaskCounts(
-        total=sum(by_definition.values()),
-        overdue=sum(late for _, _, late in counted),
-        by_definition=by_definition,
+        total=len(first),
+        overdue=sum(late for _, late in first),
+        by_definition=dict(Counter(d for d, _ in first)),
+        exact=len(counted) <= count_limit,
     )
     return TaskPage(items=items, counts=counts, limit=limit, offset=offset)
 
 
+def _soonest(store: Store, inbox: Inbox, where: TaskFilter, now: datetime, n: int) -> Select[Any]:
+    """The caller's first `n` tasks in the due index's order (`ix_inbox_who_due`: overdue
+    ones first), as (definition, overdue): one walk of the index per name, each stopped after
+    `n` rows, merged. Never more rows than that however large the inbox: this bounds the
+    counting, where a GROUP BY over the caller's tasks would read every one of them."""
+    i = INBOX.c
+    late = case((and_(i.due_at.is_not(None), i.due_at < now), 1), else_=0).label("late")
+    conditions = _conditions(store, inbox, where)
+    arms = [
+        select(i.definition, late, i.due_sort, i.run_id)
+        .where(i.who == name, *conditions)
+        .order_by(i.due_sort, i.run_id)
+        .limit(n)
+        for name in inbox.names()
+    ]
+    if len(arms) == 1:
+        return arms[0].with_only_columns(i.definition, late)
+    # Each arm in a subquery of its own: SQLite takes no LIMIT on a compound's arms.
+    merged = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
+    m = merged.c
+    return select(m.definition, m.late).order_by(m.due_sort, m.run_id).limit(n)
+
+
+def _who(names: list[str]) -> ColumnElement[bool]:
+    found: ColumnElement[bool] = (
+        INBOX.c.who.in_(names) if len(names) > 1 else INBOX.c.who == names[0]
+    )
+    return found
+
+
 def _conditions(store: Store, inbox: Inbox, where: TaskFilter) -> Sequence[ColumnElement[bool]]:
+    """Which of the rows under the caller's names are their tasks (the names themselves are
+    the caller's to add: one range of the index, or several)."""
     i = INBOX.c
     names = inbox.names()
-    found: list[ColumnElement[bool]] = [i.who.in_(names) if len(names) > 1 else i.who == names[0]]
+    found: list[ColumnElement[bool]] = []
     if len(names) > 1:  # a task that reaches the actor by several names counts once: its first
         other = INBOX.alias("other")
         o = other.c
@@ -132,8 +175,8 @@ def _conditions(store: Store, inbox: Inbox, where: TaskFilter) -> Sequence[Colum
         value = getattr(where, column)
         if value is not None:
             found.append(i[column] == value)
-    if where.due_before is not None:
-        found.append(i.due_at < where.due_before)
+    if where.due_before is not None:  # due_sort too: the same tasks, as a range of the index
+        found += [i.due_at < where.due_before, i.due_sort < where.due_before]
     return found
 
 
