@@ -111,6 +111,22 @@ async def test_mia_opens_on_awaiting_me_whose_count_follows_the_feed(
     await page.close()
 
 
+async def test_past_the_count_limit_the_badge_says_so(browser: Browser, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'limited.db'}"
+    async with people_server(url, task_count_limit=2) as live:
+        for i in range(3):
+            await new_leave(live, ref_type="employee", ref_id=f"e-{i}")
+        page = await signed_in(browser, live.url, "mia-secret")
+        count = page.locator("#inbox-count")
+        await expect(count).to_have_text("2+")
+        await expect(count).to_have_attribute("data-exact", "false")
+        await expect(page.locator("#inbox-summary")).to_have_text("2+ awaiting you")
+        leave = page.locator('#inbox-definition option[value="leave"]')
+        await expect(leave).to_have_text("leave (2+)")
+        await expect(refs(page)).to_have_count(3)  # the list is a page, not the counts
+        await page.close()
+
+
 async def test_an_operator_opens_on_all_runs(browser: Browser, live: LiveServer) -> None:
     # Nothing awaits an operator (nor anyone on an open server: tests/test_monitor.py).
     page = await signed_in(browser, live.url, "olga-secret")
