@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from sqlalchemy import (
@@ -56,6 +56,12 @@ class TaskItem(msgspec.Struct, frozen=True, kw_only=True):
     overdue: bool
 
 
+_EXACT = (
+    "false: more tasks match than the server counts (SIGNOFF_TASK_COUNT_LIMIT); total is that"
+    " limit, and the figures are over the soonest-due tasks"
+)
+
+
 class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
     """How many tasks match. With `exact` false, more match than the server counts (its count
     limit, `SIGNOFF_TASK_COUNT_LIMIT`), and the figures are over the soonest-due ones only:
@@ -66,7 +72,8 @@ class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
     total: int
     overdue: int
     by_definition: dict[str, int]
-    exact: bool = True  # an older server's answer has no such field: its counts were exact
+    # An older server's answer has no such field: its counts were exact.
+    exact: Annotated[bool, msgspec.Meta(description=_EXACT)] = True
 
 
 class TaskPage(msgspec.Struct, frozen=True, kw_only=True):
