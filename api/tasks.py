@@ -126,7 +126,9 @@ class TaskController(Controller):
     ) -> TaskPage:
         """What the caller may decide now: tasks offered to them (by name, by group, or to
         any approver) or claimed by them, without those they already decided in (and, under
-        separation of duties, their own runs); with counts. Admins see every open task."""
+        separation of duties, their own runs); with counts, exact up to the server's count
+        limit (`SIGNOFF_TASK_COUNT_LIMIT`, 1,000) and `exact: false` beyond it. Admins see
+        every open task."""
         principal = principal_of(request)
         if not principal.has("approver"):  # only approvers decide: nothing waits for them
             empty = TaskCounts(total=0, overdue=0, by_definition={})
@@ -135,7 +137,14 @@ class TaskController(Controller):
         inbox = _inbox(principal, runtime)
         now = datetime.now(UTC)
         return await tasks_page(
-            runtime.store, inbox, where, now, sort=sort, limit=limit, offset=offset
+            runtime.store,
+            inbox,
+            where,
+            now,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            count_limit=runtime.settings.task_count_limit,
         )
 
     @post("/tasks/decisions", status_code=200)

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench import check15, check16, check17_feed, check17_pg, growth, growth_report
+from bench import check15, check16, check17_feed, check17_pg, growth, growth_report, inbox_counts
 from bench import events as events_bench
 from bench import purge as purge_bench
 from bench import reads as reads_bench
@@ -196,6 +196,7 @@ def report(r: dict[str, Any]) -> str:
     lines += reads_bench.section(reads_bench.load())
     lines += check17_pg.section()
     lines += growth_report.section(growth.load())
+    lines += inbox_counts.section(inbox_counts.load())
     return "\n".join(lines) + "\n"
 
 

@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Host names the server answers to besides the loopback names (comma-separated).
     allowed_hosts: str = ""
     metrics_public: bool = False  # serve /metrics without a token even when tokens are set
+    # The inbox's counts are exact up to this many tasks; beyond, they say "at least this many"
+    # (signoff.engine.storage.inbox), so a request reads no more of the index than that.
+    task_count_limit: int = 1000
 
     def __post_init__(self) -> None:
         for name, (ok, phrase) in _RULES.items():
@@ -170,4 +173,5 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "header_timeout_s": (_positive, _SECONDS),
     "body_timeout_s": (_positive, _SECONDS),
     "max_connections": (_at_least(1), "a whole number of 1 or more"),
+    "task_count_limit": (_at_least(1), "a whole number of 1 or more"),
 }

@@ -199,6 +199,42 @@ def _pg_scans(node: dict[str, Any], ordered_walk: bool) -> list[str]:
     return bad
 
 
+async def work(url: str, statement: str, params: Sequence[Any]) -> int:
+    """What running the statement reads. PostgreSQL: the rows its scans of the inbox visit
+    (EXPLAIN ANALYZE: returned and filtered out, times loops; the probes of alias `other`
+    aside, one per row read). SQLite counts no rows, so its virtual machine's steps stand in
+    (a progress handler called at every one)."""
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(make_url(url).database or "")
+        steps = 0
+
+        def step() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        try:
+            conn.set_progress_handler(step, 1)
+            conn.execute(statement, tuple(params)).fetchall()
+        finally:
+            conn.close()
+        return steps
+    pg = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        found = await pg.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, *params)
+    finally:
+        await pg.close()
+    return _pg_rows(json.loads(found)[0]["Plan"])
+
+
+def _pg_rows(node: dict[str, Any]) -> int:
+    rows = 0
+    if node.get("Relation Name") == "inbox" and node.get("Alias") != "other":
+        visited = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        rows += visited * node["Actual Loops"]
+    return rows + sum(_pg_rows(child) for child in node.get("Plans", ()))
+
+
 def text_of(found: Any) -> str:
     if isinstance(found, list) and found and isinstance(found[0], tuple):
         return "\n".join(str(r[3]) for r in found)

@@ -3,8 +3,9 @@ tests)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,24 @@ states:
   accepted: {final: true}
 """
 PANELISTS = ("pat", "pia", "pol")
+
+# Tasks for mia with a due time of their own (leave's are due two days after they open).
+EXPENSE = """
+name: expense
+signoff:
+  kinds: {review: wait, paid: success, refused: failure}
+  decisions: [approve, reject]
+  tasks:
+    review: {users: [mia], due: 1h}
+states:
+  review:
+    initial: true
+    transitions:
+      - {event: approve, target: paid}
+      - {event: reject, target: refused}
+  paid: {final: true}
+  refused: {final: true}
+"""
 
 
 def headers(who: str) -> dict[str, str]:
@@ -105,3 +124,19 @@ async def unchanged(live: LiveServer, run_id: str, *, inboxes: bool = True) -> A
     before = await state()
     yield
     assert await state() == before
+
+
+@contextmanager
+def clock_moved_back(live: LiveServer, by: timedelta) -> Iterator[None]:
+    """Transitions in the block happen `by` earlier (their tasks open and fall due then)."""
+    dispatcher = live.runtime.dispatcher
+    real = dispatcher.clock
+
+    def earlier() -> datetime:
+        return real() - by
+
+    dispatcher.clock = earlier
+    try:
+        yield
+    finally:
+        dispatcher.clock = real

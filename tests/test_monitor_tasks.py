@@ -5,9 +5,8 @@ bulk decision. SQLite only, like the other monitor tests: the browser is what is
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,21 @@ from playwright.async_api import Browser, Locator, Page, expect
 from signoff.engine.charts.describe import describe
 from signoff.engine.documents.compile import compile_document
 from tests.helpers import LiveServer, signed_in
-from tests.tasks_support import LEAVE, call, headers, inbox, new_leave, people_server, run_ids
+from tests.tasks_support import (
+    EXPENSE,
+    LEAVE,
+    call,
+    clock_moved_back,
+    headers,
+    inbox,
+    new_leave,
+    people_server,
+    run_ids,
+)
 
 pytestmark = pytest.mark.slow  # Chromium
 
 SCREENSHOT = os.environ.get("SIGNOFF_AWAITING_SCREENSHOT")  # set to refresh docs/awaiting-me.png
-
-# Tasks for mia with a due time of their own (leave's are due two days after they open).
-EXPENSE = """
-name: expense
-signoff:
-  kinds: {review: wait, paid: success, refused: failure}
-  decisions: [approve, reject]
-  tasks:
-    review: {users: [mia], due: 1h}
-states:
-  review:
-    initial: true
-    transitions:
-      - {event: approve, target: paid}
-      - {event: reject, target: refused}
-  paid: {final: true}
-  refused: {final: true}
-"""
 
 
 @pytest.fixture
@@ -50,22 +41,6 @@ async def live(tmp_path: Path) -> AsyncIterator[LiveServer]:
         deployed = await call(server, "admin", "POST", "/api/definitions", json=document)
         assert deployed.status_code == 201, deployed.text
         yield server
-
-
-@contextmanager
-def clock_moved_back(live: LiveServer, by: timedelta) -> Iterator[None]:
-    """Transitions in the block happen `by` earlier (their tasks open and fall due then)."""
-    dispatcher = live.runtime.dispatcher
-    real = dispatcher.clock
-
-    def earlier() -> datetime:
-        return real() - by
-
-    dispatcher.clock = earlier
-    try:
-        yield
-    finally:
-        dispatcher.clock = real
 
 
 async def new_run(live: LiveServer, definition: str, ref_id: str) -> str:
@@ -134,6 +109,22 @@ async def test_mia_opens_on_awaiting_me_whose_count_follows_the_feed(
     await expect(page.locator("#diagram svg")).to_have_count(1)
     await page.screenshot(path=SCREENSHOT or str(tmp_path / "awaiting-me.png"), full_page=True)
     await page.close()
+
+
+async def test_past_the_count_limit_the_badge_says_so(browser: Browser, tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'limited.db'}"
+    async with people_server(url, task_count_limit=2) as live:
+        for i in range(3):
+            await new_leave(live, ref_type="employee", ref_id=f"e-{i}")
+        page = await signed_in(browser, live.url, "mia-secret")
+        count = page.locator("#inbox-count")
+        await expect(count).to_have_text("2+")
+        await expect(count).to_have_attribute("data-exact", "false")
+        await expect(page.locator("#inbox-summary")).to_have_text("2+ awaiting you")
+        leave = page.locator('#inbox-definition option[value="leave"]')
+        await expect(leave).to_have_text("leave (2+)")
+        await expect(refs(page)).to_have_count(3)  # the list is a page, not the counts
+        await page.close()
 
 
 async def test_an_operator_opens_on_all_runs(browser: Browser, live: LiveServer) -> None:

@@ -1,5 +1,6 @@
 """Plans, not luck: every list, inbox, stats, census and claim query reads the runs, history,
-jobs and inbox tables through an index, on SQLite and PostgreSQL.
+jobs and inbox tables through an index, on SQLite and PostgreSQL, and the inbox's counts stop
+at their limit instead of reading every task the caller may see.
 
 The database holds a few thousand runs with skewed values (rare definitions, states,
 lifecycles and ref types next to common ones) and PostgreSQL has statistics, so the planner
@@ -26,7 +27,17 @@ from signoff.engine.storage.queries import RunFilter
 from signoff.engine.storage.stats import read_stats
 from signoff.engine.storage.store import UNLIST_INBOX
 from tests.helpers import eventually
-from tests.plans_support import NOW, RUNS_N, capturing, fill, plan, run_id, scans, text_of
+from tests.plans_support import (
+    NOW,
+    RUNS_N,
+    capturing,
+    fill,
+    plan,
+    run_id,
+    scans,
+    text_of,
+    work,
+)
 
 RARE = {
     "definition": "d_rare",
@@ -37,6 +48,24 @@ RARE = {
     "ref_id_prefix": "INV-000004",
 }
 CURSOR = run_id(3000)
+INBOXES = {"u7": Inbox("u7", frozenset({"g7"})), "admin": Inbox("admin", None)}
+TASK_FILTERS = (
+    TaskFilter(),
+    TaskFilter(definition="d_rare"),
+    TaskFilter(ref_type="rare_type"),
+    TaskFilter(ref_id="INV-0000042"),
+    TaskFilter(due_before=NOW),
+)
+# The inbox's counts stop at their limit: far below the 2,500 open tasks here. Without a filter,
+# or with a due time (a range of the due index), they read at most one more row than the limit
+# per name of the caller; a definition or ref the index does not hold is read until enough
+# rows match, as the page is.
+COUNTED = 100
+BOUNDED = (TaskFilter(), TaskFilter(due_before=NOW))
+# SQLite steps per row a bounded count may read: it takes about 13 for the admin's (one name,
+# no conditions) and 35 for u7's (three names, each row's dedup and voters checked); reading
+# every open task takes more than three times the budget (20,000 and 82,000 steps).
+STEPS_PER_ROW = 60
 Statement = tuple[str, str, Any]
 # Read in index order with no filter, stopped by LIMIT: a page of all runs, the last entry.
 _ORDERED_WALKS = ("GET /api/runs?", "GET /api/runs?cursor", "transition: last entry")
@@ -66,17 +95,11 @@ async def reads(rt: Runtime) -> list[Statement]:
         ):  # fmt: skip
             got.label = label
             await read
-        for who, groups in (("u7", frozenset({"g7"})), ("admin", None)):
-            for tasks in (
-                TaskFilter(),
-                TaskFilter(definition="d_rare"),
-                TaskFilter(ref_type="rare_type"),
-                TaskFilter(ref_id="INV-0000042"),
-                TaskFilter(due_before=NOW),
-            ):
+        for who, inbox in INBOXES.items():
+            for tasks in TASK_FILTERS:
                 for sort in ("due", "age"):
                     got.label = f"GET /api/tasks as {who} {tasks} sort={sort}"
-                    await tasks_page(store, Inbox(who, groups), tasks, NOW, sort=sort)
+                    await tasks_page(store, inbox, tasks, NOW, sort=sort, count_limit=COUNTED)
     return got.statements
 
 
@@ -118,6 +141,28 @@ async def failures(url: str, statements: list[Statement], note: str = "") -> lis
     return bad
 
 
+def bounded_counts(statements: list[Statement]) -> list[tuple[Statement, int]]:
+    """The inbox counts (the statements that read `late`) that must stop at their limit,
+    each with the rows it may read."""
+    found = []
+    for label, statement, params in statements:
+        who = next((w for w in INBOXES if label.startswith(f"GET /api/tasks as {w} ")), None)
+        bounded = any(f"{f} " in label for f in BOUNDED)
+        if who is not None and bounded and " AS late" in statement:
+            rows = len(INBOXES[who].names()) * (COUNTED + 1)
+            found.append(((label, statement, params), rows))
+    return found
+
+
+async def unbounded(url: str, counts: list[tuple[Statement, int]], note: str = "") -> list[str]:
+    bad = []
+    for (label, statement, params), rows in counts:
+        budget = rows * (STEPS_PER_ROW if url.startswith("sqlite") else 1)
+        if (read := await work(url, statement, params)) > budget:
+            bad.append(f"{label} (counts){note} reads {read}, over {budget}:\n{statement}")
+    return bad
+
+
 async def test_every_read_and_claim_uses_an_index(runtime: Runtime, database_url: str) -> None:
     await fill(runtime.store)
 
@@ -127,9 +172,13 @@ async def test_every_read_and_claim_uses_an_index(runtime: Runtime, database_url
     await eventually(fed, timeout=30)
     statements = [*await reads(runtime), *writes(database_url, runtime)]
     assert len(statements) > 200
+    counts = bounded_counts(statements)
+    assert len(counts) == len(INBOXES) * len(BOUNDED) * 2  # each sort
     bad = await failures(database_url, statements)
+    bad += await unbounded(database_url, counts)
     if database_url.startswith("sqlite"):
         async with runtime.store.engine.begin() as conn:
             await conn.execute(text("ANALYZE"))
         bad += await failures(database_url, statements, " (after ANALYZE)")
+        bad += await unbounded(database_url, counts, " (after ANALYZE)")
     assert not bad, "\n\n".join(bad)

@@ -84,6 +84,10 @@ async def test_a_malformed_token_list_stops_the_server(
         ("SIGNOFF_POOL_SIZE", "0", "SIGNOFF_POOL_SIZE must be a whole number of 1 or more"),
         ("SIGNOFF_LEASE_S", "-3", "SIGNOFF_LEASE_S must be a number of seconds above 0"),
         ("SIGNOFF_SEND_TIMEOUT_S", "0", "SIGNOFF_SEND_TIMEOUT_S must be a number of seconds"),
+        *(
+            ("SIGNOFF_TASK_COUNT_LIMIT", bad, "SIGNOFF_TASK_COUNT_LIMIT must be a whole number")
+            for bad in ("0", "-5", "many")
+        ),
         ("SIGNOFF_CORS_ORIGINS", "app.example.com", "SIGNOFF_CORS_ORIGINS holds 'app.example.com'"),
         (
             "SIGNOFF_DATABASE_URL",

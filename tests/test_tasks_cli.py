@@ -9,9 +9,11 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 
 from signoff.client import ApiError, SignoffClient
+from signoff.engine import TaskPage
 from tests.helpers import LiveServer
 from tests.tasks_support import new_leave, people_server
 
@@ -74,3 +76,21 @@ async def test_the_client_speaks_tasks(live: LiveServer) -> None:
     async with SignoffClient(live.url, "max-secret") as max_:
         outcome = await max_.decide_many("approve", [run])
         assert outcome.decided == 1
+
+
+async def test_past_the_count_limit_the_command_line_and_client_say_so(database_url: str) -> None:
+    async with people_server(database_url, task_count_limit=2) as live:
+        for _ in range(3):
+            await new_leave(live)
+        listed = await signoff(live, "mia", "tasks")
+        assert listed.returncode == 0, listed.stderr
+        assert "2+ task(s) await you, 0 overdue" in listed.stdout
+        async with SignoffClient(live.url, "mia-secret") as mia:
+            found = (await mia.tasks()).counts
+            assert (found.total, found.exact) == (2, False)
+            found = (await mia.tasks(ref_id="none")).counts
+            assert (found.total, found.exact) == (0, True)
+    # An older server's answer has no `exact`: its counts were exact.
+    counts = b'{"total":1,"overdue":0,"by_definition":{"leave":1}}'
+    old = b'{"items":[],"counts":' + counts + b',"limit":50,"offset":0}'
+    assert msgspec.json.decode(old, type=TaskPage).counts.exact

@@ -71,20 +71,25 @@ export class Inbox {
 
   render() {
     const { total, overdue, by_definition: byDefinition } = this.counts;
+    // Past the server's count limit the figures are lower bounds: "1000+".
+    const more = this.counts.exact === false ? "+" : "";
+    const late = overdue === total ? more : "";
     const count = $("inbox-count");
-    count.textContent = String(total);
+    count.textContent = `${total}${more}`;
     count.dataset.count = String(total);
+    count.dataset.exact = String(!more);
     count.dataset.overdue = String(overdue);
-    count.title = `${total} awaiting you, ${overdue} overdue`;
+    count.title = `${total}${more} awaiting you, ${overdue}${late} overdue`;
+    const shown = this.shown.exact === false ? `${this.shown.total}+` : String(this.shown.total);
     $("inbox-summary").textContent = total
-      ? `${total} awaiting you${overdue ? `, ${overdue} overdue` : ""}`
-        + (this.shown.total !== total ? ` (${this.shown.total} shown)` : "")
+      ? `${total}${more} awaiting you${overdue ? `, ${overdue}${late} overdue` : ""}`
+        + (this.shown.total !== total ? ` (${shown} shown)` : "")
       : "";
     const choice = $("inbox-definition");
     const chosen = choice.value;
     const names = [...this.definitions.keys()];
     choice.replaceChildren(el("option", { value: "" }, "all"),
-      ...names.map((name) => el("option", { value: name }, byDefinition[name] ? `${name} (${byDefinition[name]})` : name)));
+      ...names.map((name) => el("option", { value: name }, byDefinition[name] ? `${name} (${byDefinition[name]}${more})` : name)));
     choice.value = chosen;
     const listed = new Map(this.items.map((task) => [keyOf(task), task]));
     for (const key of [...this.picked.keys()]) if (!listed.has(key)) this.picked.delete(key);

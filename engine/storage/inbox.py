@@ -3,17 +3,33 @@
 Each open task has one row per audience member (`user:<actor>`, `group:<group>`, `*`) and one
 `#all` row; an actor's inbox is the rows for their own names, minus the tasks they already
 decided in (a quorum counts them once) and, under separation of duties, their own runs.
+
+Its counts are exact up to a limit (`SIGNOFF_TASK_COUNT_LIMIT`) and stop there: they read at
+most the limit's worth of the due index per name, so an inbox of a million tasks costs what one
+of a thousand does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from functools import lru_cache
+from typing import Annotated, Any, Literal
 
 import msgspec
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+)
 
 from signoff.engine.storage.schema import INBOX
 from signoff.engine.storage.store import Store
@@ -21,6 +37,7 @@ from signoff.engine.storage.store import Store
 Sort = Literal["due", "age"]
 ALL = "#all"
 ANY = "*"
+COUNT_LIMIT = 1000  # signoff.engine.settings.Settings.task_count_limit
 
 
 class TaskItem(msgspec.Struct, frozen=True, kw_only=True):
@@ -39,10 +56,24 @@ class TaskItem(msgspec.Struct, frozen=True, kw_only=True):
     overdue: bool
 
 
+_EXACT = (
+    "false: more tasks match than the server counts (SIGNOFF_TASK_COUNT_LIMIT); total is that"
+    " limit, and the figures are over the soonest-due tasks"
+)
+
+
 class TaskCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """How many tasks match. With `exact` false, more match than the server counts (its count
+    limit, `SIGNOFF_TASK_COUNT_LIMIT`), and the figures are over the soonest-due ones only:
+    `total` is the limit (show it as "1000+"); `overdue` is still exact unless it equals
+    `total`, since overdue tasks are the soonest due; `by_definition` adds up to `total`, each
+    figure a lower bound."""
+
     total: int
     overdue: int
     by_definition: dict[str, int]
+    # An older server's answer has no such field: its counts were exact.
+    exact: Annotated[bool, msgspec.Meta(description=_EXACT)] = True
 
 
 class TaskPage(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,67 +114,129 @@ async def page(
     sort: Sort = "due",
     limit: int = 50,
     offset: int = 0,
+    count_limit: int = COUNT_LIMIT,
 ) -> TaskPage:
-    """A page of the inbox, soonest due (or oldest) first, with its counts."""
-    i = INBOX.c
-    conditions = _conditions(store, inbox, where)
-    order = [i.due_sort, i.opened_at] if sort == "due" else [i.opened_at]
-    columns = [i.run_id, i.slot, i.state, i.definition, i.ref_type, i.ref_id, i.created_by]
-    columns += [i.assignee, i.opened_at, i.due_at]
-    query: Select[Any] = select(*columns).where(*conditions)
-    query = query.order_by(*order, i.run_id).limit(limit).offset(offset)
-    overdue = and_(i.due_at.is_not(None), i.due_at < now)
-    count = (
-        select(i.definition, func.count(), func.count(case((overdue, 1))))
-        .where(*conditions)
-        .group_by(i.definition)
-    )
+    """A page of the inbox, soonest due (or oldest) first, with its counts (exact up to
+    `count_limit` tasks)."""
+    shape = _Shape.of(store, inbox, where)
+    values = shape.values(inbox, where, now)
     async with store.read() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-        counted = (await conn.execute(count)).all()
+        listed = await conn.execute(_listing(shape, sort), {**values, "n": limit, "skip": offset})
+        rows = listed.mappings().all()
+        counted = (await conn.execute(_soonest(shape), {**values, "n": count_limit + 1})).all()
     items = [TaskItem(**r, overdue=r["due_at"] is not None and r["due_at"] < now) for r in rows]
-    by_definition = {d: n for d, n, _ in counted}
+    first = counted[:count_limit]  # one more was read only to learn that there are more
     counts = TaskCounts(
-        total=sum(by_definition.values()),
-        overdue=sum(late for _, _, late in counted),
-        by_definition=by_definition,
+        total=len(first),
+        overdue=sum(late for _, late in first),
+        by_definition=dict(Counter(d for d, _ in first)),
+        exact=len(counted) <= count_limit,
     )
     return TaskPage(items=items, counts=counts, limit=limit, offset=offset)
 
 
-def _conditions(store: Store, inbox: Inbox, where: TaskFilter) -> Sequence[ColumnElement[bool]]:
+@dataclass(frozen=True)
+class _Shape:
+    """What the inbox's statements are made of; the caller's names, the filters' values and
+    the time are their parameters, so each shape's statements are built once (building them
+    costs more than running them on a small inbox)."""
+
+    names: int  # the caller's: 1 is every task (`#all`)
+    sqlite: bool
+    limited: bool  # to the caller's groups: not those they already decided in
+    separation_of_duties: bool
+    filters: tuple[str, ...]  # the TaskFilter fields set
+
+    @classmethod
+    def of(cls, store: Store, inbox: Inbox, where: TaskFilter) -> _Shape:
+        filters = tuple(f for f in _FILTERS if getattr(where, f) is not None)
+        limited = inbox.groups is not None
+        sod = limited and inbox.separation_of_duties
+        return cls(len(inbox.names()), store.url.startswith("sqlite"), limited, sod, filters)
+
+    def values(self, inbox: Inbox, where: TaskFilter, now: datetime) -> dict[str, Any]:
+        names = inbox.names()
+        found = {f"name_{k}": name for k, name in enumerate(names)}
+        found |= {f: getattr(where, f) for f in self.filters}
+        return {**found, "names": names, "actor": inbox.actor, "now": now}
+
+
+_FILTERS = ("definition", "ref_type", "ref_id", "due_before")
+
+
+@lru_cache(maxsize=256)
+def _listing(shape: _Shape, sort: Sort) -> Select[Any]:
+    """A page: `n` rows from `skip`, soonest due (or oldest) first."""
     i = INBOX.c
-    names = inbox.names()
-    found: list[ColumnElement[bool]] = [i.who.in_(names) if len(names) > 1 else i.who == names[0]]
-    if len(names) > 1:  # a task that reaches the actor by several names counts once: its first
+    order = [i.due_sort, i.opened_at] if sort == "due" else [i.opened_at]
+    columns = [i.run_id, i.slot, i.state, i.definition, i.ref_type, i.ref_id, i.created_by]
+    columns += [i.assignee, i.opened_at, i.due_at]
+    if shape.names == 1:
+        who = i.who == bindparam("name_0")
+    else:
+        who = i.who.in_(bindparam("names", expanding=True))
+    query: Select[Any] = select(*columns).where(who, *_conditions(shape))
+    return query.order_by(*order, i.run_id).limit(bindparam("n")).offset(bindparam("skip"))
+
+
+@lru_cache(maxsize=256)
+def _soonest(shape: _Shape) -> Select[Any]:
+    """The caller's first `n` tasks in the due index's order (`ix_inbox_who_due`: overdue
+    ones first), as (definition, overdue): one walk of the index per name, each stopped after
+    `n` rows, merged. Never more rows than that however large the inbox: this bounds the
+    counting, where a GROUP BY over the caller's tasks would read every one of them."""
+    i = INBOX.c
+    late = case((and_(i.due_at.is_not(None), i.due_at < bindparam("now")), 1), else_=0)
+    conditions = _conditions(shape)
+    arms = [
+        select(i.definition, late.label("late"), i.due_sort, i.run_id)
+        .where(i.who == bindparam(f"name_{k}"), *conditions)
+        .order_by(i.due_sort, i.run_id)
+        .limit(bindparam("n"))
+        for k in range(shape.names)
+    ]
+    if len(arms) == 1:
+        return arms[0].with_only_columns(i.definition, late.label("late"))
+    # Each arm in a subquery of its own: SQLite takes no LIMIT on a compound's arms.
+    merged = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
+    m = merged.c
+    return select(m.definition, m.late).order_by(m.due_sort, m.run_id).limit(bindparam("n"))
+
+
+def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:
+    """Which of the rows under the caller's names are their tasks (the names themselves are
+    the statement's to add: one range of the index, or several)."""
+    i = INBOX.c
+    found: list[ColumnElement[bool]] = []
+    if shape.names > 1:  # a task that reaches the actor by several names counts once: its first
         other = INBOX.alias("other")
         o = other.c
+        mine = o.who.in_(bindparam("names", expanding=True))
         earlier = (
             select(literal(1))
             .select_from(other)
-            .where(o.run_id == i.run_id, o.slot == i.slot, o.who.in_(names), o.who < i.who)
+            .where(o.run_id == i.run_id, o.slot == i.slot, mine, o.who < i.who)
         )
         found.append(or_(i.shared.is_(False), ~earlier.exists()))
-    if inbox.groups is not None:
-        found.append(_not_voted(store, inbox.actor))
-        if inbox.separation_of_duties:
-            found.append(i.created_by != inbox.actor)
+    if shape.limited:
+        found.append(_not_voted(shape.sqlite))
+    if shape.separation_of_duties:
+        found.append(i.created_by != bindparam("actor"))
     for column in ("definition", "ref_type", "ref_id"):
-        value = getattr(where, column)
-        if value is not None:
-            found.append(i[column] == value)
-    if where.due_before is not None:
-        found.append(i.due_at < where.due_before)
+        if column in shape.filters:
+            found.append(i[column] == bindparam(column))
+    if "due_before" in shape.filters:  # due_sort too: the same tasks, as a range of the index
+        found += [i.due_at < bindparam("due_before"), i.due_sort < bindparam("due_before")]
     return found
 
 
-def _not_voted(store: Store, actor: str) -> ColumnElement[bool]:
+def _not_voted(sqlite: bool) -> ColumnElement[bool]:
     """The actor has not decided in the task yet (its voters list does not hold them)."""
-    if store.url.startswith("sqlite"):
+    if sqlite:
         clause = (
             "(inbox.voters = '[]'"
-            " OR NOT EXISTS (SELECT 1 FROM json_each(inbox.voters) WHERE value = :voter))"
+            " OR NOT EXISTS (SELECT 1 FROM json_each(inbox.voters) WHERE value = :actor))"
         )
     else:
-        clause = "NOT (inbox.voters ? :voter)"
-    return text(clause).bindparams(voter=actor)  # type: ignore[return-value]
+        clause = "NOT (inbox.voters ? :actor)"
+    return text(clause)  # type: ignore[return-value]

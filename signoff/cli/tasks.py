@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from signoff.client import SignoffClient
-from signoff.engine import TaskPage
+from signoff.engine import TaskCounts, TaskPage
 
 ACTIONS = ("claim", "release", "reassign", "delegate")
 
@@ -57,8 +57,7 @@ async def run(client: SignoffClient, args: argparse.Namespace, console: Console)
             definition=args.definition, ref_id=args.ref_id, sort=args.sort, limit=args.limit
         )
         console.print(_table(page))
-        counts = page.counts
-        console.print(f"{counts.total} task(s) await you, {counts.overdue} overdue")
+        console.print(_summary(page.counts))
         return 0
     if action == "decide":
         outcome = await client.decide_many(args.event, args.run_ids, reason=args.reason)
@@ -88,6 +87,14 @@ async def run(client: SignoffClient, args: argparse.Namespace, console: Console)
         holder = task.assignee or "unclaimed"
         print(f"{view.id}\t{task.slot}\t{holder}")
     return 0
+
+
+def _summary(counts: TaskCounts) -> str:
+    """The counts' line: past the server's count limit "1000+ task(s) await you", and
+    "1000+ overdue" when every task counted was overdue."""
+    more = "" if counts.exact else "+"
+    late = more if counts.overdue == counts.total else ""
+    return f"{counts.total}{more} task(s) await you, {counts.overdue}{late} overdue"
 
 
 def _table(page: TaskPage) -> Table:
