@@ -47,7 +47,7 @@ async def test_upgrade_from_empty_matches_the_models(empty_database_url: str) ->
                 )
         await upgrade(db)
         await upgrade(db)  # a second run (another process starting) is a no-op
-        assert await current(db) == "0010"
+        assert await current(db) == "0012"
         async with db.engine.connect() as conn:
             rows = await conn.execute(text("SELECT key, created FROM idempotency ORDER BY key"))
             assert [(k, bool(c)) for k, c in rows] == [("made", True), ("sent", False)]
@@ -71,7 +71,7 @@ async def test_migrate_command(empty_database_url: str) -> None:
     assert "schema is up to date" in done.stderr
     db = Store.open(empty_database_url)
     try:
-        assert await current(db) == "0010"
+        assert await current(db) == "0012"
     finally:
         await db.dispose()
 
