@@ -194,6 +194,32 @@ def _pg_scans(node: dict[str, Any], ordered_walk: bool) -> list[str]:
     return bad
 
 
+def unbounded(found: Any, tables: set[str], column: str) -> list[str]:
+    """What in a plan reads one of `tables` other than through a range of an index that
+    `column` bounds: such a read grows with every row of the table, where a range on the
+    column grows only with the rows in it."""
+    if isinstance(found, list) and found and isinstance(found[0], tuple):  # SQLite
+        bad = []
+        for row in found:
+            detail = str(row[3])
+            words = detail.split()
+            if len(words) > 1 and words[1] in tables and column not in detail:
+                bad.append(detail)
+        return bad
+    return list(_pg_unbounded(found[0]["Plan"], tables, column))
+
+
+def _pg_unbounded(node: dict[str, Any], tables: set[str], column: str) -> list[str]:
+    bad = []
+    if node.get("Relation Name") in tables or node.get("Alias") in tables:
+        condition = node.get("Index Cond") or node.get("Recheck Cond") or ""
+        if column not in condition:
+            bad.append(f"{node['Node Type']} on {node.get('Alias')}: {condition or 'no range'}")
+    for child in node.get("Plans", ()):
+        bad.extend(_pg_unbounded(child, tables, column))
+    return bad
+
+
 def text_of(found: Any) -> str:
     if isinstance(found, list) and found and isinstance(found[0], tuple):
         return "\n".join(str(r[3]) for r in found)

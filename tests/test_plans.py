@@ -1,5 +1,6 @@
 """Plans, not luck: every list, inbox, stats, census and claim query reads the runs, history,
-jobs and inbox tables through an index, on SQLite and PostgreSQL.
+jobs and inbox tables through an index, on SQLite and PostgreSQL, and /metrics reads jobs
+only by a range of due time.
 
 The database holds a few thousand runs with skewed values (rare definitions, states,
 lifecycles and ref types next to common ones) and PostgreSQL has statistics, so the planner
@@ -26,7 +27,17 @@ from signoff.engine.storage.queries import RunFilter
 from signoff.engine.storage.stats import read_stats
 from signoff.engine.storage.store import UNLIST_INBOX
 from tests.helpers import eventually
-from tests.plans_support import NOW, RUNS_N, capturing, fill, plan, run_id, scans, text_of
+from tests.plans_support import (
+    NOW,
+    RUNS_N,
+    capturing,
+    fill,
+    plan,
+    run_id,
+    scans,
+    text_of,
+    unbounded,
+)
 
 RARE = {
     "definition": "d_rare",
@@ -40,6 +51,10 @@ CURSOR = run_id(3000)
 Statement = tuple[str, str, Any]
 # Read in index order with no filter, stopped by LIMIT: a page of all runs, the last entry.
 _ORDERED_WALKS = ("GET /api/runs?", "GET /api/runs?cursor", "transition: last entry")
+# /metrics and the worker's watch for unclaimed jobs read jobs by a range of due time only:
+# the due jobs no worker has claimed yet, not every ready job (the ready ones by kind are
+# counted: signoff.engine.storage.job_counts), so what they read does not grow with them.
+_DUE_RANGES = ("GET /metrics (census)", "worker: unclaimed jobs")
 
 
 async def reads(rt: Runtime) -> list[Statement]:
@@ -60,6 +75,7 @@ async def reads(rt: Runtime) -> list[Statement]:
             ("GET /api/runs/{id}/history", q.history(some)),
             ("GET /api/runs/{id}/jobs", q.jobs(some)),
             ("GET /metrics (census)", q.census(NOW)),
+            ("worker: unclaimed jobs", q.overdue(NOW)),
             ("stats read", read_stats(store, rt.registry, "approval", Period(day, day))),
             ("POST /api/events by ref", events.by_ref(store, ["d_rare"], "invoice", "INV-0000042")),
             ("POST /api/events by key", events.by_key(store, ["d_rare"], "order")),
@@ -113,6 +129,9 @@ async def failures(url: str, statements: list[Statement], note: str = "") -> lis
         if scanned := scans(found, ordered_walk=walk):
             bad.append(f"{label}{note} scans {scanned}:\n{' '.join(statement.split())}\n"
                        f"{text_of(found)}")  # fmt: skip
+        if label in _DUE_RANGES and (whole := unbounded(found, {"jobs", "j"}, "due_at")):
+            bad.append(f"{label}{note} reads jobs beyond those due {whole}:\n"
+                       f"{' '.join(statement.split())}\n{text_of(found)}")  # fmt: skip
     return bad
 
 
