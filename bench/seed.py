@@ -17,8 +17,11 @@ the engine's own `roll_up`. Copies of finished paths start over the last year, l
 the last week (a waiting run is a recent one), so a seq a day old exists at every size.
 
 The run census (`run_counts`, what /metrics reads) is folded from the copies' entries by the
-same `roll_up`. A table with rows that are neither a run's nor known here is reported: a new
-counter kept beside the runs would have to be rebuilt from the copies.
+same `roll_up`. The job counts (`job_counts`, /metrics' queue gauges) need nothing of their
+own: the triggers on `jobs` record each copy inserted and each template row removed as a
+move, as they do any writer's, and the engine's own fold adds them up. A table with rows
+that are neither a run's nor known here is reported: a new counter kept beside the runs would
+have to be rebuilt from the copies.
 """
 
 from __future__ import annotations
@@ -37,12 +40,14 @@ import asyncpg
 
 from bench.seed_pattern import Copies, Pattern, Tables, make_pattern
 from bench.seed_templates import Template, make_templates
+from signoff.engine.storage import job_counts
 from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
 
 YEAR = timedelta(days=365)
 WEEK = timedelta(days=7)
-# Tables whose rows are not a run's: the deployed document, the chain's start, the counters.
+# Tables whose rows are not a run's: the deployed document, the chain's start, the counters
+# (and the job moves not folded yet).
 KNOWN = {
     "alembic_version",
     "definitions",
@@ -51,6 +56,8 @@ KNOWN = {
     "stats_rollup",
     "stat_counts",
     "run_counts",
+    "job_counts",
+    "job_moves",
 }
 
 
@@ -231,6 +238,7 @@ async def seed(url: str, n: int, *, now: datetime | None = None, rand: int = 17)
     store = Store.open(url)
     try:
         await roll_up(store, batch=50_000)  # the stats counters, folded by the engine
+        await job_counts.fold(store, batch=100_000)  # the copies' jobs, moved in by triggers
     finally:
         await store.dispose()
     return time.perf_counter() - started
