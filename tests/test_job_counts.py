@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import TextClause, inspect, text
 
 from signoff.engine import JobContext, JobOutcome, TransientJobError
 from signoff.engine.dispatch.dispatcher import utcnow
@@ -31,18 +30,20 @@ Counts = dict[tuple[str, str], int]
 _TRUTH = text("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status")
 _KEPT = text("SELECT kind, status, n FROM job_counts WHERE n <> 0")
 _PENDING = text("SELECT COUNT(*) FROM job_moves")
+# The counters plus the moves not folded yet: the jobs, at every commit.
+_WITH_MOVES = text(
+    "SELECT kind, status, SUM(n) FROM ("
+    " SELECT kind, status, n FROM job_counts"
+    " UNION ALL SELECT kind, from_status, -1 FROM job_moves WHERE from_status IS NOT NULL"
+    " UNION ALL SELECT kind, to_status, 1 FROM job_moves WHERE to_status IS NOT NULL"
+    ") AS m GROUP BY kind, status HAVING SUM(n) <> 0"
+)
 WAITING = {"output": 0.9, "approval_timeout_s": 3600.0}  # waits for approval with a timer
 
 
-async def truth(store: Store) -> Counts:
+async def _counts(store: Store, query: TextClause) -> Counts:
     async with store.engine.connect() as conn:
-        return {(kind, status): n for kind, status, n in await conn.execute(_TRUTH)}
-
-
-async def kept(store: Store) -> Counts:
-    """What job_counts holds, without the moves not folded yet."""
-    async with store.engine.connect() as conn:
-        return {(kind, status): n for kind, status, n in await conn.execute(_KEPT)}
+        return {(kind, status): int(n) for kind, status, n in await conn.execute(query)}
 
 
 async def pending(store: Store) -> int:
@@ -50,23 +51,16 @@ async def pending(store: Store) -> int:
         return int((await conn.execute(_PENDING)).scalar_one())
 
 
-async def counted(store: Store) -> Counts:
-    async with store.read() as conn:
-        return (await job_counts.read(conn)).jobs
-
-
-async def exact(rt: Runtime, *, fold: bool = False) -> Counts:
-    """The counts read, the gauge /metrics shows and, with `fold`, the counters alone once
-    folded, all equal to counting the jobs table; that count."""
+async def exact(rt: Runtime) -> Counts:
+    """The counters with the moves not folded yet, then the gauge /metrics shows (which
+    folds them) and the counters alone, all equal to counting the jobs table; that count."""
     store = rt.store
-    expected = await truth(store)
-    assert await counted(store) == expected
+    expected = await _counts(store, _TRUTH)
+    assert await _counts(store, _WITH_MOVES) == expected
     census = await rt.queries.census(utcnow())
     assert census.ready_jobs == {k: n for (k, status), n in expected.items() if status == "ready"}
-    if fold:
-        await job_counts.fold(store)
-        assert await pending(store) == 0
-        assert await kept(store) == expected
+    assert await pending(store) == 0
+    assert await _counts(store, _KEPT) == expected
     return expected
 
 
@@ -95,7 +89,7 @@ async def test_the_counts_follow_every_job_write(database_url: str) -> None:
         assert await exact(rt) == {("approval", "ready"): 4}
         stuck = Worker(d, store, rt.registry, lease_s=30.0)
         assert len(await stuck.claim(1)) == 1  # claimed, then never finished
-        assert await exact(rt, fold=True) == {("approval", "ready"): 3, ("approval", "running"): 1}
+        assert await exact(rt) == {("approval", "ready"): 3, ("approval", "running"): 1}
         assert await drain(rt) == 6  # each fails once, is retried, then settled
         await drain(rt, later_s=31)  # the stuck job's lease ran out: another worker takes it
         assert await exact(rt) == {("approval", "done"): 4, ("timer", "ready"): 4}
@@ -107,7 +101,7 @@ async def test_the_counts_follow_every_job_write(database_url: str) -> None:
             allowed=lambda _: True, definitions=["approval"], max_attempts=1,
         )  # fmt: skip
         await d.dispatch(made[1].run_id, "approve", actor="boss")  # deliveries; its timer goes
-        told = (await exact(rt, fold=True))[("webhook", "ready")]
+        told = (await exact(rt))[("webhook", "ready")]
         worker = refusing_worker(rt)
         for job in await worker.claim(16):
             await worker.process(job)
@@ -115,7 +109,7 @@ async def test_the_counts_follow_every_job_write(database_url: str) -> None:
         assert await webhooks.redeliver_dead(store, sub.id, utcnow()) == told
         assert (await exact(rt))[("webhook", "ready")] == told
         await webhooks.delete(store, sub.id)  # with its deliveries
-        assert ("webhook", "ready") not in await exact(rt, fold=True)
+        assert ("webhook", "ready") not in await exact(rt)
 
         for m in made[2:]:
             await d.dispatch(m.run_id, "cancel", actor="ops")
@@ -123,7 +117,8 @@ async def test_the_counts_follow_every_job_write(database_url: str) -> None:
         later = d.clock() + timedelta(seconds=1)
         found = await retention.plan(store, later, later)
         assert (await retention.purge(store, found, later, batch=2)).rows["jobs"] == 8
-        assert await exact(rt) == {} and await pending(store) == 0  # the purge folded them
+        assert await pending(store) == 0  # the purge folded the moves of what it deleted
+        assert await exact(rt) == {}
     finally:
         await rt.stop()
 
@@ -145,7 +140,7 @@ async def test_concurrent_writers_and_folds_keep_the_counts_exact(runtime: Runti
     async def folding() -> None:
         while writing:
             await job_counts.fold(runtime.store, batch=7)
-            await counted(runtime.store)
+            await runtime.queries.census(utcnow())
             await asyncio.sleep(0.005)
 
     folds = [asyncio.create_task(folding()) for _ in range(2)]
@@ -155,24 +150,24 @@ async def test_concurrent_writers_and_folds_keep_the_counts_exact(runtime: Runti
     finally:
         writing = False
         await asyncio.gather(*folds)
-    got = await exact(runtime, fold=True)
+    got = await exact(runtime)
     assert sum(n for (kind, _), n in got.items() if kind == "approval") == 32  # one a run
     assert got[("timer", "ready")] == 16  # one for each run left waiting
 
 
-async def test_a_read_that_finds_a_backlog_folds_it(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_read_folds_the_moves_left_first(runtime: Runtime) -> None:
     """With no process folding in the background (none runs workers here), the census read
-    folds the moves it found past BACKLOG, so the next read has fewer to add."""
-    monkeypatch.setattr(job_counts, "BACKLOG", 2)
+    finds the moves left, folds them and reads the counters again."""
     for _ in range(3):
         made = await runtime.dispatcher.create("approval", actor="a", input=WAITING)
         await runtime.dispatcher.dispatch(made.run_id, "process", actor="a")
-    assert await pending(runtime.store) == 3
-    await exact(runtime)
+    assert await pending(runtime.store) == 3 and await _counts(runtime.store, _KEPT) == {}
+    async with runtime.store.read() as conn:
+        assert (await job_counts.read(conn)).behind
+    assert (await runtime.queries.census(utcnow())).ready_jobs == {"approval": 3}
     assert await pending(runtime.store) == 0
-    assert await kept(runtime.store) == {("approval", "ready"): 3}
+    async with runtime.store.read() as conn:
+        assert await job_counts.read(conn) == job_counts.Counted({("approval", "ready"): 3}, False)
 
 
 async def test_0012_counts_the_jobs_already_there(database_url: str) -> None:
@@ -199,13 +194,13 @@ async def test_0012_counts_the_jobs_already_there(database_url: str) -> None:
         await upgrade(db)  # a second run is a no-op
         assert await pending(db) == 0
         expected = {("approval", "done"): 3, ("timer", "ready"): 2, ("timer", "cancelled"): 1}
-        assert await kept(db) == await truth(db) == expected
+        assert await _counts(db, _KEPT) == await _counts(db, _TRUTH) == expected
     finally:
         await db.dispose()
     rt = Runtime(settings_for(database_url), build_registry(0.0))
     await rt.start()
     try:
         await rt.dispatcher.dispatch(made[1].run_id, "cancel", actor="ops")
-        assert (await exact(rt, fold=True))[("timer", "cancelled")] == 2
+        assert (await exact(rt))[("timer", "cancelled")] == 2
     finally:
         await rt.stop()

@@ -1,6 +1,7 @@
 """Plans, not luck: every list, inbox, stats, census and claim query reads the runs, history,
-jobs and inbox tables through an index, on SQLite and PostgreSQL, and /metrics reads jobs
-only by a range of due time.
+jobs and inbox tables through an index, on SQLite and PostgreSQL; /metrics reads jobs only by a
+range of due time, and job_moves (whose folded rows PostgreSQL keeps until VACUUM) only one step
+down its primary key.
 
 The database holds a few thousand runs with skewed values (rare definitions, states,
 lifecycles and ref types next to common ones) and PostgreSQL has statistics, so the planner

@@ -7,10 +7,13 @@ worker's claim, settle or retry, a webhook redelivery, a purge, code not written
 move is a row of its own, so concurrent writers share no counter row (one updated by every
 job write would serialize them, as the census's would: signoff.engine.storage.stats_rollup).
 
-`fold` adds the moves into `job_counts` and deletes them in one transaction (the background
-fold of a process with workers runs it every SIGNOFF_STATS_ROLLUP_S). `read` adds the
-counters and the moves not folded yet in one snapshot: exact as of the read, whether a fold
-ran or not, and its cost is the number of (kind, status) pairs plus the moves pending.
+`fold` adds the moves into `job_counts` and deletes them in one transaction: the counters
+plus the moves left are the jobs, at every commit. A process with workers folds every
+SIGNOFF_STATS_ROLLUP_S; a reader that finds moves left folds them first and reads the
+counters again (RunQueries.census), as the run census does: exact as of its fold, and a
+handful of rows whatever the number of jobs. Whether moves are left is one step down
+`job_moves`' primary key, never a scan of it: on PostgreSQL the moves a fold deleted stay in
+the table as dead rows until VACUUM, and a scan would read them all.
 """
 
 from __future__ import annotations
@@ -25,20 +28,14 @@ from signoff.engine.storage.statements import sql
 from signoff.engine.storage.store import Store
 
 BATCH = 10_000  # moves per fold transaction: short, whatever piled up
-BACKLOG = 1_000  # pending moves' additions past which a read folds them for the next one
 # PostgreSQL: folds take turns (SQLite has one writer anyway). Two folds deleting the same
 # moves could otherwise lock them in different orders.
 FOLD_LOCK = 0x5160FB
 
 Key = tuple[str, str]  # kind, status
 
-_READ = text(
-    "SELECT kind, status, SUM(n) AS n, SUM(moves) AS moves FROM ("
-    " SELECT kind, status, n, 0 AS moves FROM job_counts"
-    " UNION ALL SELECT kind, from_status, -1, 1 FROM job_moves WHERE from_status IS NOT NULL"
-    " UNION ALL SELECT kind, to_status, 1, 1 FROM job_moves WHERE to_status IS NOT NULL"
-    ") AS m GROUP BY kind, status"
-)
+_COUNTED = text("SELECT kind, status, n FROM job_counts WHERE n <> 0")
+_BEHIND = text("SELECT min(id) FROM job_moves")
 # PostgreSQL: one statement deletes the oldest moves and counts exactly those it deleted (ids
 # are not in commit order there: a smaller id may still be uncommitted when a larger one is
 # folded, and a second statement's snapshot could see it appear).
@@ -68,8 +65,8 @@ _LOCK = sql(f"SELECT pg_advisory_xact_lock({FOLD_LOCK})")
 
 @dataclass(frozen=True)
 class Counted:
-    jobs: dict[Key, int]  # (kind, status) -> jobs; a pair with none is not listed
-    pending: int  # what it added from moves not folded yet (a change of status adds two)
+    jobs: dict[Key, int]  # (kind, status) -> jobs, as folded; a pair with none is not listed
+    behind: bool  # moves are left that the counters do not hold yet: fold, then read again
 
     def of(self, status: str) -> dict[str, int]:
         """Jobs in `status`, by kind."""
@@ -77,13 +74,9 @@ class Counted:
 
 
 async def read(conn: AsyncConnection) -> Counted:
-    """How many jobs each (kind, status) holds, as of `conn`'s snapshot."""
-    jobs, pending = {}, 0
-    for kind, status, n, moves in await conn.execute(_READ):
-        pending += int(moves)
-        if n:
-            jobs[(kind, status)] = int(n)
-    return Counted(jobs, pending)
+    """The counters as `conn` sees them, and whether moves are left to fold into them."""
+    jobs = {(kind, status): int(n) for kind, status, n in await conn.execute(_COUNTED)}
+    return Counted(jobs, (await conn.execute(_BEHIND)).scalar() is not None)
 
 
 async def fold(store: Store, *, batch: int = BATCH) -> int:

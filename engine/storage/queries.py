@@ -146,10 +146,10 @@ class RunQueries:
                 )
             ).scalar_one()
             overdue = (await conn.execute(_overdue(now))).all()
-        # Moves no background fold took (no process here runs workers): folded now, so the
-        # next read has fewer to add.
-        if jobs.pending > job_counts.BACKLOG:
+        if jobs.behind:  # moves no fold has taken yet: folded, then the counters read again
             await job_counts.fold(self.store)
+            async with self.store.read() as conn:
+                jobs = await job_counts.read(conn)
         return Census(
             runs=runs,
             ready_jobs=jobs.of(JobStatus.READY),
