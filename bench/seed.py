@@ -18,9 +18,11 @@ the last week (a waiting run is a recent one), so a seq a day old exists at ever
 
 The run census (`run_counts`, what /metrics reads) is folded from the copies' counters by the
 same `roll_up`: each copy's entries get their template entry's counters (dates moved) in
-`pending_counts`, as the engine writes them, and the fold adds and deletes them. A table with
-rows that are neither a run's nor known here is reported: a new counter kept beside the runs
-would have to be rebuilt from the copies.
+`pending_counts`, as the engine writes them, and the fold adds and deletes them. The job
+counts (`job_counts`, /metrics' queue gauges) need nothing of their own: the triggers on `jobs`
+record each copy inserted and each template row removed as a move, as they do any writer's,
+and the engine's own fold adds them up. A table with rows that are neither a run's nor known
+here is reported: a new counter kept beside the runs would have to be rebuilt from the copies.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ import asyncpg
 
 from bench.seed_pattern import Copies, Pattern, Tables, make_pattern
 from bench.seed_templates import Template, make_templates
+from signoff.engine.storage import job_counts
 from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
 
 YEAR = timedelta(days=365)
 WEEK = timedelta(days=7)
-# Tables whose rows are not a run's: the deployed document, the chain's start, the counters.
+# Tables whose rows are not a run's: the deployed document, the chain's start, the counters
+# (and the job moves not folded yet).
 KNOWN = {
     "alembic_version",
     "definitions",
@@ -54,6 +58,8 @@ KNOWN = {
     "pending_counts",
     "stat_counts",
     "run_counts",
+    "job_counts",
+    "job_moves",
 }
 
 
@@ -240,6 +246,7 @@ async def seed(url: str, n: int, *, now: datetime | None = None, rand: int = 17)
     store = Store.open(url)
     try:
         await roll_up(store, batch=50_000)  # the stats counters, folded by the engine
+        await job_counts.fold(store, batch=100_000)  # the copies' jobs, moved in by triggers
     finally:
         await store.dispose()
     if not url.startswith("sqlite"):
@@ -248,14 +255,15 @@ async def seed(url: str, n: int, *, now: datetime | None = None, rand: int = 17)
 
 
 async def _settle_pg(dsn: str) -> None:
-    """Give back what folding every copy's counters at once left in `pending_counts` (a
-    serving engine folds them a few at a time, and autovacuum keeps up): its heap empties,
-    its index is rebuilt small. SQLite reuses the freed pages (bench/growth_db.py counts the
-    pages in use)."""
+    """Give back what folding every copy's counters and job moves at once left in
+    `pending_counts` and `job_moves` (a serving engine folds them a few at a time, and
+    autovacuum keeps up): their heaps empty, their indexes are rebuilt small. SQLite reuses
+    the freed pages (bench/growth_db.py counts the pages in use)."""
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("VACUUM ANALYZE pending_counts")
+        await conn.execute("VACUUM ANALYZE pending_counts, job_moves, job_counts")
         await conn.execute("REINDEX TABLE pending_counts")
+        await conn.execute("REINDEX TABLE job_moves")
     finally:
         await conn.close()
 

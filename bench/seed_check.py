@@ -4,8 +4,9 @@
 
 A sample of runs read back through RunQueries (the run, its history in order, each entry's run
 view naming it), the first and last pages of history through the audit verifier, the stats of
-each definition over the last year against the runs finished in it, and the admin's inbox
-against the tasks of the waiting runs.
+each definition over the last year against the runs finished in it, the admin's inbox
+against the tasks of the waiting runs, and the run census and the job counts /metrics reads
+against counting the runs and the jobs.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from signoff.engine import Settings
 from signoff.engine.audit.verify import verify
 from signoff.engine.runtime import Runtime
 from signoff.engine.stats.period import Period
+from signoff.engine.storage import job_counts
 from signoff.engine.storage.audit import entries
 from signoff.engine.storage.census import read as census_read
 from signoff.engine.storage.inbox import Inbox, TaskFilter, page
-from signoff.engine.storage.schema import HISTORY, INBOX, RUNS
+from signoff.engine.storage.schema import HISTORY, INBOX, JOBS, RUNS
 from signoff.engine.storage.stats import read_stats
 from signoff.machines.registry import build_registry
 
@@ -111,6 +113,15 @@ async def _check(rt: Runtime, sample: int) -> Checked:
     async with store.read() as conn:
         counted = {(d, s, lc): n for d, s, lc, n in (await conn.execute(by_group)).all()}
     assert {k: n for k, n in census.items() if n} == counted, (census, counted)
+    # The job counts /metrics' queue gauges read, against the jobs table counted whole.
+    by_status = select(JOBS.c.kind, JOBS.c.status, func.count()).group_by(
+        JOBS.c.kind, JOBS.c.status
+    )
+    async with store.read() as conn:
+        jobs = await job_counts.read(conn)
+        counted_jobs = {(k, s): n for k, s, n in (await conn.execute(by_status)).all()}
+    assert not jobs.behind, "the seeder folds every job move"
+    assert jobs.jobs == counted_jobs, (jobs, counted_jobs)
     return Checked(runs, last, verified, finished, inbox.counts.total)
 
 

@@ -18,6 +18,7 @@ from signoff.engine.model.registry import Registry
 from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.observer import Observer
 from signoff.engine.settings import Settings
+from signoff.engine.storage import job_counts
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.queries import RunQueries
 from signoff.engine.storage.stats_rollup import roll_up
@@ -132,14 +133,16 @@ class Runtime:
         self.tracer.close()
 
     async def _roll_up(self) -> None:
-        """Fold new history entries into the stats every SIGNOFF_STATS_ROLLUP_S, so reading
-        them only has the last few seconds left to fold."""
+        """Fold new history entries into the stats and the run census, and job moves into
+        the job counts, every SIGNOFF_STATS_ROLLUP_S, so reading them only has the last few
+        seconds left to add."""
         while True:
             await asyncio.sleep(self.settings.stats_rollup_s)
             try:
                 await roll_up(self.store)
+                await job_counts.fold(self.store)
             except Exception:
-                log.exception("folding the stats failed; the next round tries again")
+                log.exception("folding the counters failed; the next round tries again")
 
     def _wake_workers(self, committed: Committed) -> None:
         if committed.enqueued_jobs:

@@ -43,7 +43,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     retry_base_s: float = 0.5
     retry_cap_s: float = 60.0
     # How often a process with workers folds new history entries' counters into the stats
-    # (signoff.engine.storage.stats_rollup); reading the stats folds what is left first.
+    # (signoff.engine.storage.stats_rollup), and job moves into the job counts
+    # (signoff.engine.storage.job_counts); reading the stats folds what is left first.
     stats_rollup_s: float = 5.0
     max_body_bytes: int = 64 * 1024
     max_input_bytes: int = 32 * 1024  # a run's input, or an event's data, as JSON

@@ -1,5 +1,6 @@
-"""bench/seed.py writes what the engine would have: its own reads, the audit verifier, the stats
-and a decision on a seeded run all work on the copies (SQLite and PostgreSQL)."""
+"""bench/seed.py writes what the engine would have: its own reads, the audit verifier, the stats,
+the counters /metrics reads and a decision on a seeded run all work on the copies (SQLite and
+PostgreSQL)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import and_, func, select
 
 from signoff.engine.model.lifecycle import FINISHED
-from signoff.engine.storage import census
+from signoff.engine.storage import census, job_counts
 from signoff.engine.storage.schema import HISTORY, PENDING_COUNTS, RUNS
 from signoff.engine.storage.statements import Sql, Tx, sql
 from signoff.engine.storage.stats_rollup import roll_up
@@ -196,6 +196,9 @@ async def purge(
         done.longest_s = max(done.longest_s, time.perf_counter() - started)
         if not ids:
             return done
+        # The jobs it deleted left moves behind (signoff.engine.storage.job_counts): folded
+        # batch by batch, a big purge leaves no backlog for the next /metrics read to add up.
+        await job_counts.fold(store)
         done.batches += 1
         cursor = ids[-1]
         if progress is not None:

@@ -8,14 +8,14 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from signoff.engine.charts.run_charts import allowed_events
 from signoff.engine.errors import InvalidCursorError, RunNotFoundError
 from signoff.engine.model.lifecycle import LifecycleState
 from signoff.engine.model.registry import Registry
-from signoff.engine.storage import census, stored_view
+from signoff.engine.storage import census, job_counts, stored_view
 from signoff.engine.storage.jobs import JobStatus
 from signoff.engine.storage.schema import HISTORY, JOBS, RUNS
 from signoff.engine.storage.store import Store
@@ -34,7 +34,7 @@ from signoff.engine.views import (
 @dataclass(frozen=True)
 class Census:
     runs: dict[tuple[str, str, str], int]  # (definition, state, lifecycle) -> runs
-    ready_jobs: dict[str, int]  # job kind -> ready jobs and timers
+    ready_jobs: dict[str, int]  # job kind -> ready jobs and timers (a kind with none: absent)
     due_jobs: int  # ready jobs whose due time has passed
     oldest_due: dict[str, datetime]  # job kind -> due time of its longest-waiting due job
 
@@ -131,45 +131,37 @@ class RunQueries:
         return JobPage(items=[job_view(r) for r in rows])
 
     async def census(self, now: datetime) -> Census:
-        """How many runs are in each (definition, state, lifecycle), from the counters
-        (signoff.engine.storage.census), and how many jobs wait."""
+        """How many runs are in each (definition, state, lifecycle) and how many jobs wait of
+        each kind, from the counters (signoff.engine.storage.census, .job_counts), and the
+        jobs already due: a range of the ready ones by due time, which holds only the due
+        jobs no worker has claimed yet."""
         runs = await census.read(self.store)
         async with self.store.read() as conn:
-            ready = JOBS.c.status == JobStatus.READY
-            waiting = (
-                await conn.execute(
-                    select(JOBS.c.kind, func.count()).where(ready).group_by(JOBS.c.kind)
-                )
-            ).all()
+            jobs = await job_counts.read(conn)
             due = (
-                await conn.execute(select(func.count()).where(ready, JOBS.c.due_at <= now))
+                await conn.execute(
+                    select(func.count()).where(
+                        JOBS.c.status == JobStatus.READY, JOBS.c.due_at <= now
+                    )
+                )
             ).scalar_one()
-        overdue = await self.overdue(now)
+            overdue = (await conn.execute(_overdue(now))).all()
+        if jobs.behind:  # moves no fold has taken yet: folded, then the counters read again
+            await job_counts.fold(self.store)
+            async with self.store.read() as conn:
+                jobs = await job_counts.read(conn)
         return Census(
             runs=runs,
-            ready_jobs={kind: n for kind, n in waiting},
+            ready_jobs=jobs.of(JobStatus.READY),
             due_jobs=due,
-            oldest_due={o.kind: o.oldest_due for o in overdue},
+            oldest_due={kind: oldest for kind, _, oldest in overdue},
         )
 
     async def overdue(self, due_before: datetime) -> list[Overdue]:
         """Kinds with ready jobs that fell due before `due_before` and that no worker has
         claimed (a paused run's jobs wait for it on purpose: they are not counted)."""
-        # "Not a paused run's" rather than a join with runs: the paused runs are few and
-        # indexed, where a join let PostgreSQL hash every run when it misjudged how many
-        # ready jobs are due.
-        paused = (
-            select(RUNS.c.id)
-            .where(RUNS.c.id == JOBS.c.run_id, RUNS.c.lifecycle == LifecycleState.PAUSED)
-            .exists()
-        )
-        query = (
-            select(JOBS.c.kind, func.count(), func.min(JOBS.c.due_at))
-            .where(JOBS.c.status == JobStatus.READY, JOBS.c.due_at <= due_before, ~paused)
-            .group_by(JOBS.c.kind)
-        )
         async with self.store.read() as conn:
-            rows = (await conn.execute(query)).all()
+            rows = (await conn.execute(_overdue(due_before))).all()
         return [Overdue(kind, n, oldest) for kind, n, oldest in rows]
 
     def view(self, row: Any) -> RunView:
@@ -185,6 +177,22 @@ class RunQueries:
             tuple(row.lifecycle_configuration),
         )
         return run_view(row._mapping, allowed)
+
+
+def _overdue(due_before: datetime) -> Select[Any]:
+    """Ready jobs due before `due_before` and not a paused run's: (kind, jobs, oldest due)."""
+    # "Not a paused run's" rather than a join with runs: the paused runs are few and indexed,
+    # where a join let PostgreSQL hash every run when it misjudged how many ready jobs are due.
+    paused = (
+        select(RUNS.c.id)
+        .where(RUNS.c.id == JOBS.c.run_id, RUNS.c.lifecycle == LifecycleState.PAUSED)
+        .exists()
+    )
+    return (
+        select(JOBS.c.kind, func.count(), func.min(JOBS.c.due_at))
+        .where(JOBS.c.status == JobStatus.READY, JOBS.c.due_at <= due_before, ~paused)
+        .group_by(JOBS.c.kind)
+    )
 
 
 async def _require_run(conn: AsyncConnection, run_id: str) -> None:

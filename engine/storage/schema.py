@@ -239,8 +239,8 @@ class ExternalEvent(SQLModel, table=True):
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     __table_args__ = (
-        # The worker's claim (ready, by due time) and /metrics' gauges (ready ones by kind:
-        # read from the index alone).
+        # The worker's claim (ready, by due time) and /metrics' due gauges (the ready jobs
+        # already due, by kind: a range of it, read from the index alone).
         Index("ix_jobs_status_due_kind", "status", "due_at", "kind"),
         Index("ix_jobs_run_status", "run_id", "status"),
         Index("ix_jobs_subscription", "subscription_id", "id"),
@@ -271,6 +271,30 @@ class Job(SQLModel, table=True):
     updated_at: datetime = _time()
     # A webhook delivery's subscription (kind `webhook`): its delivery log is a range of this.
     subscription_id: str | None = Field(default=None, sa_column=Column(String(36)))
+
+
+class JobCount(SQLModel, table=True):
+    """Jobs per (kind, status), for /metrics' queue gauges: folded from `job_moves`
+    (signoff.engine.storage.job_counts), started from the jobs there were by migration 0012."""
+
+    __tablename__ = "job_counts"
+
+    kind: str = Field(sa_column=Column(String(100), primary_key=True))
+    status: str = Field(sa_column=Column(String(16), primary_key=True))
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class JobMove(SQLModel, table=True):
+    """A job that came to, left or changed status, appended by triggers on `jobs` (migration
+    0012) in the writer's own transaction: `from_status` None for a new job, `to_status` None
+    for a deleted one. Folded into `job_counts` off the write path."""
+
+    __tablename__ = "job_moves"
+
+    id: int | None = Field(default=None, sa_column=Column(SeqType, primary_key=True))
+    kind: str = Field(sa_column=Column(String(100), nullable=False))
+    from_status: str | None = Field(default=None, sa_column=Column(String(16)))
+    to_status: str | None = Field(default=None, sa_column=Column(String(16)))
 
 
 class InboxEntry(SQLModel, table=True):
@@ -357,6 +381,8 @@ class StoredDefinition(SQLModel, table=True):
 RUNS = Run.__table__  # type: ignore[attr-defined]
 HISTORY = History.__table__  # type: ignore[attr-defined]
 JOBS = Job.__table__  # type: ignore[attr-defined]
+JOB_COUNTS = JobCount.__table__  # type: ignore[attr-defined]
+JOB_MOVES = JobMove.__table__  # type: ignore[attr-defined]
 IDEMPOTENCY = Idempotency.__table__  # type: ignore[attr-defined]
 DEFINITIONS = StoredDefinition.__table__  # type: ignore[attr-defined]
 INBOX = InboxEntry.__table__  # type: ignore[attr-defined]
