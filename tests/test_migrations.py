@@ -23,7 +23,7 @@ from signoff.engine.storage.store import Store
 from signoff.machines.registry import build_registry
 from tests.helpers import settings_for
 
-HEAD = "0012"  # the newest migration: `signoff migrate` ends there
+HEAD = "0013"  # the newest migration: `signoff migrate` ends there
 
 
 def _diff(connection: Connection) -> list[object]:

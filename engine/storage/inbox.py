@@ -181,7 +181,7 @@ def _listing(shape: _Shape, sort: Sort) -> Select[Any]:
 
 @lru_cache(maxsize=256)
 def _soonest(shape: _Shape) -> Select[Any]:
-    """The caller's first `n` tasks in the due index's order (`ix_inbox_who_due`: overdue
+    """The caller's first `n` tasks in the due index's order (`ix_inbox_who_due_opened`: overdue
     ones first), as (definition, overdue): one walk of the index per name, each stopped after
     `n` rows, merged. Never more rows than that however large the inbox: this bounds the
     counting, where a GROUP BY over the caller's tasks would read every one of them."""
@@ -189,9 +189,9 @@ def _soonest(shape: _Shape) -> Select[Any]:
     late = case((and_(i.due_at.is_not(None), i.due_at < bindparam("now")), 1), else_=0)
     conditions = _conditions(shape)
     arms = [
-        select(i.definition, late.label("late"), i.due_sort, i.run_id)
+        select(i.definition, late.label("late"), i.due_sort, i.opened_at, i.run_id)
         .where(i.who == bindparam(f"name_{k}"), *conditions)
-        .order_by(i.due_sort, i.run_id)
+        .order_by(i.due_sort, i.opened_at, i.run_id)
         .limit(bindparam("n"))
         for k in range(shape.names)
     ]
@@ -200,7 +200,8 @@ def _soonest(shape: _Shape) -> Select[Any]:
     # Each arm in a subquery of its own: SQLite takes no LIMIT on a compound's arms.
     merged = union_all(*(select(arm.subquery()) for arm in arms)).subquery()
     m = merged.c
-    return select(m.definition, m.late).order_by(m.due_sort, m.run_id).limit(bindparam("n"))
+    order = (m.due_sort, m.opened_at, m.run_id)
+    return select(m.definition, m.late).order_by(*order).limit(bindparam("n"))
 
 
 def _conditions(shape: _Shape) -> list[ColumnElement[bool]]:

@@ -307,7 +307,7 @@ class InboxEntry(SQLModel, table=True):
 
     __tablename__ = "inbox"
     __table_args__ = (
-        Index("ix_inbox_who_due", "who", "due_sort", "run_id"),
+        Index("ix_inbox_who_due_opened", "who", "due_sort", "opened_at", "run_id"),
         Index("ix_inbox_who_opened", "who", "opened_at", "run_id"),
         Index("ix_inbox_run", "run_id"),
     )
