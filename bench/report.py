@@ -11,7 +11,17 @@ import textwrap
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from bench import check15, check16, check17_feed, check17_pg, growth, growth_report, inbox_counts
+from bench import (
+    check15,
+    check16,
+    check17_feed,
+    check17_gauges,
+    check17_pg,
+    gauges,
+    growth,
+    growth_report,
+    inbox_counts,
+)
 from bench import events as events_bench
 from bench import purge as purge_bench
 from bench import reads as reads_bench
@@ -195,6 +205,7 @@ def report(r: dict[str, Any]) -> str:
     lines += purge_bench.section(purge_bench.load())
     lines += reads_bench.section(reads_bench.load())
     lines += check17_pg.section()
+    lines += check17_gauges.section(gauges.load())
     lines += growth_report.section(growth.load())
     lines += inbox_counts.section(inbox_counts.load())
     return "\n".join(lines) + "\n"

@@ -123,6 +123,25 @@ async def test_the_counts_follow_every_job_write(database_url: str) -> None:
         await rt.stop()
 
 
+async def test_a_write_the_engine_never_makes_is_counted_too(runtime: Runtime) -> None:
+    """The triggers count whatever writes jobs: a kind changed, a status set by hand, rows
+    inserted and deleted by SQL of no module of Signoff's."""
+    made = await runtime.dispatcher.create("approval", actor="a", input=WAITING)
+    await runtime.dispatcher.dispatch(made.run_id, "process", actor="a")
+    for statement in (
+        "UPDATE jobs SET kind = 'renamed'",
+        "UPDATE jobs SET kind = 'approval', status = 'done'",
+        "INSERT INTO jobs (run_id, kind, state, payload, status, attempts, max_attempts, due_at,"
+        " created_for_version, created_at, updated_at) SELECT run_id, 'copied', state, payload,"
+        " 'ready', 0, 1, due_at, 1, created_at, updated_at FROM jobs",
+        "DELETE FROM jobs WHERE kind = 'approval'",
+    ):
+        async with runtime.store.engine.begin() as conn:
+            await conn.execute(text(statement))
+        await exact(runtime)
+    assert await exact(runtime) == {("copied", "ready"): 1}
+
+
 async def test_concurrent_writers_and_folds_keep_the_counts_exact(runtime: Runtime) -> None:
     """Runs moved by several tasks at once, workers claiming and settling beside them, and
     folds and reads running throughout: nothing is counted twice or lost."""
