@@ -17,7 +17,17 @@ from sqlalchemy.engine import make_url
 
 from signoff.engine.storage.store import Store
 
-TABLES = ("history", "runs", "jobs", "job_moves", "inbox", "idempotency", "events", "audit_purged")
+TABLES = (
+    "history",
+    "runs",
+    "jobs",
+    "job_moves",
+    "pending_counts",
+    "inbox",
+    "idempotency",
+    "events",
+    "audit_purged",
+)
 
 
 async def size(store: Store) -> int:
