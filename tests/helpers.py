@@ -40,6 +40,7 @@ from signoff.engine.model.registry import Registry
 from signoff.engine.model.retry import RetryPolicy
 from signoff.engine.runtime import Runtime
 from signoff.engine.settings import Settings
+from signoff.engine.storage import migrate
 from signoff.engine.views import RunView
 from signoff.machines.registry import build_registry
 
@@ -493,3 +494,10 @@ async def signed_in(browser: Browser, url: str, secret: str) -> Page:
     await page.click("#login-button")
     await expect(page.locator("#connection")).to_have_attribute("data-state", "live")
     return page
+
+
+async def downgrade(store: Store, revision: str) -> None:
+    """Take the schema down to `revision` (alembic's downgrade, as a migration test starts)."""
+    async with store.migrating() as conn:
+        await conn.run_sync(migrate._run, "downgrade", revision)
+        await conn.commit()

@@ -25,12 +25,12 @@ from signoff.client import SignoffClient
 from signoff.engine import Store, upgrade
 from signoff.engine.audit import Checker, read
 from signoff.engine.audit.chain import GENESIS
-from signoff.engine.storage import migrate
 from tests.helpers import (
     TOKENS,
     LiveServer,
     assert_problem,
     auth,
+    downgrade,
     eventually,
     serve,
     unchanged,
@@ -299,9 +299,7 @@ async def test_a_database_migrated_to_0007_says_the_chain_starts_after_its_old_e
         await _transitions(live, runs=2)
     db = Store.open(database_url)
     try:
-        async with db.migrating() as conn:
-            await conn.run_sync(migrate._run, "downgrade", "0006")
-            await conn.commit()
+        await downgrade(db, "0006")
         await upgrade(db)  # as `signoff migrate` does: the 8 entries predate the chain
     finally:
         await db.dispose()

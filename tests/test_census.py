@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from signoff.engine.runtime import Runtime
-from signoff.engine.storage import census, migrate
+from signoff.engine.storage import census
 from signoff.engine.storage import purge as retention
 from signoff.engine.storage.census import UnfoldedError
 from signoff.engine.storage.migrate import upgrade
@@ -19,7 +19,7 @@ from signoff.engine.storage.statements import sql
 from signoff.engine.storage.stats_rollup import roll_up
 from signoff.engine.storage.store import Store
 from signoff.machines.registry import build_registry
-from tests.helpers import drain, settings_for
+from tests.helpers import downgrade, drain, settings_for
 
 Census = dict[tuple[str, str, str], int]
 _TRUTH = text("SELECT definition, state, lifecycle, COUNT(*) FROM runs GROUP BY 1, 2, 3")
@@ -74,9 +74,7 @@ async def test_0010_counts_the_runs_already_there(database_url: str) -> None:
         await rt.stop()
     db = Store.open(database_url)
     try:
-        async with db.migrating() as conn:
-            await conn.run_sync(migrate._run, "downgrade", "0009")
-            await conn.commit()
+        await downgrade(db, "0009")
         await upgrade(db)
         await upgrade(db)  # a second run is a no-op
         await roll_up(db)  # their entries were not all folded: none counts twice

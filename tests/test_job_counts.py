@@ -16,7 +16,7 @@ from signoff.engine import JobContext, JobOutcome, TransientJobError
 from signoff.engine.dispatch.dispatcher import utcnow
 from signoff.engine.jobs.worker import Worker
 from signoff.engine.runtime import Runtime
-from signoff.engine.storage import job_counts, migrate
+from signoff.engine.storage import job_counts
 from signoff.engine.storage import purge as retention
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.store import Store
@@ -24,7 +24,7 @@ from signoff.engine.webhooks import store as webhooks
 from signoff.engine.webhooks import subscriptions
 from signoff.engine.webhooks.delivery import DeliveryPolicy
 from signoff.machines.registry import build_registry
-from tests.helpers import drain, runtime_with_approval_job, settings_for
+from tests.helpers import downgrade, drain, runtime_with_approval_job, settings_for
 
 Counts = dict[tuple[str, str], int]
 _TRUTH = text("SELECT kind, status, COUNT(*) FROM jobs GROUP BY kind, status")
@@ -203,9 +203,7 @@ async def test_0012_counts_the_jobs_already_there(database_url: str) -> None:
         await rt.stop()
     db = Store.open(database_url)
     try:
-        async with db.migrating() as conn:
-            await conn.run_sync(migrate._run, "downgrade", "0010")
-            await conn.commit()
+        await downgrade(db, "0010")
         async with db.engine.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert not {"job_counts", "job_moves"} & tables

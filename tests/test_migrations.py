@@ -16,12 +16,11 @@ import signoff.engine.storage.schema  # noqa: F401
 from signoff.engine.audit.chain import GENESIS
 from signoff.engine.audit.verify import verify
 from signoff.engine.runtime import Runtime
-from signoff.engine.storage import migrate
 from signoff.engine.storage.audit import entries
 from signoff.engine.storage.migrate import current, upgrade
 from signoff.engine.storage.store import Store
 from signoff.machines.registry import build_registry
-from tests.helpers import settings_for
+from tests.helpers import downgrade, settings_for
 
 HEAD = "0013"  # the newest migration: `signoff migrate` ends there
 
@@ -94,9 +93,7 @@ async def test_0007_counts_runs_already_there_and_starts_the_chain_after_them(
         await rt.stop()
     db = Store.open(database_url)
     try:
-        async with db.migrating() as conn:
-            await conn.run_sync(migrate._run, "downgrade", "0006")
-            await conn.commit()
+        await downgrade(db, "0006")
         await upgrade(db)
         async with db.engine.connect() as conn:
             now = await conn.execute(

@@ -10,13 +10,13 @@ from typing import Any
 from sqlalchemy import text
 
 from signoff.engine.runtime import Runtime
-from signoff.engine.storage import census, migrate
+from signoff.engine.storage import census
 from signoff.engine.storage import purge as retention
 from signoff.engine.storage.migrate import upgrade
 from signoff.engine.storage.stats_rollup import behind, roll_up
 from signoff.engine.storage.store import Store
 from signoff.machines.registry import build_registry
-from tests.helpers import settings_for
+from tests.helpers import downgrade, settings_for
 from tests.test_census import truth
 
 
@@ -84,9 +84,7 @@ async def test_0011_moves_the_counters_not_folded_yet(database_url: str) -> None
         await rt.stop()
     db = Store.open(database_url)
     try:
-        async with db.migrating() as conn:
-            await conn.run_sync(migrate._run, "downgrade", "0010")
-            await conn.commit()
+        await downgrade(db, "0010")
         held = await _rows(db, "SELECT seq FROM history WHERE counts IS NOT NULL ORDER BY seq")
         assert len(held) == 2  # the two cancels, which the fold had not reached
         await upgrade(db)
